@@ -1,0 +1,296 @@
+"""Plan actions: small command objects that the planner orders and the executor applies.
+
+Each action belongs to a phase (namespaces before links, links before
+addresses...) and to a namespace. The executor applies all actions of one
+phase, kind and namespace together: one netlink socket and one batched
+request for every link, address and route of a namespace.
+
+An action that creates something outside the lab's namespaces returns an
+`undo_record()`; the journal stores it before the action runs, so teardown
+can undo it after a crash. Everything created inside a lab namespace goes
+away with the namespace and needs no record.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+
+from . import hostcmd
+from .errors import DeployError
+from .kernel import netlink, netns
+
+# phases, in the order they are applied
+NETNS, SETUP, FORWARDERS, LINKS, PORTS, ROUTES, IMPAIR, EXEC = 10, 20, 30, 40, 50, 60, 70, 80
+PHASE_NAMES = {NETNS: "namespaces", SETUP: "node set-up", FORWARDERS: "forwarders", LINKS: "links",
+               PORTS: "interfaces and addresses", ROUTES: "routes", IMPAIR: "link impairments",
+               EXEC: "startup commands"}
+
+
+class Context:
+    """What actions need while they run: namespace fds, the journal, the lab tag."""
+
+    def __init__(self, tag: str, journal=None):
+        self.tag = tag
+        self.journal = journal
+        self._fds: dict[str, int] = {}
+
+    def fd(self, ns: str) -> int:
+        if ns not in self._fds:
+            self._fds[ns] = netns.open_fd(ns)
+        return self._fds[ns]
+
+    def close_fds(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
+@dataclass
+class Action:
+    phase: int = field(init=False, default=0)
+    batch: str = field(init=False, default="")  # actions with the same batch kind and netns run together
+
+    netns: str | None = None
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def undo_record(self) -> dict | None:
+        return None
+
+    @classmethod
+    def apply_batch(cls, actions: list["Action"], ctx: Context) -> None:
+        raise NotImplementedError
+
+
+# -- namespaces ---------------------------------------------------------------
+@dataclass
+class CreateNetns(Action):
+    name: str = ""
+
+    def __post_init__(self):
+        self.phase, self.batch, self.netns = NETNS, "netns", None
+
+    def describe(self) -> str:
+        return f"create network namespace {self.name}"
+
+    def undo_record(self) -> dict:
+        return {"op": "netns", "name": self.name}
+
+    @classmethod
+    def apply_batch(cls, actions, ctx):
+        for name, err in netns.create_many([a.name for a in actions]):
+            if isinstance(err, FileExistsError):
+                raise DeployError(f"network namespace {name} already exists: another lab with this "
+                                  f"name is running, or a crashed one left it (emulator cleanup)")
+            if err is not None:
+                raise DeployError(f"cannot create network namespace {name}: {err}")
+
+
+@dataclass
+class Sysctl(Action):
+    key: str = ""        # e.g. net.ipv4.ip_forward
+    value: str = ""
+
+    def __post_init__(self):
+        self.phase, self.batch = SETUP, "sysctl"
+
+    def describe(self) -> str:
+        return f"[{self.netns}] sysctl {self.key}={self.value}"
+
+    @classmethod
+    def apply_batch(cls, actions, ctx):
+        with netns.entered(actions[0].netns):
+            for a in actions:
+                p = "/proc/sys/" + a.key.replace(".", "/")
+                try:
+                    with open(p, "w") as f:
+                        f.write(str(a.value))
+                except OSError as e:
+                    raise DeployError(f"sysctl {a.key}={a.value} in {a.netns}: {e.strerror}") from None
+
+
+# -- netlink ------------------------------------------------------------------
+@dataclass
+class NetlinkAction(Action):
+    """Base of the actions sent as rtnetlink requests on a socket in `netns`."""
+
+    def __post_init__(self):
+        self.batch = "netlink"
+
+    def add_to(self, batch: netlink.Batch, ctx: Context) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def apply_batch(cls, actions, ctx):
+        chunk = 256  # bounds the namespace fds held open at once
+        with netlink.Socket(actions[0].netns) as sock:
+            for start in range(0, len(actions), chunk):
+                batch = netlink.Batch()
+                for a in actions[start:start + chunk]:
+                    a.add_to(batch, ctx)
+                errors = sock.run(batch)
+                ctx.close_fds()
+                if errors:
+                    e = errors[0]
+                    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+                    raise DeployError(f"in {actions[0].netns}: {e.what}: {e.strerror}"
+                                      f"{' - ' + e.kmsg if e.kmsg else ''}{more}")
+
+
+@dataclass
+class LinkUp(NetlinkAction):
+    index: int = 0
+    device: str = ""
+    master: int | None = None
+    phase_: int = SETUP
+    alias: str | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.phase = self.phase_
+
+    def describe(self):
+        m = f" master #{self.master}" if self.master else ""
+        return f"[{self.netns}] ip link set {self.device}{m} up"
+
+    def add_to(self, batch, ctx):
+        attrs = netlink.attr_u32(netlink.IFLA_MASTER, self.master) if self.master else b""
+        if self.alias:
+            attrs += netlink.attr_str(netlink.IFLA_IFALIAS, self.alias)
+        batch.add(netlink.Request(netlink.RTM_NEWLINK, 0,
+                                  netlink.ifinfo(self.index, netlink.IFF_UP, netlink.IFF_UP) + attrs,
+                                  f"set {self.device} up"))
+
+
+@dataclass
+class CreateBridge(NetlinkAction):
+    device: str = ""
+    index: int = 0
+    mtu: int | None = None
+    stp: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.phase = FORWARDERS
+
+    def describe(self):
+        return f"[{self.netns}] ip link add {self.device} index {self.index} type bridge"
+
+    def add_to(self, batch, ctx):
+        batch.bridge(self.device, self.index, ctx.tag, self.mtu, self.stp)
+
+
+@dataclass
+class CreateVeth(NetlinkAction):
+    device: str = ""
+    index: int = 0
+    peer_netns: str = ""
+    peer_device: str = ""
+    peer_index: int = 0
+    mac: str | None = None
+    peer_mac: str | None = None
+    mtu: int | None = None
+    label: str = ""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.phase = LINKS
+
+    def describe(self):
+        return (f"[{self.netns}] ip link add {self.device} index {self.index} type veth peer "
+                f"{self.peer_device} index {self.peer_index} netns {self.peer_netns}")
+
+    def add_to(self, batch, ctx):
+        fd = None if self.peer_netns == self.netns else ctx.fd(self.peer_netns)
+        batch.veth(self.device, self.index, self.peer_device, self.peer_index, fd, ctx.tag,
+                   f"link {self.label} (veth {self.device} <-> {self.peer_device})",
+                   mac=self.mac, peer_mac=self.peer_mac, mtu=self.mtu, up=False)
+
+
+@dataclass
+class AddAddress(NetlinkAction):
+    index: int = 0
+    device: str = ""
+    cidr: str = ""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.phase = PORTS
+
+    def describe(self):
+        return f"[{self.netns}] ip addr add {self.cidr} dev {self.device}"
+
+    def add_to(self, batch, ctx):
+        batch.address(self.index, self.cidr, f"address {self.cidr} on {self.device}")
+
+
+@dataclass
+class AddRoute(NetlinkAction):
+    to: str = ""
+    via: str | None = None
+    oif: int | None = None
+    device: str | None = None
+    metric: int | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.phase = ROUTES
+
+    def describe(self):
+        s = f"[{self.netns}] ip route add {self.to}"
+        if self.via:
+            s += f" via {self.via}"
+        if self.device:
+            s += f" dev {self.device}"
+        if self.metric is not None:
+            s += f" metric {self.metric}"
+        return s
+
+    def add_to(self, batch, ctx):
+        batch.route(self.to, f"route {self.to}" + (f" via {self.via}" if self.via else ""),
+                    via=self.via, oif=self.oif, metric=self.metric)
+
+
+# -- processes ----------------------------------------------------------------
+@dataclass
+class TcBatch(Action):
+    """tc commands for one namespace, run as one `tc -batch` process."""
+    commands: list[str] = field(default_factory=list)
+    label: str = ""
+
+    def __post_init__(self):
+        self.phase, self.batch = IMPAIR, "tc"
+
+    def describe(self):
+        return "\n".join(f"[{self.netns}] tc {c}" for c in self.commands)
+
+    @classmethod
+    def apply_batch(cls, actions, ctx):
+        script = "".join(c + "\n" for a in actions for c in a.commands)
+        r = hostcmd.run(["tc", "-batch", "-"], netns=actions[0].netns, input=script)
+        if not r.ok:
+            raise DeployError(f"tc in {actions[0].netns} failed: {r.stderr.strip() or r.stdout.strip()}")
+
+
+@dataclass
+class Exec(Action):
+    node: str = ""
+    argv: list[str] = field(default_factory=list)
+    timeout: float = 120
+
+    def __post_init__(self):
+        self.phase, self.batch = EXEC, "exec"
+
+    def describe(self):
+        return f"[{self.netns}] {shlex.join(self.argv)}"
+
+    @classmethod
+    def apply_batch(cls, actions, ctx):
+        for a in actions:
+            r = hostcmd.run(a.argv, netns=a.netns, timeout=a.timeout)
+            if not r.ok:
+                detail = (r.stderr.strip() or r.stdout.strip() or "no output")[-800:]
+                raise DeployError(f"node {a.node}: startup command failed (exit {r.returncode}): "
+                                  f"{shlex.join(a.argv)}\n    {detail}")

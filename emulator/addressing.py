@@ -1,0 +1,101 @@
+"""Stage 5: automatic IPv4 addresses, and checks on all addresses.
+
+Interfaces without an address get one per segment: when the segment already
+has an explicit IPv4 subnet, the free host addresses of that subnet; otherwise
+a fresh prefix from a pool (a /30 per point-to-point link from `p2p`, a
+prefix sized to the segment, at least a /24, per bridged segment from `lan`).
+Pool prefixes that overlap any explicit address are skipped. Allocation is
+deterministic: the same file always gives the same addresses.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+
+import networkx as nx
+
+from . import drivers
+from .errors import TopologyError
+from .graph import segments
+from .loader import Source
+from .model import Interface, Lab
+
+
+class Pool:
+    def __init__(self, prefix: str, taken: list):
+        self.net = ipaddress.ip_network(prefix)
+        self.taken = [n for n in taken if n.version == 4]
+        self.cursor = int(self.net.network_address)
+
+    def take(self, prefixlen: int):
+        size = 1 << (32 - prefixlen)
+        start = (self.cursor + size - 1) // size * size
+        end = int(self.net.broadcast_address)
+        while start + size - 1 <= end:
+            cand = ipaddress.ip_network((start, prefixlen))
+            if not any(cand.overlaps(t) for t in self.taken):
+                self.cursor = start + size
+                self.taken.append(cand)
+                return cand
+            start += size
+        return None
+
+
+def allocate(lab: Lab, g: nx.MultiGraph, src: Source) -> None:
+    c_issues = []
+    explicit = [ipaddress.ip_interface(a) for i in lab.interfaces() for a in i.addresses]
+    taken_nets = [a.network for a in explicit]
+    pools = {"lan": Pool(lab.addressing.lan, taken_nets), "p2p": Pool(lab.addressing.p2p, taken_nets)}
+    used_ips = {a.ip for a in explicit}
+
+    if lab.addressing.auto:
+        for seg_kind, seg in segments(lab, g):
+            need = [i for i in seg if i.auto_address and not i.addresses
+                    and drivers.get(lab.nodes[i.node].kind).addressable]
+            if not need:
+                continue
+            net = _existing_subnet(seg)
+            if net is None:
+                if seg_kind == "p2p":
+                    net = pools["p2p"].take(30)
+                    pool_name = "p2p"
+                else:
+                    plen = min(24, 32 - math.ceil(math.log2(len(seg) + 2)))
+                    net = pools["lan"].take(plen)
+                    pool_name = "lan"
+                if net is None:
+                    c_issues.append(src.issue(("addressing", pool_name),
+                                              f"address pool {getattr(lab.addressing, pool_name)} is exhausted",
+                                              "give a larger pool under addressing:"))
+                    continue
+            hosts = (h for h in net.hosts() if h not in used_ips)
+            for iface in need:
+                ip = next(hosts, None)
+                if ip is None:
+                    c_issues.append(src.issue(iface.path, f"subnet {net} has no free address for {iface.key}"))
+                    break
+                used_ips.add(ip)
+                iface.addresses.append(f"{ip}/{net.prefixlen}")
+
+    # duplicates
+    owner: dict = {}
+    for iface in lab.interfaces():
+        for a in iface.addresses:
+            ip = ipaddress.ip_interface(a).ip
+            if ip in owner and owner[ip] is not iface:
+                other = owner[ip]
+                line = src.where(other.path)[0]
+                c_issues.append(src.issue(iface.path, f"address {ip} is used twice: on {iface.key} and {other.key}",
+                                          f"the other one is at line {line}" if line else None))
+            owner[ip] = iface
+    if c_issues:
+        raise TopologyError(c_issues)
+
+
+def _existing_subnet(seg: list[Interface]):
+    for i in seg:
+        for a in i.addresses:
+            iface = ipaddress.ip_interface(a)
+            if iface.version == 4 and iface.network.prefixlen < 31:
+                return iface.network
+    return None

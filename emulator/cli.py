@@ -1,0 +1,286 @@
+"""Command line: `python -m emulator VERB ...` (verbs follow containerlab where they overlap)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from . import __version__, hostcmd
+from . import graph as graph_mod
+from . import lab as api
+from .errors import EXIT_FAILED, EXIT_INVALID, EmulatorError, UsageError
+from .loader import Source
+from .schema import topology_schema
+from .topo_gen import SHAPES, generate
+from .ui_text import TerminalProgress, table
+
+DESCRIPTION = """\
+Declarative network emulator for NFV service chains.
+
+A YAML topology of nodes (hosts, routers, bridges...) and links becomes a lab of
+Linux network namespaces, veth pairs and bridges, and goes away again.
+
+typical session:
+  emulator validate topologies/fw-chain.yaml     check a file (errors with file:line:column)
+  emulator deploy   topologies/fw-chain.yaml     build the lab, print nodes and addresses
+  emulator exec     fw-chain client -- ping -c1 10.100.2.2
+  emulator inspect  fw-chain                     what runs, with link state and counters
+  emulator destroy  fw-chain                     remove it (also after a crash)
+
+exit codes: 0 ok, 1 failed at run time, 2 invalid input (nothing was changed),
+3 the environment cannot do it (not root, missing tool or kernel feature)
+"""
+
+
+def _topology_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("topology", nargs="?" if not required else None, metavar="TOPOLOGY",
+                   help="topology YAML file")
+    p.add_argument("--topo", metavar="SHAPE", help="a generated topology instead of a file: "
+                   + "; ".join(SHAPES.values()))
+    p.add_argument("--name", help="lab name for a generated topology (default: the shape, e.g. linear200)")
+
+
+def _source(args) -> Source | str:
+    if args.topo and args.topology:
+        raise UsageError("give a topology file or --topo, not both")
+    if args.topo:
+        return generate(args.topo, args.name)
+    if not args.topology:
+        raise UsageError("which topology? give a YAML file, or --topo linear,N (see --help)")
+    return args.topology
+
+
+def cmd_validate(args) -> int:
+    c = api.compile(_source(args), check_host=not args.no_host_check)
+    lab = c.lab
+    print(f"{c.source.file}: valid: lab '{lab.name}', {len(lab.nodes)} nodes, {len(lab.links)} links")
+    return 0
+
+
+def cmd_graph(args) -> int:
+    c = api.compile(_source(args), check_host=False)
+    fmt = {"text": graph_mod.to_text, "dot": graph_mod.to_dot, "json": graph_mod.to_json}[args.format]
+    print(fmt(c.lab, c.graph))
+    return 0
+
+
+def cmd_plan(args) -> int:
+    c = api.compile(_source(args), check_host=False)
+    from .actions import PHASE_NAMES
+    last = None
+    for a in c.actions:
+        if a.phase != last:
+            print(f"# {PHASE_NAMES.get(a.phase, a.phase)}")
+            last = a.phase
+        print(a.describe())
+    return 0
+
+
+def _print_lab(st: dict, max_rows: int = 60, live: dict | None = None) -> None:
+    rows = []
+    for name, n in st["nodes"].items():
+        ifs = []
+        for ifname, i in n["interfaces"].items():
+            s = f"{ifname}"
+            if live is not None:
+                l = live.get(f"{name}:{ifname}")
+                s += " (" + ("up" if l and l.get("up") else "DOWN") + ")"
+            if i["addresses"]:
+                s += " " + ", ".join(i["addresses"])
+            ifs.append(s)
+        rows.append([name, n["kind"], n["netns"], "\n".join(ifs) or "-"])
+    print(table(["node", "kind", "namespace", "interfaces"], rows, max_rows=max_rows))
+
+
+def cmd_deploy(args) -> int:
+    src = _source(args)
+    if args.dry_run:
+        hostcmd.dry_run = True
+        return cmd_plan(args)
+    t0 = time.monotonic()
+    progress = TerminalProgress(title="deploy")
+    st = api.deploy(src, progress=progress)
+    dt = time.monotonic() - t0
+    print(f"lab '{st['name']}' deployed: {len(st['nodes'])} nodes, {len(st['links'])} links in {dt:.2f} s",
+          file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(st, indent=1))
+    else:
+        _print_lab(st, max_rows=args.max_rows)
+        print(f"\nrun a command in a node:  python -m emulator exec {st['name']} NODE -- CMD\n"
+              f"remove the lab:           python -m emulator destroy {st['name']}")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    if not args.lab:
+        labs = api.labs()
+        if args.format == "json":
+            print(json.dumps(labs, indent=1))
+            return 0
+        if not labs:
+            print("no lab is deployed")
+            return 0
+        print(table(["lab", "status", "nodes", "links", "file", "created"],
+                    [[s["name"], s.get("status"), len(s.get("nodes", {})), len(s.get("links", [])),
+                      s.get("file", ""), s.get("created", "")] for s in labs]))
+        return 0
+    st = api.get(args.lab)
+    live = api.live_interfaces(st) if st.get("nodes") else {}
+    if args.format == "json":
+        print(json.dumps({**st, "live": live}, indent=1))
+        return 0
+    print(f"lab {st['name']}: {st.get('status')}, {len(st['nodes'])} nodes, {len(st['links'])} links "
+          f"(from {st.get('file')}, {st.get('created')})")
+    _print_lab(st, max_rows=args.max_rows, live=live)
+    if st.get("links"):
+        rows = []
+        for l in st["links"]:
+            la, lb = live.get(l["a"], {}), live.get(l["b"], {})
+            sa = la.get("stats", {})
+            rows.append([l["a"], l["b"], "up" if la.get("up") and lb.get("up") else "DOWN",
+                         sa.get("tx_packets", "-"), sa.get("rx_packets", "-"),
+                         " ".join(f"{k}={v}" for k, v in l.get("impairment", {}).items()) or "-"])
+        print(table(["endpoint a", "endpoint b", "state", "a tx pkts", "a rx pkts", "impairment"], rows,
+                    max_rows=args.max_rows))
+    return 0
+
+
+def cmd_exec(args) -> int:
+    argv = list(args.cmd)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("no command given: emulator exec LAB NODE -- CMD...")
+    full = api.exec_argv(args.lab, args.node, argv)
+    sys.stdout.flush()
+    os.execvp(full[0], full)  # the command's exit code becomes ours
+    return EXIT_FAILED
+
+
+def _lab_name(target: str) -> str:
+    if os.path.isfile(target) or target.endswith((".yaml", ".yml")):
+        c = api.compile(target, check_host=False)
+        return c.lab.name
+    return target
+
+
+def cmd_destroy(args) -> int:
+    if args.topo:
+        name = args.name or generate(args.topo).data["name"]
+    elif args.target:
+        name = _lab_name(args.target)
+    else:
+        raise UsageError("which lab? emulator destroy LAB | TOPOLOGY.yaml (see 'emulator inspect')")
+    t0 = time.monotonic()
+    problems = api.destroy(name, progress=TerminalProgress(title="destroy"))
+    for p in problems:
+        print(f"warning: {p}", file=sys.stderr)
+    print(f"lab '{name}' destroyed in {time.monotonic() - t0:.2f} s", file=sys.stderr)
+    return EXIT_FAILED if problems else 0
+
+
+def cmd_cleanup(args) -> int:
+    done = api.cleanup(all_labs=args.all)
+    if not done:
+        print("nothing to clean up" + ("" if args.all else " (crashed labs only; --all removes every lab)"))
+    for name, problems in done:
+        print(f"removed {name}" + (f" ({len(problems)} problems: {problems[0]})" if problems else ""))
+    return 0
+
+
+def cmd_schema(args) -> int:
+    print(json.dumps(topology_schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emulator", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"emulator {__version__}")
+    sub = p.add_subparsers(dest="verb", metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    s = sub.add_parser("validate", help="check a topology file; exit 2 with file:line:column errors",
+                       formatter_class=fmt, epilog="example:\n  emulator validate topologies/fw-chain.yaml")
+    _topology_args(s, required=False)
+    s.add_argument("--no-host-check", action="store_true",
+                   help="skip checks of this host's kernel (netem for delay/loss...)")
+    s.set_defaults(fn=cmd_validate)
+
+    s = sub.add_parser("graph", help="print the compiled graph (text, dot or json)", formatter_class=fmt,
+                       epilog="examples:\n  emulator graph topologies/lan.yaml\n"
+                              "  emulator graph topologies/lan.yaml -f dot | dot -Tpng > lan.png")
+    _topology_args(s, required=False)
+    s.add_argument("-f", "--format", choices=["text", "dot", "json"], default="text")
+    s.set_defaults(fn=cmd_graph)
+
+    s = sub.add_parser("plan", help="print the ordered actions a deploy would take (nothing is changed)",
+                       formatter_class=fmt, epilog="example:\n  emulator plan topologies/fw-chain.yaml")
+    _topology_args(s, required=False)
+    s.set_defaults(fn=cmd_plan)
+
+    s = sub.add_parser("deploy", help="build a lab from a topology", formatter_class=fmt,
+                       epilog="examples:\n  emulator deploy topologies/fw-chain.yaml\n"
+                              "  emulator deploy --topo linear,200\n"
+                              "  emulator deploy --topo tree,2,3 --name t23")
+    _topology_args(s, required=False)
+    s.add_argument("--dry-run", action="store_true", help="print the plan instead of applying it")
+    s.add_argument("-f", "--format", choices=["table", "json"], default="table")
+    s.add_argument("--max-rows", type=int, default=60, help="rows of the node table to print (default 60)")
+    s.set_defaults(fn=cmd_deploy)
+
+    s = sub.add_parser("inspect", help="list labs, or show one lab with live link state", formatter_class=fmt,
+                       epilog="examples:\n  emulator inspect\n  emulator inspect fw-chain -f json")
+    s.add_argument("lab", nargs="?", metavar="LAB")
+    s.add_argument("-f", "--format", choices=["table", "json"], default="table")
+    s.add_argument("--max-rows", type=int, default=200)
+    s.set_defaults(fn=cmd_inspect)
+
+    s = sub.add_parser("exec", help="run a command inside a node (its exit code is passed through)",
+                       formatter_class=fmt, epilog="examples:\n  emulator exec fw-chain client -- ip -br addr\n"
+                                                   "  emulator exec fw-chain client -- bash   # a shell")
+    s.add_argument("lab", metavar="LAB")
+    s.add_argument("node", metavar="NODE")
+    s.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD")
+    s.set_defaults(fn=cmd_exec)
+
+    s = sub.add_parser("destroy", help="remove a lab (by name or by its topology file)", formatter_class=fmt,
+                       epilog="examples:\n  emulator destroy fw-chain\n  emulator destroy topologies/fw-chain.yaml\n"
+                              "  emulator destroy --topo linear,200")
+    s.add_argument("target", nargs="?", metavar="LAB|TOPOLOGY")
+    s.add_argument("--topo", metavar="SHAPE")
+    s.add_argument("--name")
+    s.set_defaults(fn=cmd_destroy)
+
+    s = sub.add_parser("cleanup", help="remove what crashed runs left (found by journal and tag)",
+                       formatter_class=fmt,
+                       epilog="Only objects the emulator made are touched: labs it journaled under /run/emulator\n"
+                              "and namespaces whose loopback carries its 'emulator:<lab>' tag.")
+    s.add_argument("--all", action="store_true", help="remove every lab, running ones included")
+    s.set_defaults(fn=cmd_cleanup)
+
+    s = sub.add_parser("schema", help="print the topology JSON Schema (for editors)",
+                       formatter_class=fmt, epilog="example:\n  emulator schema > topology.schema.json")
+    s.set_defaults(fn=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return EXIT_INVALID
+    try:
+        return args.fn(args)
+    except EmulatorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything this command had created was removed", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

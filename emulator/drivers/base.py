@@ -1,0 +1,37 @@
+"""The driver interface: what the pipeline asks of a node kind."""
+from __future__ import annotations
+
+from ..model import Interface, Lab, Node
+
+
+class Driver:
+    kind: str = ""
+    summary: str = ""
+    #: True when the node is a forwarder whose ports live in the lab's forwarding
+    #: namespace (bridges); False when the node is a namespace of its own.
+    forwarder: bool = False
+    #: True when the node's interfaces carry IP addresses (hosts, routers)
+    addressable: bool = True
+    #: JSON Schema of the fields this kind accepts besides the common ones
+    properties: dict = {}
+
+    def netns(self, lab: Lab, node: str) -> str:
+        raise NotImplementedError
+
+    def default_ifname(self, k: int) -> str:
+        """Name of the k-th (0-based) implicit interface."""
+        return f"eth{k}"
+
+    def resolve(self, lab: Lab, node: Node, raw: dict) -> list[tuple[tuple, str, str | None]]:
+        """Fill kind-specific parts of `node`; return problems as (path, message, hint)."""
+        return []
+
+    def port(self, lab: Lab, node: Node, iface: Interface) -> list[tuple[tuple, str, str | None]]:
+        """Set iface.device, iface.netns and iface.master; return problems."""
+        raise NotImplementedError
+
+    def plan_node(self, lab: Lab, node: Node) -> list:
+        return []
+
+    def plan_port(self, lab: Lab, node: Node, iface: Interface) -> list:
+        return []

@@ -1,0 +1,52 @@
+"""`bridge`: a Linux bridge, living in the lab's forwarding namespace."""
+from __future__ import annotations
+
+from .. import actions as A
+from ..model import Interface, Lab, Node
+from . import register
+from .base import Driver
+
+IFNAMSIZ = 15
+
+
+class BridgeDriver(Driver):
+    kind = "bridge"
+    summary = "a Linux bridge (learning switch) in the lab's forwarding namespace"
+    forwarder = True
+    addressable = False
+    properties = {
+        "stp": {"type": "boolean", "description": "run the spanning tree protocol (default: off)"},
+        "mtu": {"type": "integer", "minimum": 68, "maximum": 65535},
+    }
+
+    def netns(self, lab: Lab, node: str) -> str:
+        return lab.fabric
+
+    def default_ifname(self, k: int) -> str:
+        return f"eth{k + 1}"  # like Mininet: s1-eth1, s1-eth2...
+
+    def resolve(self, lab, node, raw):
+        n_bridges = sum(1 for n in lab.nodes.values() if n.kind == self.kind)
+        node.device = node.name if len(node.name) <= IFNAMSIZ else f"br{n_bridges}"
+        node.index = lab.allocate_index(node.netns)
+        return []
+
+    def port(self, lab, node, iface):
+        dev = f"{node.device}-{iface.name}"
+        if len(dev) > IFNAMSIZ:
+            dev = f"{node.device[:8]}-p{iface.index}"[:IFNAMSIZ]
+        iface.device = dev
+        iface.netns = node.netns
+        iface.master = node.device
+        return []
+
+    def plan_node(self, lab: Lab, node: Node) -> list:
+        return [A.CreateBridge(netns=node.netns, device=node.device, index=node.index,
+                               mtu=node.props.get("mtu"), stp=bool(node.props.get("stp")))]
+
+    def plan_port(self, lab: Lab, node: Node, iface: Interface) -> list:
+        return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device,
+                         master=node.index, phase_=A.PORTS)]
+
+
+register(BridgeDriver())

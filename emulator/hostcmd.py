@@ -1,0 +1,61 @@
+"""The one place where the emulator runs commands on the host.
+
+Everything that starts a process goes through `run()`, so a dry run can show
+it and tests can see it (`recorded`). Commands run inside a lab namespace via
+`nsenter --net=...`: it enters only the network namespace, which costs no
+mount-namespace copy (unlike `ip netns exec`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from .errors import EnvironmentProblem
+from .kernel import netns as _netns
+
+recorded: list[list[str]] = []   # every argv run (or, in dry runs, that would have run)
+dry_run = False
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def in_netns(argv: list[str], netns: str | None) -> list[str]:
+    if netns is None:
+        return list(argv)
+    return ["nsenter", f"--net={_netns.path(netns)}", "--"] + list(argv)
+
+
+def require(binary: str, package: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise EnvironmentProblem(f"'{binary}' is not installed (Debian/Ubuntu package: {package})")
+    return path
+
+
+def run(argv: list[str], netns: str | None = None, input: str | None = None,
+        timeout: float | None = 60, env: dict | None = None, cwd: str | None = None) -> Result:
+    full = in_netns(argv, netns)
+    recorded.append(full)
+    if dry_run:
+        return Result(full, 0, "", "")
+    try:
+        p = subprocess.run(full, input=input, capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, **(env or {})}, cwd=cwd)
+    except FileNotFoundError:
+        raise EnvironmentProblem(f"cannot run '{full[0]}': not installed") from None
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return Result(full, 124, out, f"timed out after {timeout} s")
+    return Result(full, p.returncode, p.stdout, p.stderr)

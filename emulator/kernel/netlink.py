@@ -1,0 +1,335 @@
+"""A small rtnetlink client: batched requests on a socket opened inside a namespace.
+
+Only what the emulator needs is encoded (links, veth, bridges, addresses,
+routes). Requests carry the interface index the planner chose, so a whole
+lab is built without a single lookup by name: one sendmsg carries hundreds
+of requests, and the acknowledgements come back in order.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from . import netns
+
+# message types
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+# flags
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 1, 2, 4
+NLM_F_ROOT, NLM_F_MATCH = 0x100, 0x200
+NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
+NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200
+SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK = 270, 10, 11
+NLMSGERR_ATTR_MSG = 1
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
+# link attributes
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
+IFLA_OPERSTATE = 16
+IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 18, 20, 28
+IFLA_STATS64 = 23
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+VETH_INFO_PEER = 1
+IFLA_BR_STP_STATE = 5
+IFF_UP = 1
+# address / route attributes
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+IFA_F_NODAD = 0x02
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_VIA = 1, 4, 5, 6, 18
+RT_TABLE_MAIN, RTPROT_STATIC = 254, 4
+RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
+RTN_UNICAST = 1
+
+_HDR = struct.Struct("=LHHLL")
+_IFINFO = struct.Struct("=BxHiII")
+_IFADDR = struct.Struct("=BBBBI")
+_RTMSG = struct.Struct("=BBBBBBBBI")
+_RTA = struct.Struct("=HH")
+
+# keep a sendmsg well under the socket buffer; acks for one chunk fit easily
+_CHUNK_BYTES = 64 * 1024
+
+
+def _align(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def attr(kind: int, payload: bytes) -> bytes:
+    n = _RTA.size + len(payload)
+    return _RTA.pack(n, kind) + payload + b"\0" * (_align(n) - n)
+
+
+def attr_str(kind: int, s: str) -> bytes:
+    return attr(kind, s.encode() + b"\0")
+
+
+def attr_u32(kind: int, v: int) -> bytes:
+    return attr(kind, struct.pack("=I", v))
+
+
+def attr_i32(kind: int, v: int) -> bytes:
+    return attr(kind, struct.pack("=i", v))
+
+
+def attr_mac(kind: int, mac: str) -> bytes:
+    return attr(kind, bytes(int(x, 16) for x in mac.split(":")))
+
+
+def ifinfo(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
+    return _IFINFO.pack(socket.AF_UNSPEC, 0, index, flags, change)
+
+
+class NetlinkError(OSError):
+    """A request the kernel refused; `what` names the object, `kmsg` the kernel's extended message."""
+
+    def __init__(self, err: int, what: str, kmsg: str = ""):
+        self.what = what
+        self.kmsg = kmsg
+        text = os.strerror(err)
+        if kmsg:
+            text += f" ({kmsg})"
+        super().__init__(err, f"{what}: {text}")
+
+
+@dataclass
+class Request:
+    type: int
+    flags: int
+    body: bytes
+    what: str  # human description for errors
+    ignore: tuple[int, ...] = ()  # errnos that count as success (idempotent deletes)
+
+
+@dataclass
+class Batch:
+    """Requests to send on one namespace's socket."""
+    requests: list[Request] = field(default_factory=list)
+
+    def add(self, req: Request) -> None:
+        self.requests.append(req)
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    # -- request builders -------------------------------------------------
+    def link_up(self, index: int, what: str, mtu: int | None = None, mac: str | None = None) -> None:
+        attrs = b""
+        if mtu:
+            attrs += attr_u32(IFLA_MTU, mtu)
+        if mac:
+            attrs += attr_mac(IFLA_ADDRESS, mac)
+        self.add(Request(RTM_NEWLINK, 0, ifinfo(index, IFF_UP, IFF_UP) + attrs, what))
+
+    def link_down(self, index: int, what: str) -> None:
+        self.add(Request(RTM_NEWLINK, 0, ifinfo(index, 0, IFF_UP), what))
+
+    def bridge(self, name: str, index: int, alias: str, mtu: int | None = None, stp: bool = False) -> None:
+        data = attr(IFLA_INFO_DATA, attr_u32(IFLA_BR_STP_STATE, 1 if stp else 0))
+        attrs = attr_str(IFLA_IFNAME, name) + attr_str(IFLA_IFALIAS, alias)
+        if mtu:
+            attrs += attr_u32(IFLA_MTU, mtu)
+        attrs += attr(IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "bridge") + data)
+        self.add(Request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+                         ifinfo(index, IFF_UP, IFF_UP) + attrs, f"bridge {name}"))
+
+    def veth(self, name: str, index: int, peer_name: str, peer_index: int, peer_ns_fd: int | None,
+             alias: str, what: str, *, mac: str | None = None, peer_mac: str | None = None,
+             mtu: int | None = None, master: int | None = None, up: bool = True) -> None:
+        peer = ifinfo(peer_index) + attr_str(IFLA_IFNAME, peer_name) + attr_str(IFLA_IFALIAS, alias)
+        if peer_ns_fd is not None:
+            peer += attr_u32(IFLA_NET_NS_FD, peer_ns_fd)
+        if peer_mac:
+            peer += attr_mac(IFLA_ADDRESS, peer_mac)
+        if mtu:
+            peer += attr_u32(IFLA_MTU, mtu)
+        info = attr_str(IFLA_INFO_KIND, "veth") + attr(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer))
+        attrs = attr_str(IFLA_IFNAME, name) + attr_str(IFLA_IFALIAS, alias)
+        if mac:
+            attrs += attr_mac(IFLA_ADDRESS, mac)
+        if mtu:
+            attrs += attr_u32(IFLA_MTU, mtu)
+        if master:
+            attrs += attr_u32(IFLA_MASTER, master)
+        attrs += attr(IFLA_LINKINFO, info)
+        flags = IFF_UP if up else 0
+        self.add(Request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+                         ifinfo(index, flags, flags) + attrs, what))
+
+    def del_link(self, index: int, what: str) -> None:
+        self.add(Request(RTM_DELLINK, 0, ifinfo(index), what, ignore=(19,)))  # ENODEV
+
+    def address(self, index: int, cidr: str, what: str) -> None:
+        iface = ipaddress.ip_interface(cidr)
+        fam = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+        flags = IFA_F_NODAD if iface.version == 6 else 0
+        raw = iface.ip.packed
+        body = _IFADDR.pack(fam, iface.network.prefixlen, flags, RT_SCOPE_UNIVERSE, index)
+        body += attr(IFA_LOCAL, raw) + attr(IFA_ADDRESS, raw)
+        self.add(Request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body, what))
+
+    def route(self, dst: str, what: str, via: str | None = None, oif: int | None = None,
+              metric: int | None = None) -> None:
+        net = ipaddress.ip_network(dst, strict=False)
+        fam = socket.AF_INET if net.version == 4 else socket.AF_INET6
+        scope = RT_SCOPE_UNIVERSE if via else RT_SCOPE_LINK
+        body = _RTMSG.pack(fam, net.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_STATIC, scope, RTN_UNICAST, 0)
+        if net.prefixlen:
+            body += attr(RTA_DST, net.network_address.packed)
+        if via:
+            gw = ipaddress.ip_address(via)
+            if gw.version == net.version:
+                body += attr(RTA_GATEWAY, gw.packed)
+            else:  # IPv4 route via an IPv6 next hop
+                body += attr(RTA_VIA, struct.pack("=H", socket.AF_INET6) + gw.packed)
+        if oif:
+            body += attr_u32(RTA_OIF, oif)
+        if metric is not None:
+            body += attr_u32(RTA_PRIORITY, metric)
+        self.add(Request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, what))
+
+
+class Socket:
+    """A NETLINK_ROUTE socket bound to the namespace it was opened in."""
+
+    def __init__(self, ns_name: str | None = None):
+        if ns_name is None:
+            self.sock = self._open()
+        else:
+            with netns.entered(ns_name):
+                self.sock = self._open()
+        self.seq = 0
+
+    @staticmethod
+    def _open() -> socket.socket:
+        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+        for opt, val in ((SO_SNDBUFFORCE, 1 << 20), (SO_RCVBUFFORCE, 4 << 20)):
+            try:
+                s.setsockopt(socket.SOL_SOCKET, opt, val)
+            except OSError:
+                pass
+        for opt in (NETLINK_EXT_ACK, NETLINK_CAP_ACK):
+            try:
+                s.setsockopt(SOL_NETLINK, opt, 1)
+            except OSError:
+                pass
+        s.bind((0, 0))
+        return s
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "Socket":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run(self, batch: Batch) -> list[NetlinkError]:
+        """Send every request; return the errors (in request order), never stop early."""
+        errors: list[NetlinkError] = []
+        reqs = batch.requests
+        i = 0
+        while i < len(reqs):
+            buf = bytearray()
+            pending: dict[int, Request] = {}
+            while i < len(reqs) and (not buf or len(buf) < _CHUNK_BYTES):
+                r = reqs[i]
+                self.seq += 1
+                n = _HDR.size + len(r.body)
+                buf += _HDR.pack(n, r.type, NLM_F_REQUEST | NLM_F_ACK | r.flags, self.seq, 0) + r.body
+                buf += b"\0" * (_align(n) - n)
+                pending[self.seq] = r
+                i += 1
+            self.sock.send(buf)
+            while pending:
+                for seq, err, kmsg in self._read_acks():
+                    r = pending.pop(seq, None)
+                    if r is not None and err and -err not in r.ignore:
+                        errors.append(NetlinkError(-err, r.what, kmsg))
+        return errors
+
+    def check(self, batch: Batch) -> None:
+        errors = self.run(batch)
+        if errors:
+            raise errors[0]
+
+    def _read_acks(self):
+        data = self.sock.recv(1 << 20)
+        off = 0
+        while off + _HDR.size <= len(data):
+            ln, typ, flags, seq, _pid = _HDR.unpack_from(data, off)
+            if ln < _HDR.size:
+                break
+            if typ == NLMSG_ERROR:
+                (err,) = struct.unpack_from("=i", data, off + _HDR.size)
+                kmsg = ""
+                if flags & NLM_F_ACK_TLVS:
+                    # error code, then the echoed header (payload too unless capped), then TLVs
+                    inner_len = _HDR.unpack_from(data, off + _HDR.size + 4)[0]
+                    tlv = off + _HDR.size + 4 + (_HDR.size if flags & NLM_F_CAPPED else _align(inner_len))
+                    end = off + ln
+                    while tlv + 4 <= end:
+                        alen, atype = _RTA.unpack_from(data, tlv)
+                        if alen < 4:
+                            break
+                        if atype == NLMSGERR_ATTR_MSG:
+                            kmsg = data[tlv + 4: tlv + alen].rstrip(b"\0").decode(errors="replace")
+                        tlv += _align(alen)
+                yield seq, err, kmsg
+            off += _align(ln)
+
+    # -- dumps (inspection) -------------------------------------------------
+    def dump_links(self) -> list[dict]:
+        """Name, index, state, alias and byte/packet counters of every link."""
+        self.seq += 1
+        body = ifinfo()
+        msg = _HDR.pack(_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, self.seq, 0) + body
+        self.sock.send(msg)
+        links = []
+        done = False
+        while not done:
+            data = self.sock.recv(1 << 20)
+            off = 0
+            while off + _HDR.size <= len(data):
+                ln, typ, _flags, _seq, _pid = _HDR.unpack_from(data, off)
+                if typ == NLMSG_DONE or typ == NLMSG_ERROR:
+                    done = True
+                    break
+                if typ == RTM_NEWLINK:
+                    links.append(_parse_link(data[off + _HDR.size: off + ln]))
+                off += _align(ln)
+        return links
+
+
+def _parse_link(b: bytes) -> dict:
+    _fam, _type, index, flags, _change = _IFINFO.unpack_from(b, 0)
+    out = {"index": index, "up": bool(flags & IFF_UP), "flags": flags}
+    off = _IFINFO.size
+    while off + 4 <= len(b):
+        alen, atype = _RTA.unpack_from(b, off)
+        if alen < 4:
+            break
+        payload = b[off + 4: off + alen]
+        if atype == IFLA_IFNAME:
+            out["name"] = payload.rstrip(b"\0").decode()
+        elif atype == IFLA_IFALIAS:
+            out["alias"] = payload.rstrip(b"\0").decode()
+        elif atype == IFLA_MTU:
+            out["mtu"] = struct.unpack("=I", payload[:4])[0]
+        elif atype == IFLA_ADDRESS:
+            out["mac"] = ":".join(f"{x:02x}" for x in payload)
+        elif atype == IFLA_MASTER:
+            out["master"] = struct.unpack("=I", payload[:4])[0]
+        elif atype == IFLA_OPERSTATE:
+            out["operstate"] = payload[0]
+        elif atype == IFLA_STATS64 and len(payload) >= 32:
+            rxp, txp, rxb, txb = struct.unpack_from("=QQQQ", payload, 0)
+            out["stats"] = {"rx_packets": rxp, "tx_packets": txp, "rx_bytes": rxb, "tx_bytes": txb}
+        off += _align(alen)
+    return out

@@ -1,0 +1,163 @@
+"""Named network namespaces without a process per namespace.
+
+`ip netns add` costs a process and a mount-namespace copy each. Here a
+namespace is made the way iproute2 makes it, in-process: a short-lived
+thread unshares its network namespace and bind-mounts
+/proc/self/task/TID/ns/net onto /run/netns/NAME, which keeps it alive.
+The file under /run/netns is what `ip netns` shows, so users' tools see
+the lab's namespaces as usual.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import threading
+
+NETNS_RUN_DIR = "/run/netns"
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                        ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def path(name: str) -> str:
+    return os.path.join(NETNS_RUN_DIR, name)
+
+
+def exists(name: str) -> bool:
+    return os.path.exists(path(name))
+
+
+def _ensure_run_dir() -> None:
+    """Make /run/netns a shared mount point, as iproute2 does, so namespaces
+    created here are visible from every mount namespace."""
+    os.makedirs(NETNS_RUN_DIR, mode=0o755, exist_ok=True)
+    d = NETNS_RUN_DIR.encode()
+    if _libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None) == 0:
+        return
+    if ctypes.get_errno() != errno.EINVAL:
+        _check(-1, f"mount --make-rshared {NETNS_RUN_DIR}")
+    _check(_libc.mount(d, d, b"none", MS_BIND | MS_REC, None), f"mount --bind {NETNS_RUN_DIR}")
+    _check(_libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None), f"mount --make-rshared {NETNS_RUN_DIR}")
+
+
+def create_many(names: list[str]) -> list[tuple[str, BaseException | None]]:
+    """Create the named namespaces; returns (name, error or None) per name, in order.
+
+    Each namespace is created by one worker thread in turn (unshare moves only
+    that thread), so the calling thread's namespace never changes.
+    """
+    _ensure_run_dir()
+    results: list[tuple[str, BaseException | None]] = []
+
+    def worker() -> None:
+        tid = threading.get_native_id()
+        src = f"/proc/self/task/{tid}/ns/net".encode()
+        for name in names:
+            p = path(name)
+            try:
+                fd = os.open(p, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+                os.close(fd)
+            except FileExistsError as e:
+                results.append((name, e))
+                continue
+            except OSError as e:
+                results.append((name, e))
+                continue
+            try:
+                _check(_libc.unshare(CLONE_NEWNET), f"unshare(CLONE_NEWNET) for {name}")
+                _check(_libc.mount(src, p.encode(), b"none", MS_BIND, None), f"bind-mount {p}")
+                results.append((name, None))
+            except OSError as e:
+                with contextlib.suppress(OSError):
+                    os.unlink(p)
+                results.append((name, e))
+
+    t = threading.Thread(target=worker, name="netns-create")
+    t.start()
+    t.join()
+    return results
+
+
+def delete(name: str) -> bool:
+    """Unmount and remove a named namespace; False if it was not there."""
+    p = path(name)
+    if not os.path.lexists(p):
+        return False
+    _libc.umount2(p.encode(), MNT_DETACH)  # may already be unmounted
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(p)
+    return True
+
+
+def inode(name: str) -> int | None:
+    try:
+        return os.stat(path(name)).st_ino
+    except OSError:
+        return None
+
+
+def open_fd(name: str) -> int:
+    return os.open(path(name), os.O_RDONLY | os.O_CLOEXEC)
+
+
+def setns(fd: int) -> None:
+    _check(_libc.setns(fd, CLONE_NEWNET), "setns(CLONE_NEWNET)")
+
+
+@contextlib.contextmanager
+def entered(name_or_fd: str | int):
+    """Run the block with the calling thread inside the namespace.
+
+    Only for short, synchronous work (opening a socket, writing a sysctl).
+    """
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    fd = open_fd(name_or_fd) if isinstance(name_or_fd, str) else name_or_fd
+    try:
+        setns(fd)
+        try:
+            yield
+        finally:
+            setns(own)
+    finally:
+        os.close(own)
+        if isinstance(name_or_fd, str):
+            os.close(fd)
+
+
+def pids_by_netns(inodes: set[int]) -> dict[int, list[int]]:
+    """Processes whose network namespace is one of `inodes` (like `ip netns pids`),
+    found by namespace identity, never by name."""
+    found: dict[int, list[int]] = {}
+    if not inodes:
+        return found
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        if pid == me:
+            continue
+        try:
+            ino = os.stat(f"/proc/{entry}/ns/net").st_ino
+        except OSError:
+            continue
+        if ino in inodes:
+            found.setdefault(ino, []).append(pid)
+    return found

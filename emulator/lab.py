@@ -1,0 +1,256 @@
+"""The public API: compile a topology, deploy it, inspect it, destroy it.
+
+    compile():  load -> validate -> resolve (model) -> graph -> addresses -> routes -> plan
+    deploy():   compile, then apply the plan with a journal; roll back on any failure
+    destroy():  undo the journal (from any process, after any crash)
+
+The CLI, the scenario runner and the web UI all go through these functions.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import resource
+import signal
+from dataclasses import dataclass
+
+import networkx as nx
+
+from . import actions as A
+from . import addressing, apply, capabilities, graph, hostcmd, loader, plan, resolve, state, teardown, validate
+from .errors import DeployError, EnvironmentProblem, LabError
+from .kernel import netlink, netns
+from .loader import Source
+from .model import Lab
+
+
+@dataclass
+class Compiled:
+    source: Source
+    lab: Lab
+    graph: nx.MultiGraph
+    actions: list[A.Action]
+
+
+def load(path_or_source: str | Source) -> Source:
+    if isinstance(path_or_source, Source):
+        return path_or_source
+    return loader.load_file(path_or_source)
+
+
+def compile(path_or_source: str | Source, check_host: bool = True) -> Compiled:
+    """Every stage up to the plan; raises TopologyError (all problems, located) on bad input."""
+    src = load(path_or_source)
+    raw = validate.check(src)
+    lab = resolve.resolve(raw, src)
+    g = graph.build(lab)
+    addressing.allocate(lab, g, src)
+    resolve.resolve_routes(lab, raw, src)
+    if check_host:
+        capabilities.check_lab(lab, src)
+    return Compiled(src, lab, g, plan.plan(lab))
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise EnvironmentProblem("deploying needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN to create "
+                                 "network namespaces); run with sudo")
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class _Interrupted(BaseException):
+    pass
+
+
+def _on_sigterm(signum, frame):
+    raise _Interrupted()
+
+
+def deploy(path_or_source: str | Source, progress: apply.Progress | None = None) -> dict:
+    """Build the lab; return its state. On failure or interruption, remove what was built."""
+    c = compile(path_or_source)
+    _require_root()
+    _raise_fd_limit()
+    lab = c.lab
+    if state.read_state(lab.name) is not None or Journal_has_records(lab.name):
+        raise LabError(f"lab '{lab.name}' is already deployed; destroy it first "
+                       f"(emulator destroy {lab.name})")
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+    try:
+        with state.locked(lab.name, create=True):
+            journal = state.Journal(lab.name)
+            st = lab_state(c, status="deploying")
+            state.write_state(lab.name, st)
+            ctx = A.Context(lab.tag, journal)
+            try:
+                apply.apply(c.actions, ctx, progress)
+            except BaseException as e:
+                journal.close()
+                teardown.teardown(journal.records())
+                state.remove(lab.name)
+                if isinstance(e, _Interrupted):
+                    raise KeyboardInterrupt() from None
+                if isinstance(e, (DeployError, KeyboardInterrupt, EnvironmentProblem)):
+                    raise
+                if isinstance(e, netlink.NetlinkError | OSError):
+                    raise DeployError(f"deploy failed: {e}") from e
+                raise
+            journal.close()
+            st["status"] = "running"
+            state.write_state(lab.name, st)
+            return st
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def Journal_has_records(name: str) -> bool:
+    return bool(state.Journal(name).records())
+
+
+def lab_state(c: Compiled, status: str) -> dict:
+    lab = c.lab
+    return {
+        "name": lab.name, "status": status, "file": os.path.abspath(lab.file) if os.path.exists(lab.file)
+        else lab.file, "created": state.now(), "pid": os.getpid(), "fabric": lab.fabric,
+        "nodes": {n.name: {"kind": n.kind, "netns": n.netns, "labels": n.labels,
+                           "interfaces": {i.name: {"device": i.device, "index": i.index, "netns": i.netns,
+                                                   "addresses": i.addresses, "mac": i.mac,
+                                                   "peer": _peer(lab, i)}
+                                          for i in n.interfaces.values() if i.link >= 0}}
+                  for n in lab.nodes.values()},
+        "links": [{"id": l.id, "a": l.a.key, "b": l.b.key,
+                   "impairment": {k: v for k, v in vars(l.impairment).items() if v}} for l in lab.links],
+    }
+
+
+def _peer(lab: Lab, iface) -> str:
+    link = lab.links[iface.link]
+    return (link.b if link.a is iface else link.a).key
+
+
+def destroy(name: str, progress: apply.Progress | None = None) -> list[str]:
+    """Remove the lab; returns problems met (empty when all went)."""
+    _require_root()
+    with state.locked(name, create=False):
+        records = state.Journal(name).records()
+        problems = teardown.teardown(records, progress)
+        state.remove(name)
+    return problems
+
+
+def labs() -> list[dict]:
+    out = []
+    for name in state.list_labs():
+        st = state.read_state(name) or {"name": name, "status": "unknown", "nodes": {}, "links": []}
+        if st.get("status") == "deploying" and not state.is_busy(name):
+            st["status"] = "crashed"  # no process holds the lock: the deploy died
+        out.append(st)
+    return out
+
+
+def get(name: str) -> dict:
+    st = state.read_state(name)
+    if st is None:
+        if name in state.list_labs():
+            return {"name": name, "status": "crashed", "nodes": {}, "links": []}
+        raise LabError(f"no lab named '{name}' is deployed" + state._known_hint())
+    return st
+
+
+def live_interfaces(st: dict) -> dict[str, dict]:
+    """Kernel view of every lab interface: node:if -> {up, operstate, stats}."""
+    out = {}
+    by_ns: dict[str, dict[int, str]] = {}
+    for node, n in st["nodes"].items():
+        for ifname, i in n["interfaces"].items():
+            by_ns.setdefault(i["netns"], {})[i["index"]] = f"{node}:{ifname}"
+    for ns, idx in by_ns.items():
+        if not netns.exists(ns):
+            continue
+        with netlink.Socket(ns) as s:
+            for link in s.dump_links():
+                if link["index"] in idx:
+                    out[idx[link["index"]]] = link
+    return out
+
+
+def exec_argv(lab_name: str, node: str, argv: list[str]) -> list[str]:
+    """The command line that runs argv inside a node (`ip netns exec`, so /sys matches the node)."""
+    st = get(lab_name)
+    if node not in st["nodes"]:
+        raise LabError(f"lab '{lab_name}' has no node '{node}' (nodes: {', '.join(list(st['nodes'])[:30])})")
+    ns = st["nodes"][node]["netns"]
+    if not netns.exists(ns):
+        raise LabError(f"node '{node}' of lab '{lab_name}' is not running (namespace {ns} is gone)")
+    return ["ip", "netns", "exec", ns] + list(argv)
+
+
+def exec_in(lab_name: str, node: str, argv: list[str], timeout: float | None = 60) -> hostcmd.Result:
+    st = get(lab_name)
+    if node not in st["nodes"]:
+        raise LabError(f"lab '{lab_name}' has no node '{node}'")
+    return hostcmd.run(argv, netns=st["nodes"][node]["netns"], timeout=timeout)
+
+
+def cleanup(all_labs: bool = False, progress=None) -> list[tuple[str, list[str]]]:
+    """Destroy crashed labs (or every lab with all_labs), and tagged leftovers with no journal."""
+    _require_root()
+    done = []
+    for st in labs():
+        if all_labs or st["status"] in ("crashed", "unknown"):
+            try:
+                done.append((st["name"], destroy(st["name"], progress)))
+            except LabError as e:
+                done.append((st["name"], [str(e)]))
+    for ns in orphan_namespaces():
+        netns.delete(ns)
+        done.append((ns, []))
+    return done
+
+
+def orphan_namespaces() -> list[str]:
+    """Namespaces whose loopback carries an emulator tag but that no lab's journal knows.
+
+    Only namespaces marked by the emulator (the alias on their `lo`) qualify; names are never
+    matched against a pattern.
+    """
+    known = set()
+    for name in state.list_labs():
+        known.update(r.get("name") for r in state.Journal(name).records() if r.get("op") == "netns")
+    out = []
+    try:
+        entries = os.listdir(netns.NETNS_RUN_DIR)
+    except FileNotFoundError:
+        return out
+    for ns in entries:
+        if ns in known:
+            continue
+        try:
+            with netlink.Socket(ns) as s:
+                lo = next((l for l in s.dump_links() if l["index"] == 1), {})
+        except OSError:
+            continue
+        if lo.get("alias", "").startswith("emulator:"):
+            out.append(ns)
+    return out
+
+
+def ping(lab_name: str, src: str, dst_ip: str, count: int = 1, timeout: float = 2) -> bool:
+    ip = ipaddress.ip_address(dst_ip)
+    argv = ["ping", "-n", "-q", "-c", str(count), "-W", str(int(timeout)), str(ip)]
+    return exec_in(lab_name, src, argv, timeout=timeout * count + 5).ok
+
+
+__all__ = ["compile", "deploy", "destroy", "labs", "get", "cleanup", "exec_in", "exec_argv", "live_interfaces",
+           "ping"]

@@ -1,0 +1,127 @@
+"""Stage 1: read YAML into plain Python data, remembering where every value came from.
+
+The result is a `Source`: the data (dicts, lists, str, int, float, bool, None)
+and, for every path such as ('nodes', 'fw', 'ip', 0), the line and column of
+its value and of its key. Later stages report errors by path; the source
+turns a path into `file:line:column`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+
+from .errors import Issue, TopologyError
+
+MAX_NODES = 2_000_000  # YAML alias bombs ("billion laughs") stop here
+
+
+@dataclass
+class Source:
+    data: object
+    file: str = "<topology>"
+    values: dict = field(default_factory=dict)  # path -> (line, col) of the value
+    keys: dict = field(default_factory=dict)    # path -> (line, col) of the mapping key
+
+    def where(self, path: tuple, key: bool = False) -> tuple[int | None, int | None]:
+        """Line and column for `path`, or for its nearest located ancestor."""
+        p = tuple(path)
+        while True:
+            table = self.keys if key and p in self.keys else self.values
+            if p in table:
+                return table[p]
+            if not p:
+                return None, None
+            p = p[:-1]
+
+    def issue(self, path: tuple, message: str, hint: str | None = None, key: bool = False) -> Issue:
+        line, col = self.where(path, key=key)
+        return Issue(tuple(path), message, hint, self.file, line, col)
+
+
+_SCALARS = {
+    "tag:yaml.org,2002:null": "construct_yaml_null",
+    "tag:yaml.org,2002:bool": "construct_yaml_bool",
+    "tag:yaml.org,2002:int": "construct_yaml_int",
+    "tag:yaml.org,2002:float": "construct_yaml_float",
+    "tag:yaml.org,2002:str": "construct_scalar",
+}
+
+
+def load_file(path: str) -> Source:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise TopologyError([Issue((), "file not found", "check the path", path)]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TopologyError([Issue((), f"cannot read: {e}", None, path)]) from None
+    return load_text(text, path)
+
+
+def load_text(text: str, file: str = "<topology>") -> Source:
+    """Parse YAML text; raise TopologyError (with line/column) for anything malformed."""
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        msg = " ".join(x for x in (e.context, e.problem) if x) or "malformed YAML"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise TopologyError([Issue((), f"YAML syntax error: {msg}", None, file, line, col)]) from None
+    except yaml.YAMLError as e:
+        raise TopologyError([Issue((), f"YAML error: {e}", None, file)]) from None
+    except (ValueError, RecursionError) as e:  # e.g. NUL bytes, absurd nesting
+        raise TopologyError([Issue((), f"unreadable YAML: {e}", None, file)]) from None
+    src = Source(None, file)
+    if root is None:
+        raise TopologyError([Issue((), "the file is empty", "a topology needs at least `name:` and `nodes:`",
+                                   file, 1, 1)])
+    issues: list[Issue] = []
+    ctor = yaml.constructor.SafeConstructor()
+    budget = [MAX_NODES]
+
+    def convert(node, path: tuple, depth: int):
+        budget[0] -= 1
+        if budget[0] < 0 or depth > 200:
+            raise TopologyError([Issue(path, "document too large or too deeply nested (YAML aliases?)",
+                                       None, file, node.start_mark.line + 1, node.start_mark.column + 1)])
+        src.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            out = {}
+            for knode, vnode in node.value:
+                if not isinstance(knode, yaml.ScalarNode) or knode.tag == "tag:yaml.org,2002:merge":
+                    issues.append(Issue(path, "keys must be plain names", None, file,
+                                        knode.start_mark.line + 1, knode.start_mark.column + 1))
+                    continue
+                key = knode.value
+                kpath = path + (key,)
+                if key in out:
+                    issues.append(Issue(kpath, f"duplicate key '{key}'",
+                                        "each name may appear once in a mapping", file,
+                                        knode.start_mark.line + 1, knode.start_mark.column + 1))
+                    continue
+                src.keys[kpath] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
+                out[key] = convert(vnode, kpath, depth + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [convert(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
+        method = _SCALARS.get(node.tag)
+        if method is None:
+            if node.tag.startswith("tag:yaml.org,2002:"):  # timestamps, binary...: keep the text
+                return node.value
+            issues.append(Issue(path, f"unsupported YAML tag {node.tag}", "remove the tag", file,
+                                node.start_mark.line + 1, node.start_mark.column + 1))
+            return None
+        try:
+            return getattr(ctor, method)(node)
+        except (ValueError, OverflowError, yaml.YAMLError):
+            return node.value
+
+    src.data = convert(root, (), 0)
+    if issues:
+        raise TopologyError(issues)
+    return src

@@ -1,0 +1,145 @@
+"""Stage 7: the lab's state on disk, under /run/emulator/LAB/.
+
+  journal.jsonl  one undo record per created object outside the lab's namespaces
+                 and one per namespace, appended *before* the object is made,
+                 so `destroy` works after a crash or SIGKILL at any point
+  state.json     what the lab is: nodes, interfaces, addresses (for inspect/exec)
+  lock           flock()ed while a deploy or destroy runs on the lab
+
+/run is a tmpfs: a reboot empties it, and with it every namespace.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+
+from .errors import LabError
+
+RUN_DIR = os.environ.get("EMULATOR_RUN_DIR", "/run/emulator")
+
+
+def lab_dir(name: str) -> str:
+    return os.path.join(RUN_DIR, name)
+
+
+class Journal:
+    def __init__(self, name: str):
+        self.name = name
+        self.dir = lab_dir(name)
+        self.path = os.path.join(self.dir, "journal.jsonl")
+        self._f = None
+
+    def append(self, records: list[dict]) -> None:
+        if not records:
+            return
+        if self._f is None:
+            self._f = open(self.path, "a", buffering=1)
+        # one write(): what reached the kernel is kept even if the process is killed next
+        self._f.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+        self._f.flush()
+
+    def records(self) -> list[dict]:
+        out = []
+        try:
+            with open(self.path) as f:
+                for line in f:
+                    line = line.strip()
+                    if line:
+                        try:
+                            out.append(json.loads(line))
+                        except json.JSONDecodeError:
+                            pass  # a torn last line after a crash
+        except FileNotFoundError:
+            pass
+        return out
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+@contextlib.contextmanager
+def locked(name: str, create: bool):
+    """Hold the lab's lock; with create, make the lab directory (it must not hold a lab)."""
+    d = lab_dir(name)
+    if create:
+        os.makedirs(d, mode=0o755, exist_ok=True)
+    elif not os.path.isdir(d):
+        raise LabError(f"no lab named '{name}' is deployed" + _known_hint())
+    fd = os.open(os.path.join(d, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LabError(f"lab '{name}' is busy: another emulator process is deploying or destroying it "
+                           f"(pid {_read_pid(d)})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield d
+    finally:
+        os.close(fd)
+
+
+def _read_pid(d: str) -> str:
+    try:
+        with open(os.path.join(d, "lock")) as f:
+            return f.read().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def is_busy(name: str) -> bool:
+    d = lab_dir(name)
+    try:
+        fd = os.open(os.path.join(d, "lock"), os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _known_hint() -> str:
+    labs = list_labs()
+    return f" (deployed labs: {', '.join(labs)})" if labs else " (no lab is deployed)"
+
+
+def list_labs() -> list[str]:
+    try:
+        return sorted(e for e in os.listdir(RUN_DIR) if os.path.isdir(os.path.join(RUN_DIR, e)))
+    except FileNotFoundError:
+        return []
+
+
+def write_state(name: str, state: dict) -> None:
+    d = lab_dir(name)
+    tmp = os.path.join(d, "state.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(state, f, indent=1)
+    os.replace(tmp, os.path.join(d, "state.json"))
+
+
+def read_state(name: str) -> dict | None:
+    try:
+        with open(os.path.join(lab_dir(name), "state.json")) as f:
+            return json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def remove(name: str) -> None:
+    shutil.rmtree(lab_dir(name), ignore_errors=True)
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -1,0 +1,130 @@
+"""Stage 2: check the raw topology against the JSON Schema, collecting every error.
+
+jsonschema's messages are rewritten into what a user can act on, located by
+YAML path (and so by line and column) with a hint.
+"""
+from __future__ import annotations
+
+import difflib
+
+import jsonschema
+
+from . import drivers
+from .errors import Issue, TopologyError
+from .loader import Source
+from .schema import topology_schema
+
+_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+               "number": "a number", "boolean": "true or false", "null": "nothing"}
+
+
+def _type_of(v) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    return {dict: "object", list: "array", str: "string", int: "integer", float: "number",
+            type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _want(types) -> str:
+    types = [types] if isinstance(types, str) else list(types)
+    return " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+
+
+def _matches_type(schema: dict, value) -> bool:
+    t = schema.get("type")
+    if t is None:
+        return True
+    types = [t] if isinstance(t, str) else t
+    vt = _type_of(value)
+    return vt in types or (vt == "integer" and "number" in types)
+
+
+def _issues_for(err: jsonschema.ValidationError, src: Source) -> list[Issue]:
+    path = tuple(err.absolute_path)
+    v, inst, schema = err.validator, err.instance, err.schema
+    if v in ("anyOf", "oneOf"):
+        # pick the alternative that has the value's type and report its own errors
+        alts = err.validator_value
+        for i, alt in enumerate(alts):
+            if _matches_type(alt, inst):
+                sub = [e for e in err.context if e.schema_path and e.schema_path[0] == i]
+                out: list[Issue] = []
+                for e in sub:
+                    out.extend(_issues_for(e, src))
+                if out:
+                    return out
+        want = " or ".join(_want(a.get("type", "?")) for a in alts)
+        return [src.issue(path, f"expected {want}, got {_TYPE_NAMES.get(_type_of(inst), _type_of(inst))}")]
+    if v == "additionalProperties" and isinstance(inst, dict):
+        known = list(schema.get("properties", {}))
+        out = []
+        for k in inst:
+            if k not in known:
+                close = difflib.get_close_matches(k, known, n=1)
+                hint = (f"did you mean '{close[0]}'? " if close else "") + \
+                    ("known fields: " + ", ".join(known) if known else "")
+                kind = inst.get("kind") if isinstance(inst.get("kind"), str) else None
+                where = f" for kind '{kind}'" if kind and len(path) == 2 and path[0] == "nodes" else ""
+                out.append(src.issue(path + (k,), f"unknown field '{k}'{where}", hint or None, key=True))
+        return out
+    if v == "required":
+        missing = [r for r in err.validator_value if isinstance(inst, dict) and r not in inst]
+        return [src.issue(path, f"missing required field '{m}'") for m in missing]
+    if v == "enum" and path[-1:] == ("kind",):
+        hint = drivers.UnknownKind(str(inst)).hint()
+        return [src.issue(path, f"unknown kind '{inst}'", hint)]
+    if v == "enum":
+        return [src.issue(path, f"'{inst}' is not one of: {', '.join(map(str, err.validator_value))}")]
+    if v == "type":
+        return [src.issue(path, f"expected {_want(err.validator_value)}, got "
+                                f"{_TYPE_NAMES.get(_type_of(inst), _type_of(inst))}",
+                          schema.get("description"))]
+    if v == "pattern" and err.relative_schema_path and "propertyNames" in err.relative_schema_path:
+        return [src.issue(path + (inst,), f"invalid name '{inst}'",
+                          "names use letters, digits, '-' and '_', and start with a letter or digit", key=True)]
+    if v == "pattern":
+        return [src.issue(path, f"invalid value '{inst}'", schema.get("description"))]
+    if v == "maxLength" and "propertyNames" in err.relative_schema_path:
+        return [src.issue(path + (inst,), f"name '{inst}' is longer than {err.validator_value} characters",
+                          None, key=True)]
+    if v == "maxLength":
+        return [src.issue(path, f"'{inst}' is longer than {err.validator_value} characters",
+                          schema.get("description"))]
+    if v in ("minItems", "maxItems") and path and path[-1] == "endpoints" or \
+            (v in ("minItems", "maxItems") and len(path) == 2 and path[0] == "links"):
+        return [src.issue(path, f"a link has exactly two endpoints, this one has {len(inst)}")]
+    if v == "minProperties":
+        return [src.issue(path, "must not be empty")]
+    return [src.issue(path, err.message, schema.get("description"))]
+
+
+_validator = None
+
+
+def _get_validator():
+    global _validator
+    if _validator is None:
+        schema = topology_schema()
+        cls = jsonschema.validators.validator_for(schema)
+        _validator = cls(schema)
+    return _validator
+
+
+def check(src: Source) -> dict:
+    """Return the raw topology if it matches the schema; raise TopologyError with every problem."""
+    if not isinstance(src.data, dict):
+        raise TopologyError([src.issue((), f"a topology is a mapping with name:, nodes: and links:, "
+                                           f"not {_TYPE_NAMES.get(_type_of(src.data), 'this')}")])
+    issues: list[Issue] = []
+    seen = set()
+    errors = sorted(_get_validator().iter_errors(src.data), key=lambda e: [str(p) for p in e.absolute_path])
+    for err in errors:
+        for i in _issues_for(err, src):
+            k = (i.path, i.message)
+            if k not in seen:
+                seen.add(k)
+                issues.append(i)
+    if issues:
+        issues.sort(key=lambda i: (i.line or 0, i.column or 0))
+        raise TopologyError(issues)
+    return src.data
