@@ -1,0 +1,53 @@
+# Everything a fresh Debian/Ubuntu machine needs, as root:
+#   make demo    install what is missing, deploy the demo lab, show it and ping across it
+#   make test    install what is missing, run the whole test suite
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+APT_PACKAGES := iproute2 iputils-ping iptables iperf3 tcpdump util-linux procps mininet python3-venv python3-pip
+DEMO  := topologies/fw-chain.yaml
+
+.PHONY: setup system venv demo demo-destroy test test-unit test-integration bench clean
+
+setup: system venv
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: setup.py
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+demo: setup
+	@$(PY) -m emulator destroy $(DEMO) >/dev/null 2>&1 || true
+	$(PY) -m emulator deploy $(DEMO)
+	$(PY) -m emulator exec fw-chain client -- ping -c 3 10.100.2.2
+	@echo
+	@echo "The demo lab is running. Try:"
+	@echo "  $(PY) -m emulator inspect fw-chain"
+	@echo "  $(PY) -m emulator exec fw-chain client -- ip route"
+	@echo "  make demo-destroy"
+
+demo-destroy:
+	$(PY) -m emulator destroy fw-chain
+
+test: setup
+	$(PY) -m pytest -q tests
+
+test-unit: setup
+	$(PY) -m pytest -q tests -m "not integration"
+
+bench: setup
+	$(PY) bench/deploy_scale.py
+
+clean:
+	rm -rf $(VENV) *.egg-info build .pytest_cache .hypothesis

@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="emulator",
+    version="0.1.0",
+    description="Declarative network topology emulator and testbed for NFV service chains",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["emulator", "emulator.*"]),
+    include_package_data=True,
+    install_requires=[
+        "PyYAML>=6.0",
+        "jsonschema>=4.18",
+        "networkx>=3.0",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6"],
+    },
+    entry_points={"console_scripts": ["emulator=emulator.cli:main"]},
+)

@@ -1,0 +1,69 @@
+import itertools
+import os
+import textwrap
+
+import pytest
+
+from emulator import lab as api
+from emulator.loader import load_text
+
+_counter = itertools.count()
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="integration tests need root")
+        for item in items:
+            if "integration" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def lab_name():
+    """A lab name unique to this test run (labs of concurrent runs never collide)."""
+    return f"t{os.getpid() % 100000}x{next(_counter)}"
+
+
+def _netns_now():
+    try:
+        return set(os.listdir("/run/netns"))
+    except FileNotFoundError:
+        return set()
+
+
+def _links_now():
+    return set(os.listdir("/sys/class/net"))
+
+
+@pytest.fixture
+def clean_host():
+    """Fails the test if it leaves namespaces, root-namespace links or lab state behind."""
+    ns0, links0 = _netns_now(), _links_now()
+    labs0 = set(os.listdir("/run/emulator")) if os.path.isdir("/run/emulator") else set()
+    yield
+    left_ns = _netns_now() - ns0
+    left_links = _links_now() - links0
+    labs1 = set(os.listdir("/run/emulator")) if os.path.isdir("/run/emulator") else set()
+    # remove leftovers by their exact names so one failure does not cascade, then fail
+    for lab in labs1 - labs0:
+        try:
+            api.destroy(lab)
+        except Exception:
+            pass
+    assert not left_ns, f"namespaces left behind: {sorted(left_ns)}"
+    assert not left_links, f"links left in the root namespace: {sorted(left_links)}"
+    assert not (labs1 - labs0), f"lab state left behind: {sorted(labs1 - labs0)}"
+
+
+@pytest.fixture
+def topo(tmp_path, lab_name):
+    """Write a topology (YAML text with {lab} for the lab name) to a file; return its path."""
+    def make(text: str, name: str = "topo.yaml") -> str:
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text).replace("{lab}", lab_name))
+        return str(p)
+    return make
+
+
+def compile_text(text: str):
+    return api.compile(load_text(textwrap.dedent(text), "test.yaml"), check_host=False)
