@@ -30,9 +30,10 @@ PHASE_NAMES = {NETNS: "namespaces", SETUP: "node set-up", FORWARDERS: "forwarder
 class Context:
     """What actions need while they run: namespace fds, the journal, the lab tag."""
 
-    def __init__(self, tag: str, journal=None):
+    def __init__(self, tag: str, journal=None, log_dir: str | None = None):
         self.tag = tag
         self.journal = journal
+        self.log_dir = log_dir  # where startup-command output goes (one file per node)
         self._fds: dict[str, int] = {}
 
     def fd(self, ns: str) -> int:
@@ -289,7 +290,8 @@ class Exec(Action):
     @classmethod
     def apply_batch(cls, actions, ctx):
         for a in actions:
-            r = hostcmd.run(a.argv, netns=a.netns, timeout=a.timeout)
+            log = os.path.join(ctx.log_dir, f"{a.node}.log") if ctx.log_dir else None
+            r = hostcmd.run(a.argv, netns=a.netns, timeout=a.timeout, log=log)
             if not r.ok:
                 detail = (r.stderr.strip() or r.stdout.strip() or "no output")[-800:]
                 raise DeployError(f"node {a.node}: startup command failed (exit {r.returncode}): "

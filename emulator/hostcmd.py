@@ -45,11 +45,16 @@ def require(binary: str, package: str) -> str:
 
 
 def run(argv: list[str], netns: str | None = None, input: str | None = None,
-        timeout: float | None = 60, env: dict | None = None, cwd: str | None = None) -> Result:
+        timeout: float | None = 60, env: dict | None = None, cwd: str | None = None,
+        log: str | None = None) -> Result:
+    """Run and wait. With `log`, output goes to that file (appended) instead of pipes, so a
+    command that leaves a background child holding its stdout does not block the caller."""
     full = in_netns(argv, netns)
     recorded.append(full)
     if dry_run:
         return Result(full, 0, "", "")
+    if log is not None:
+        return _run_logged(full, log, timeout, env, cwd)
     try:
         p = subprocess.run(full, input=input, capture_output=True, text=True, timeout=timeout,
                            env={**os.environ, **(env or {})}, cwd=cwd)
@@ -59,3 +64,26 @@ def run(argv: list[str], netns: str | None = None, input: str | None = None,
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
         return Result(full, 124, out, f"timed out after {timeout} s")
     return Result(full, p.returncode, p.stdout, p.stderr)
+
+
+def _run_logged(full: list[str], log: str, timeout, env, cwd) -> Result:
+    with open(log, "a+") as f:
+        start = f.tell()
+        f.write(f"$ {' '.join(full)}\n")
+        f.flush()
+        try:
+            p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                 env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+        except FileNotFoundError:
+            raise EnvironmentProblem(f"cannot run '{full[0]}': not installed") from None
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            rc = 124
+    with open(log) as f:
+        f.seek(start)
+        text = f.read()
+    out = text.split("\n", 1)[1] if "\n" in text else ""
+    return Result(full, rc, out, out if rc else "")

@@ -86,7 +86,9 @@ def deploy(path_or_source: str | Source, progress: apply.Progress | None = None)
             journal = state.Journal(lab.name)
             st = lab_state(c, status="deploying")
             state.write_state(lab.name, st)
-            ctx = A.Context(lab.tag, journal)
+            logs = os.path.join(state.lab_dir(lab.name), "logs")
+            os.makedirs(logs, exist_ok=True)
+            ctx = A.Context(lab.tag, journal, log_dir=logs)
             try:
                 apply.apply(c.actions, ctx, progress)
             except BaseException as e:
