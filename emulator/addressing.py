@@ -18,7 +18,7 @@ from . import drivers
 from .errors import TopologyError
 from .graph import segments
 from .loader import Source
-from .model import Interface, Lab
+from .model import Addressing, Interface, Lab
 
 
 class Pool:
@@ -66,7 +66,8 @@ def allocate(lab: Lab, g: nx.MultiGraph, src: Source) -> None:
                 if net is None:
                     c_issues.append(src.issue(("addressing", pool_name),
                                               f"address pool {getattr(lab.addressing, pool_name)} is exhausted",
-                                              "give a larger pool under addressing:"))
+                                              f"give a larger prefix as addressing.{pool_name} "
+                                              f"(the default is {getattr(Addressing(), pool_name)})"))
                     continue
             hosts = (h for h in net.hosts() if h not in used_ips)
             for iface in need:
@@ -82,13 +83,17 @@ def allocate(lab: Lab, g: nx.MultiGraph, src: Source) -> None:
     for iface in lab.interfaces():
         for a in iface.addresses:
             ip = ipaddress.ip_interface(a).ip
-            if ip in owner and owner[ip] is not iface:
-                other = owner[ip]
-                line = src.where(other.path)[0]
-                c_issues.append(src.issue(iface.path, f"address {ip} is used twice: on {iface.key} and {other.key}",
-                                          f"the other one is at line {line}" if line else None))
-            owner[ip] = iface
+            if ip in owner:
+                other, other_path = owner[ip]
+                what = f"is used twice: on {iface.key} and {other.key}" if other is not iface \
+                    else f"is listed twice for {iface.key}"
+                c_issues.append(src.issue(_address_path(lab, iface, ip, src, skip=other_path),
+                                          f"address {ip} {what}",
+                                          f"the other one is at {src.issue(other_path, '').location()}"))
+                continue
+            owner[ip] = (iface, _address_path(lab, iface, ip, src))
     if c_issues:
+        c_issues.sort(key=lambda i: (i.line or 0, i.column or 0))
         raise TopologyError(c_issues)
 
 
@@ -99,3 +104,32 @@ def _existing_subnet(seg: list[Interface]):
             if iface.version == 4 and iface.network.prefixlen < 31:
                 return iface.network
     return None
+
+
+def _address_path(lab: Lab, iface: Interface, ip, src: Source, skip: tuple = ()) -> tuple:
+    """The YAML path of the list item that gave `ip` to `iface` (the interface's path if none did)."""
+    paths = [iface.path + ("ip",), lab.nodes[iface.node].path + ("ip",)]
+    if iface.link >= 0:
+        link = lab.links[iface.link]
+        lpath = link.path + (("endpoints",) if isinstance(_at(src.data, link.path), dict) else ())
+        for k, ep in enumerate(_at(src.data, lpath) or []):
+            if isinstance(ep, dict) and ep.get("node") == iface.node:
+                paths.append(lpath + (k, "ip"))
+    for p in paths:
+        items = _at(src.data, p)
+        for k, a in enumerate(items if isinstance(items, list) else []):
+            try:
+                if ipaddress.ip_interface(str(a)).ip == ip and p + (k,) != skip:
+                    return p + (k,)
+            except ValueError:
+                pass
+    return iface.path
+
+
+def _at(data, path: tuple):
+    for p in path:
+        try:
+            data = data[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data

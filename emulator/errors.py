@@ -8,19 +8,26 @@ Exit codes (shared by every command):
 """
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def format_path(path: tuple) -> str:
-    """('nodes', 'fw', 'ip', 0) -> 'nodes.fw.ip[0]'"""
+    """('nodes', 'fw', 'ip', 0) -> 'nodes.fw.ip[0]'; odd keys are quoted: sysctls["net.ipv4.ip_forward"]"""
     out = ""
     for p in path:
         if isinstance(p, int):
             out += f"[{p}]"
-        else:
+        elif _PLAIN_KEY.fullmatch(str(p)):
             out += ("." if out else "") + str(p)
+        else:
+            out += "[" + json.dumps(str(p), ensure_ascii=False) + "]"
     return out or "(top level)"
 
 

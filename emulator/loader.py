@@ -48,6 +48,31 @@ _SCALARS = {
 }
 
 
+def _yaml_message(e: yaml.MarkedYAMLError) -> str:
+    """PyYAML's context and problem as one sentence, with where the unclosed construct began."""
+    problem, context, cm = e.problem or "malformed YAML", e.context, e.context_mark
+    if not context:
+        return problem
+    if context.startswith("while ") and cm is not None and cm is not e.problem_mark:
+        return f"{problem} ({context} that starts at line {cm.line + 1}, column {cm.column + 1})"
+    return f"{context}, {problem}"
+
+
+def _yaml_hint(e: yaml.MarkedYAMLError) -> str | None:
+    text = f"{e.context} {e.problem}"
+    if "'\\t'" in text:
+        return "indent with spaces: YAML does not allow tabs"
+    if "flow sequence" in text:
+        return "a '[' is not closed by ']', or its items are not separated by commas"
+    if "flow mapping" in text:
+        return "a '{' is not closed by '}', or its entries are not separated by commas"
+    if "another document" in text:
+        return "a topology is one YAML document: remove the '---' line"
+    if "mapping values are not allowed" in text:
+        return "check the indentation, and quote values that contain ': '"
+    return None
+
+
 def load_file(path: str) -> Source:
     try:
         with open(path, encoding="utf-8") as f:
@@ -69,9 +94,9 @@ def load_text(text: str, file: str = "<topology>") -> Source:
             loader.dispose()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        msg = " ".join(x for x in (e.context, e.problem) if x) or "malformed YAML"
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise TopologyError([Issue((), f"YAML syntax error: {msg}", None, file, line, col)]) from None
+        raise TopologyError([Issue((), f"YAML syntax error: {_yaml_message(e)}", _yaml_hint(e),
+                                   file, line, col)]) from None
     except yaml.YAMLError as e:
         raise TopologyError([Issue((), f"YAML error: {e}", None, file)]) from None
     except (ValueError, RecursionError) as e:  # e.g. NUL bytes, absurd nesting

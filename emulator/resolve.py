@@ -27,6 +27,10 @@ class Collector:
     def add(self, path: tuple, message: str, hint: str | None = None, key: bool = False) -> None:
         self.issues.append(self.src.issue(path, message, hint, key))
 
+    def sorted(self) -> list[Issue]:
+        """In file order (stable, so problems on one line keep the order they were found in)."""
+        return sorted(self.issues, key=lambda i: (i.line or 0, i.column or 0))
+
 
 def _check_ifname(name: str, path: tuple, c: Collector) -> bool:
     if len(name) > IFNAMSIZ:
@@ -169,7 +173,7 @@ def resolve(raw: dict, src: Source) -> Lab:
                 key = (node_name, ifname)
                 if key in used:
                     c.add(epath, f"interface {node_name}:{ifname} is used by two links",
-                          f"the other one is at {Issue(used[key], '', file=src.file, line=src.where(used[key])[0]).location()}")
+                          f"the other one is at {src.issue(used[key], '').location()}")
                 used[key] = epath
     counters: dict[str, int] = {}
     for link, eps in pending:
@@ -195,9 +199,10 @@ def resolve(raw: dict, src: Source) -> Lab:
                 iface.mac = attrs["mac"]
             if attrs.get("mtu"):
                 iface.mtu = attrs["mtu"]
-            if "ip" in attrs:
-                if not drv.addressable:
-                    c.add(epath + ("ip",), f"{node.kind} '{node_name}' is a forwarder: its ports take no address")
+            if "ip" in attrs and not drv.addressable:
+                c.add(epath + ("ip",), f"{node.kind} '{node_name}' is a forwarder: its ports take no address",
+                      "give the address to the host or router at the other end of the link")
+            elif "ip" in attrs:
                 iface.auto_address = False
                 for i, a in enumerate(attrs["ip"]):
                     cidr = _check_cidr(a, epath + ("ip", i), c)
@@ -240,7 +245,7 @@ def resolve(raw: dict, src: Source) -> Lab:
             pass
     _check_devices(lab, c)
     if c.issues:
-        raise TopologyError(c.issues)
+        raise TopologyError(c.sorted())
     return lab
 
 
@@ -311,4 +316,4 @@ def resolve_routes(lab: Lab, raw: dict, src: Source) -> None:
             node.routes.append(Route(to=dst, via=str(gw) if gw else None, dev=dev, metric=rr.get("metric"),
                                      path=rpath, via_node=via_node))
     if c.issues:
-        raise TopologyError(c.issues)
+        raise TopologyError(c.sorted())

@@ -70,7 +70,8 @@ def node_schema() -> dict:
         })
     return {
         "type": "object", "required": ["kind"],
-        "properties": {"kind": {"enum": drivers.kinds(), "description": "node kind"}},
+        "properties": {"kind": {"enum": drivers.kinds(),
+                                 "description": "node kind: " + ", ".join(drivers.kinds())}},
         "allOf": branches,
     }
 
@@ -88,6 +89,7 @@ def topology_schema() -> dict:
             "description": {"type": "string"},
             "addressing": ADDRESSING,
             "nodes": {"type": "object", "minProperties": 1,
+                      "description": "the nodes by name, each with its kind, e.g. h1: {kind: host}",
                       "propertyNames": {"pattern": NAME_PATTERN, "maxLength": 48},
                       "additionalProperties": node_schema()},
             "links": {"type": "array", "items": LINK},

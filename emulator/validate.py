@@ -14,6 +14,7 @@ from .errors import Issue, TopologyError
 from .loader import Source
 from .schema import topology_schema
 
+_NAME_RULE = "names use letters, digits, '-' and '_', and start with a letter or digit"
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
                "number": "a number", "boolean": "true or false", "null": "nothing"}
 
@@ -69,19 +70,26 @@ def _issues_for(err: jsonschema.ValidationError, src: Source) -> list[Issue]:
         return out
     if v == "required":
         missing = [r for r in err.validator_value if isinstance(inst, dict) and r not in inst]
-        return [src.issue(path, f"missing required field '{m}'") for m in missing]
+        props = schema.get("properties", {})
+        return [src.issue(path, f"missing required field '{m}'", props.get(m, {}).get("description"))
+                for m in missing]
     if v == "enum" and path[-1:] == ("kind",):
         hint = drivers.UnknownKind(str(inst)).hint()
         return [src.issue(path, f"unknown kind '{inst}'", hint)]
     if v == "enum":
         return [src.issue(path, f"'{inst}' is not one of: {', '.join(map(str, err.validator_value))}")]
     if v == "type":
+        hint = schema.get("description")
+        if err.validator_value == "array" and isinstance(inst, (str, int, float)) and not isinstance(inst, bool):
+            hint = f"write a list, even of one item: [{inst}]"
         return [src.issue(path, f"expected {_want(err.validator_value)}, got "
-                                f"{_TYPE_NAMES.get(_type_of(inst), _type_of(inst))}",
-                          schema.get("description"))]
+                                f"{_TYPE_NAMES.get(_type_of(inst), _type_of(inst))}", hint)]
     if v == "pattern" and err.relative_schema_path and "propertyNames" in err.relative_schema_path:
-        return [src.issue(path + (inst,), f"invalid name '{inst}'",
-                          "names use letters, digits, '-' and '_', and start with a letter or digit", key=True)]
+        what = "node name" if path == ("nodes",) else "name"
+        return [src.issue(path + (inst,), f"invalid {what} '{inst}'", _NAME_RULE, key=True)]
+    if v == "pattern" and path == ("name",):
+        return [src.issue(path, f"invalid lab name '{inst}'",
+                          _NAME_RULE + "; the lab name prefixes every namespace (emu-<name>.<node>)")]
     if v == "pattern":
         return [src.issue(path, f"invalid value '{inst}'", schema.get("description"))]
     if v == "maxLength" and "propertyNames" in err.relative_schema_path:
