@@ -291,10 +291,14 @@ def resolve_routes(lab: Lab, raw: dict, src: Source) -> None:
                     via_node = via
                     cands = [ipaddress.ip_interface(a) for i in lab.nodes[via].interfaces.values()
                              for a in i.addresses]
-                    want_v6 = to not in ("default",) and ":" in to
-                    cands = [a for a in cands if any(a.ip in n for n in nets) and (a.version == 6) == want_v6]
+                    shared = [a for a in cands if any(a.ip in n for n in nets)]
+                    # `to: default` takes an IPv4 gateway when there is one, else an IPv6 one
+                    version = 6 if ":" in to else 4
+                    cands = [a for a in shared if a.version == version] or \
+                        ([a for a in shared if a.version == 6] if to == "default" else [])
                     if not cands:
-                        c.add(rpath + ("via",), f"node '{via}' shares no subnet with '{name}'",
+                        fam = f"IPv{version} " if shared else ""
+                        c.add(rpath + ("via",), f"node '{via}' shares no {fam}subnet with '{name}'",
                               "a gateway must be on one of the node's subnets")
                         continue
                     gw = cands[0].ip
@@ -312,6 +316,11 @@ def resolve_routes(lab: Lab, raw: dict, src: Source) -> None:
                     continue
             if not gw and not dev:
                 c.add(rpath, "a route needs via: or dev:")
+                continue
+            if gw is not None and gw.version != ipaddress.ip_network(dst).version:
+                c.add(rpath + ("via",), f"gateway {gw} is IPv{gw.version} but the destination {dst} "
+                                        f"is IPv{ipaddress.ip_network(dst).version}",
+                      "a route's gateway and destination are of the same address family")
                 continue
             node.routes.append(Route(to=dst, via=str(gw) if gw else None, dev=dev, metric=rr.get("metric"),
                                      path=rpath, via_node=via_node))
