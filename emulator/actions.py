@@ -280,6 +280,7 @@ class Exec(Action):
     node: str = ""
     argv: list[str] = field(default_factory=list)
     timeout: float = 120
+    env: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.phase, self.batch = EXEC, "exec"
@@ -291,7 +292,7 @@ class Exec(Action):
     def apply_batch(cls, actions, ctx):
         for a in actions:
             log = os.path.join(ctx.log_dir, f"{a.node}.log") if ctx.log_dir else None
-            r = hostcmd.run(a.argv, netns=a.netns, timeout=a.timeout, log=log)
+            r = hostcmd.run(a.argv, netns=a.netns, timeout=a.timeout, log=log, env=a.env)
             if not r.ok:
                 detail = (r.stderr.strip() or r.stdout.strip() or "no output")[-800:]
                 raise DeployError(f"node {a.node}: startup command failed (exit {r.returncode}): "

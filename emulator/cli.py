@@ -55,8 +55,12 @@ def _source(args) -> Source | str:
 def cmd_validate(args) -> int:
     c = api.compile(_source(args), check_host=not args.no_host_check)
     lab = c.lab
-    print(f"{c.source.file}: valid: lab '{lab.name}', {len(lab.nodes)} nodes, {len(lab.links)} links")
+    print(f"{c.source.file}: valid: lab '{lab.name}', {_n(len(lab.nodes), 'node')}, {_n(len(lab.links), 'link')}")
     return 0
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def cmd_graph(args) -> int:

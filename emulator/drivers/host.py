@@ -1,6 +1,8 @@
 """Namespace nodes: `host` (a network namespace) and `router` (the same, forwarding IP)."""
 from __future__ import annotations
 
+import sys
+
 from .. import actions as A
 from ..model import Interface, Lab, Node, node_netns
 from . import register
@@ -35,7 +37,8 @@ NAMESPACE_NODE_PROPERTIES = {
     "exec": {"type": "array", "items": {"anyOf": [{"type": "string"},
                                                   {"type": "array", "items": {"type": "string"}}]},
              "description": "startup commands run in the node after the lab is wired "
-                            "(a string runs through /bin/sh -c, a list is an argv)"},
+                            "(a string runs through /bin/sh -c, a list is an argv); they see "
+                            "EMULATOR_LAB, EMULATOR_NODE and EMULATOR_PYTHON (the emulator's Python)"},
 }
 
 
@@ -64,8 +67,9 @@ class HostDriver(Driver):
             oif = node.interfaces[r.dev].index if r.dev else None
             acts.append(A.AddRoute(netns=node.netns, to=r.to, via=r.via, oif=oif, device=r.dev,
                                    metric=r.metric))
+        env = {"EMULATOR_LAB": lab.name, "EMULATOR_NODE": node.name, "EMULATOR_PYTHON": sys.executable}
         for argv in node.exec:
-            acts.append(A.Exec(netns=node.netns, node=node.name, argv=argv))
+            acts.append(A.Exec(netns=node.netns, node=node.name, argv=argv, env=env))
         return acts
 
     def plan_port(self, lab: Lab, node: Node, iface: Interface) -> list:
