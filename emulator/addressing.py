@@ -80,18 +80,21 @@ def allocate(lab: Lab, g: nx.MultiGraph, src: Source) -> None:
 
     # duplicates
     owner: dict = {}
+    seg_of = {id(i): k for k, (_, seg) in enumerate(segments(lab, g)) for i in seg}
     for iface in lab.interfaces():
         for a in iface.addresses:
             ip = ipaddress.ip_interface(a).ip
-            if ip in owner:
-                other, other_path = owner[ip]
+            # link-local addresses only need to be unique on their own segment
+            key = (seg_of.get(id(iface)), ip) if ip.is_link_local else ip
+            if key in owner:
+                other, other_path = owner[key]
                 what = f"is used twice: on {iface.key} and {other.key}" if other is not iface \
                     else f"is listed twice for {iface.key}"
                 c_issues.append(src.issue(_address_path(lab, iface, ip, src, skip=other_path),
                                           f"address {ip} {what}",
                                           f"the other one is at {src.issue(other_path, '').location()}"))
                 continue
-            owner[ip] = (iface, _address_path(lab, iface, ip, src))
+            owner[key] = (iface, _address_path(lab, iface, ip, src))
     if c_issues:
         c_issues.sort(key=lambda i: (i.line or 0, i.column or 0))
         raise TopologyError(c_issues)

@@ -48,6 +48,11 @@ _SCALARS = {
 }
 
 
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
+
+
 def _yaml_message(e: yaml.MarkedYAMLError) -> str:
     """PyYAML's context and problem as one sentence, with where the unclosed construct began."""
     problem, context, cm = e.problem or "malformed YAML", e.context, e.context_mark
@@ -86,12 +91,17 @@ def load_file(path: str) -> Source:
 
 def load_text(text: str, file: str = "<topology>") -> Source:
     """Parse YAML text; raise TopologyError (with line/column) for anything malformed."""
-    loader = yaml.SafeLoader(text)
     try:
+        loader = yaml.SafeLoader(text)  # the reader checks the characters already here
         try:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as e:
+        line, col = _line_col(text, e.position)
+        raise TopologyError([Issue((), f"the file contains the character U+{e.character:04X}, which YAML "
+                                       f"does not allow", "remove it: YAML allows only printable characters, tab and line breaks",
+                                   file, line, col)]) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)

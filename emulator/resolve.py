@@ -17,6 +17,7 @@ from .model import Addressing, Impairment, Interface, Lab, Link, Node, Route
 
 IFNAMSIZ = 15
 _IFNAME_BAD = re.compile(r"[\s/:%]")
+_IFNAME_RESERVED = ("lo", "all", "default")
 
 
 class Collector:
@@ -40,7 +41,17 @@ def _check_ifname(name: str, path: tuple, c: Collector) -> bool:
     if not name or name in (".", "..") or _IFNAME_BAD.search(name):
         c.add(path, f"invalid interface name '{name}'", "no spaces, '/', ':' or '%' in interface names")
         return False
+    if name in _IFNAME_RESERVED:
+        c.add(path, f"interface name '{name}' is reserved by Linux",
+              "every namespace has its own 'lo'; 'all' and 'default' name sysctl directories")
+        return False
     return True
+
+
+def _check_mac(mac, path: tuple, c: Collector) -> None:
+    if mac and (int(mac.split(":")[0], 16) & 1 or set(mac) <= {"0", ":"}):
+        c.add(path, f"{mac} is not a unicast MAC address",
+              "the first byte must be even and the address not all zeros, e.g. 02:00:00:00:00:01")
 
 
 def _check_cidr(value, path: tuple, c: Collector) -> str | None:
@@ -115,6 +126,7 @@ def resolve(raw: dict, src: Source) -> Lab:
             if not _check_ifname(ifname, ipath, c):
                 continue
             iface = Interface(node=name, name=ifname, path=ipath, mac=rif.get("mac"), mtu=rif.get("mtu"))
+            _check_mac(iface.mac, ipath + ("mac",), c)
             if "ip" in rif:
                 iface.auto_address = False
                 for i, a in enumerate(rif["ip"]):
@@ -171,7 +183,10 @@ def resolve(raw: dict, src: Source) -> Lab:
         for node_name, ifname, _attrs, epath in eps:
             if ifname:
                 key = (node_name, ifname)
-                if key in used:
+                if key in used and used[key][:2] == epath[:2]:
+                    c.add(epath, f"both ends of this link are {node_name}:{ifname}",
+                          "a link joins two different interfaces")
+                elif key in used:
                     c.add(epath, f"interface {node_name}:{ifname} is used by two links",
                           f"the other one is at {src.issue(used[key], '').location()}")
                 used[key] = epath
@@ -197,6 +212,7 @@ def resolve(raw: dict, src: Source) -> Lab:
             iface.link = link.id
             if attrs.get("mac"):
                 iface.mac = attrs["mac"]
+                _check_mac(iface.mac, epath + ("mac",), c)
             if attrs.get("mtu"):
                 iface.mtu = attrs["mtu"]
             if "ip" in attrs and not drv.addressable:
@@ -251,11 +267,18 @@ def resolve(raw: dict, src: Source) -> Lab:
 
 def _check_devices(lab: Lab, c: Collector) -> None:
     seen: dict[tuple[str, str], Interface] = {}
+    clashing = set()
     for node in lab.nodes.values():
         if node.device:
-            seen[(node.netns, node.device)] = Interface(node=node.name, name=node.device, path=node.path)
+            k = (node.netns, node.device)
+            if k in seen:
+                c.add(node.path, f"{node.kind} '{node.name}' and '{seen[k].node}' would both be device "
+                                 f"'{node.device}'", f"names longer than {IFNAMSIZ} characters become "
+                                                     f"br<N>; shorten or rename one of them", key=True)
+                clashing.add(k)
+            seen[k] = Interface(node=node.name, name=node.device, path=node.path)
     for iface in lab.interfaces():
-        if iface.link < 0 or not iface.device:
+        if iface.link < 0 or not iface.device or (iface.netns, iface.master) in clashing:
             continue
         k = (iface.netns, iface.device)
         if k in seen:
@@ -302,7 +325,23 @@ def resolve_routes(lab: Lab, raw: dict, src: Source) -> None:
                               "a gateway must be on one of the node's subnets")
                         continue
                     gw = cands[0].ip
-                if not dev and not any(gw in n for n in nets):
+                own = {ipaddress.ip_interface(a).ip for i in node.interfaces.values() for a in i.addresses}
+                dev_nets = [ipaddress.ip_interface(a).network for a in node.interfaces[dev].addresses] if dev else []
+                if gw in own:
+                    c.add(rpath + ("via",), f"gateway {gw} is an address of '{name}' itself",
+                          "the gateway is a neighbour's address (or its node name) on a shared subnet")
+                    continue
+                if gw.is_link_local and gw.version == 6:
+                    if not dev:
+                        c.add(rpath + ("via",), f"link-local gateway {gw} needs dev:",
+                              "add the outgoing interface, e.g. dev: eth0")
+                        continue
+                elif dev and not any(gw in n for n in dev_nets):
+                    c.add(rpath + ("via",), f"gateway {gw} is not on a subnet of {name}:{dev}",
+                          "subnets: " + ", ".join(str(n) for n in dev_nets) if dev_nets
+                          else f"{name}:{dev} has no addresses")
+                    continue
+                elif not any(gw in n for n in nets):
                     c.add(rpath + ("via",), f"gateway {gw} is not on any subnet of node '{name}'",
                           "subnets: " + ", ".join(str(n) for n in nets) if nets else "the node has no addresses")
                     continue
@@ -321,6 +360,12 @@ def resolve_routes(lab: Lab, raw: dict, src: Source) -> None:
                 c.add(rpath + ("via",), f"gateway {gw} is IPv{gw.version} but the destination {dst} "
                                         f"is IPv{ipaddress.ip_network(dst).version}",
                       "a route's gateway and destination are of the same address family")
+                continue
+            same = next((r for r in node.routes if r.to == dst and (r.metric or 0) == (rr.get("metric") or 0)), None)
+            if same is not None:
+                c.add(rpath + ("to",), f"node '{name}' has two routes to {dst}",
+                      f"the other one is at {src.issue(same.path, '').location()}; "
+                      f"give them different metrics, or remove one")
                 continue
             node.routes.append(Route(to=dst, via=str(gw) if gw else None, dev=dev, metric=rr.get("metric"),
                                      path=rpath, via_node=via_node))

@@ -7,26 +7,32 @@ _RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(bit|bit/s|b/s|)\s*$",
 _TIME = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(us|µs|ms|s|)\s*$", re.I)
 _PCT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%?\s*$")
 _MULT = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+MAX_RATE = 2**64  # tc takes rates as 64-bit numbers
 
 
 def rate(value) -> int:
     """'1gbit', '100Mbit', '10M', '2.5G', 1000000 -> bits per second."""
     if isinstance(value, bool):
         raise ValueError("expected a rate such as 100mbit")
+    s = str(value)
     if isinstance(value, (int, float)):
         if value <= 0:
             raise ValueError("a rate must be positive")
-        return int(value)
-    s = str(value)
-    if re.search(r"bps\s*$", s, re.I):
-        raise ValueError(f"'{s}' is ambiguous: tc reads 'bps' as bytes per second; "
-                         f"write bits, e.g. 100mbit or 1gbit")
-    m = _RATE.match(s)
-    if not m:
+        bits = float(value)
+    else:
+        if re.search(r"bps\s*$", s, re.I):
+            raise ValueError(f"'{s}' is ambiguous: tc reads 'bps' as bytes per second; "
+                             f"write bits, e.g. 100mbit or 1gbit")
+        m = _RATE.match(s)
+        if not m:
+            raise ValueError(f"'{s}' is not a rate; write e.g. 100mbit, 1gbit, 10M")
+        bits = float(m.group(1)) * _MULT[m.group(2).lower()]
+    if bits != bits:
         raise ValueError(f"'{s}' is not a rate; write e.g. 100mbit, 1gbit, 10M")
-    bits = float(m.group(1)) * _MULT[m.group(2).lower()]
     if bits < 8:
-        raise ValueError(f"'{s}' is too small a rate")
+        raise ValueError(f"'{s}' is too small a rate (at least 8 bit/s)")
+    if not bits < MAX_RATE:  # also inf and nan
+        raise ValueError(f"'{s}' is too large a rate")
     return int(bits)
 
 
@@ -42,7 +48,7 @@ def duration(value) -> float:
             raise ValueError(f"'{value}' is not a duration; write e.g. 2ms, 100us, 1s")
         unit = m.group(2).lower()
         secs = float(m.group(1)) * {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "": 1e-3}[unit]
-    if secs < 0 or secs > 3600:
+    if not 0 <= secs <= 3600:  # also nan
         raise ValueError(f"'{value}' is out of range (0 to 1 hour)")
     return secs
 
