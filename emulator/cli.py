@@ -195,6 +195,42 @@ def cmd_cleanup(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from .scenario import runner
+    overrides = {}
+    for item in args.set or []:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise UsageError(f"--set {item}: write KEY=VALUE")
+        overrides[k] = _scalar(v)
+    return runner.run(args.scenario, keep=args.keep, results_dir=args.results, junit=args.junit,
+                      overrides=overrides)
+
+
+def _scalar(v: str):
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v.lower(), v)
+
+
+def _steps_help() -> str:
+    from .scenario import steps
+    lines = ["step types (each step: {TYPE: {...}, name:, expect: {METRIC: CONDITION}, reference:}):"]
+    for name in steps.names():
+        st = steps.get(name)
+        lines.append(f"  {name:<11} {st.summary}")
+        if st.metrics:
+            lines.append(f"  {'':<11} metrics: {', '.join(st.metrics)}")
+    lines.append("  parallel    a list of steps run at the same time (each may have start_after: 2s)")
+    lines.append("")
+    lines.append("conditions: 0 | \"< 5\" | \">= 50M\" | \"1..5\" | \"/regex/\"")
+    lines.append("exit codes: 0 all assertions held, 1 one failed, 2 invalid input, 3 environment, 130 interrupted")
+    return "\n".join(lines)
+
+
 def cmd_schema(args) -> int:
     print(json.dumps(topology_schema(), indent=2))
     return 0
@@ -265,6 +301,19 @@ def build_parser() -> argparse.ArgumentParser:
                               "and namespaces whose loopback carries its 'emulator:<lab>' tag.")
     s.add_argument("--all", action="store_true", help="remove every lab, running ones included")
     s.set_defaults(fn=cmd_cleanup)
+
+    s = sub.add_parser("run", help="run a scenario: deploy, drive traffic, assert, report, tear down",
+                       formatter_class=fmt,
+                       epilog="examples:\n  emulator run scenarios/smoke.yaml\n"
+                              "  emulator run scenarios/1s1c.yaml --set duration=60 --keep\n"
+                              "  emulator run scenarios/smoke.yaml --junit out.xml --results results/smoke\n\n"
+                              + _steps_help())
+    s.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    s.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    s.add_argument("--results", metavar="DIR", help="results directory (default results/NAME-TIMESTAMP)")
+    s.add_argument("--junit", metavar="FILE", help="also write JUnit XML here (for CI systems)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
+    s.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("schema", help="print the topology JSON Schema (for editors)",
                        formatter_class=fmt, epilog="example:\n  emulator schema > topology.schema.json")

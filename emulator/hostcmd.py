@@ -87,3 +87,31 @@ def _run_logged(full: list[str], log: str, timeout, env, cwd) -> Result:
         text = f.read()
     out = text.split("\n", 1)[1] if "\n" in text else ""
     return Result(full, rc, out, out if rc else "")
+
+
+def start(argv: list[str], netns: str | None = None, log: str | None = None,
+          env: dict | None = None) -> subprocess.Popen:
+    """Start a background process (output to `log`, or discarded); the caller stops it by PID."""
+    full = in_netns(argv, netns)
+    recorded.append(full)
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+    except FileNotFoundError:
+        raise EnvironmentProblem(f"cannot run '{full[0]}': not installed") from None
+    finally:
+        if log:
+            out.close()
+
+
+def stop(proc: subprocess.Popen, grace: float = 3.0) -> int | None:
+    """Stop a process this program started: SIGTERM, then SIGKILL after `grace` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from . import actions as A
 from . import drivers, units
-from .model import Interface, Lab, Link
+from .model import Impairment, Lab, Link
 
 
 def plan(lab: Lab) -> list[A.Action]:
@@ -32,7 +32,8 @@ def plan(lab: Lab) -> list[A.Action]:
     for link in lab.links:
         if link.impairment:
             for end in link.ends():
-                acts.append(A.TcBatch(netns=end.netns, commands=tc_commands(end, link), label=end.key))
+                acts.append(A.TcBatch(netns=end.netns, commands=tc_commands(end.device, link.impairment),
+                                      label=end.key))
     acts.sort(key=lambda a: a.phase)  # stable: keeps the order within a phase
     return acts
 
@@ -48,10 +49,8 @@ def _veth(lab: Lab, link: Link) -> A.CreateVeth:
                         label=f"{link.a.key} -- {link.b.key}")
 
 
-def tc_commands(end: Interface, link: Link) -> list[str]:
-    """Egress shaping on one end: netem (delay, jitter, loss) as root, tbf (rate) below it."""
-    imp = link.impairment
-    dev = end.device
+def tc_commands(dev: str, imp: Impairment) -> list[str]:
+    """Egress shaping of one device: netem (delay, jitter, loss) as root, tbf (rate) below it."""
     cmds = []
     parent = "root"
     if imp.needs_netem:

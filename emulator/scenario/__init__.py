@@ -1,0 +1,1 @@
+"""Scenarios: deploy, drive traffic, assert, report, tear down."""
