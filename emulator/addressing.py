@@ -24,7 +24,7 @@ from .model import Addressing, Interface, Lab
 class Pool:
     def __init__(self, prefix: str, taken: list):
         self.net = ipaddress.ip_network(prefix)
-        self.taken = [n for n in taken if n.version == 4]
+        self.taken = taken  # shared by the pools, so overlapping pools never hand out overlapping prefixes
         self.cursor = int(self.net.network_address)
 
     def take(self, prefixlen: int):
@@ -44,7 +44,7 @@ class Pool:
 def allocate(lab: Lab, g: nx.MultiGraph, src: Source) -> None:
     c_issues = []
     explicit = [ipaddress.ip_interface(a) for i in lab.interfaces() for a in i.addresses]
-    taken_nets = [a.network for a in explicit]
+    taken_nets = [a.network for a in explicit if a.version == 4]
     pools = {"lan": Pool(lab.addressing.lan, taken_nets), "p2p": Pool(lab.addressing.p2p, taken_nets)}
     used_ips = {a.ip for a in explicit}
 
@@ -104,7 +104,7 @@ def _existing_subnet(seg: list[Interface]):
     for i in seg:
         for a in i.addresses:
             iface = ipaddress.ip_interface(a)
-            if iface.version == 4 and iface.network.prefixlen < 31:
+            if iface.version == 4 and iface.network.prefixlen < 32:
                 return iface.network
     return None
 
