@@ -4,6 +4,7 @@ Nothing here needs root or touches the host: compile(check_host=False) only comp
 """
 import ipaddress
 import math
+import textwrap
 from pathlib import Path
 
 import jsonschema
@@ -13,7 +14,10 @@ from emulator import drivers, graph, lab, schema, topo_gen, units
 from emulator.drivers.base import Driver
 from emulator.errors import TopologyError, UsageError
 from emulator.loader import Source, load_text
-from tests.conftest import compile_text
+
+
+def compile_text(text: str):
+    return lab.compile(load_text(textwrap.dedent(text), "test.yaml"), check_host=False)
 
 
 def addrs(c, key):
