@@ -126,6 +126,9 @@ def lab_state(c: Compiled, status: str) -> dict:
         "name": lab.name, "status": status, "file": os.path.abspath(lab.file) if os.path.exists(lab.file)
         else lab.file, "created": state.now(), "pid": os.getpid(), "fabric": lab.fabric,
         "nodes": {n.name: {"kind": n.kind, "netns": n.netns, "labels": n.labels,
+                           "routes": [{"to": r.to, "via": r.via, "dev": r.dev,
+                                       "oif": n.interfaces[r.dev].index if r.dev else None, "metric": r.metric}
+                                      for r in n.routes],
                            "interfaces": {i.name: {"device": i.device, "index": i.index, "netns": i.netns,
                                                    "addresses": i.addresses, "mac": i.mac,
                                                    "peer": _peer(lab, i)}

@@ -25,13 +25,21 @@ def _iface(st: dict, key: str) -> dict:
 
 
 def set_link_state(lab: str, endpoint: str, up: bool) -> None:
-    """Take a link down (both ends: no carrier either side) or bring it back up."""
+    """Unplug a link (both ends go down) or plug it back in.
+
+    The kernel drops the routes through an interface that goes down; plugging the link back
+    in restores the static routes of the nodes at both ends, as the topology declared them.
+    """
     st = _running(lab)
     link = find_link(st, endpoint)
     for key in (link["a"], link["b"]):
         i = _iface(st, key)
         b = netlink.Batch()
         (b.link_up if up else b.link_down)(i["index"], f"{key} {'up' if up else 'down'}")
+        if up:
+            for r in st["nodes"][key.partition(":")[0]].get("routes", []):
+                b.route(r["to"], f"route {r['to']}", via=r["via"], oif=r["oif"], metric=r["metric"])
+                b.requests[-1].ignore = (17,)  # EEXIST: the route survived
         with netlink.Socket(i["netns"]) as s:
             errors = s.run(b)
         if errors:

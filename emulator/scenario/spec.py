@@ -97,7 +97,8 @@ def expand_values(spec, where: tuple, src: Source) -> list:
     """A sweep list, or 'min..step..max' (seed 003's form), or 'min..max' (step 1)."""
     if isinstance(spec, list):
         return spec
-    m = re.fullmatch(r"\s*(-?[0-9.]+)\s*\.\.\s*(-?[0-9.]+)\s*(?:\.\.\s*(-?[0-9.]+)\s*)?", str(spec))
+    num = r"(-?[0-9]+(?:\.[0-9]+)?)"
+    m = re.fullmatch(rf"\s*{num}\s*\.\.\s*{num}\s*(?:\.\.\s*{num}\s*)?", str(spec))
     if not m:
         raise TopologyError([src.issue(where, f"'{spec}' is neither a list nor min..step..max",
                                        "write e.g. [64, 512, 1500] or 64..64..1500")])
