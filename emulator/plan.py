@@ -6,7 +6,7 @@ kind-specific comes from the node's driver.
 from __future__ import annotations
 
 from . import actions as A
-from . import drivers, units
+from . import drivers, linktypes, units
 from .model import Impairment, Lab, Link
 
 
@@ -23,7 +23,7 @@ def plan(lab: Lab) -> list[A.Action]:
     for node in lab.nodes.values():
         acts.extend(drivers.get(node.kind).plan_node(lab, node))
     for link in lab.links:
-        acts.append(_veth(lab, link))
+        acts.extend(linktypes.get(link.type).plan(lab, link))
     for node in lab.nodes.values():
         drv = drivers.get(node.kind)
         for iface in node.interfaces.values():
@@ -36,17 +36,6 @@ def plan(lab: Lab) -> list[A.Action]:
                                       label=end.key))
     acts.sort(key=lambda a: a.phase)  # stable: keeps the order within a phase
     return acts
-
-
-def _veth(lab: Lab, link: Link) -> A.CreateVeth:
-    a, b = link.a, link.b
-    # create from the forwarder's side, so most links are made in one namespace and one batch
-    if drivers.get(lab.nodes[b.node].kind).forwarder and not drivers.get(lab.nodes[a.node].kind).forwarder:
-        a, b = b, a
-    mtu = link.mtu or a.mtu or b.mtu
-    return A.CreateVeth(netns=a.netns, device=a.device, index=a.index, peer_netns=b.netns,
-                        peer_device=b.device, peer_index=b.index, mac=a.mac, peer_mac=b.mac, mtu=mtu,
-                        label=f"{link.a.key} -- {link.b.key}")
 
 
 def tc_commands(dev: str, imp: Impairment) -> list[str]:

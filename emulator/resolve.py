@@ -10,7 +10,7 @@ import difflib
 import ipaddress
 import re
 
-from . import drivers, units
+from . import drivers, linktypes, units
 from .errors import Issue, TopologyError
 from .loader import Source
 from .model import Addressing, Impairment, Interface, Lab, Link, Node, Route
@@ -164,7 +164,8 @@ def resolve(raw: dict, src: Source) -> Lab:
             eps.append((node_name, ifname or None, attrs, epath))
         if eps is None:
             continue
-        link = Link(id=len(pending), a=None, b=None, path=lpath, mtu=rl.get("mtu"))  # type: ignore[arg-type]
+        link = Link(id=len(pending), a=None, b=None, path=lpath, mtu=rl.get("mtu"),  # type: ignore[arg-type]
+                    type=rl.get("type", "veth"))
         imp = Impairment()
         for field, parse in (("bandwidth", units.rate), ("delay", units.duration),
                              ("jitter", units.duration), ("loss", units.percent)):
@@ -259,6 +260,9 @@ def resolve(raw: dict, src: Source) -> Lab:
                 linked[0].auto_address = False
         if drv.addressable and not node.interfaces and node.kind in ("host", "router") and not lab.links:
             pass
+    for link in lab.links:
+        for p, msg, hint in linktypes.get(link.type).check(lab, link):
+            c.add(link.path + p, msg, hint)
     _check_devices(lab, c)
     if c.issues:
         raise TopologyError(c.sorted())

@@ -26,7 +26,7 @@ ENDPOINT = {
 }
 LINK_PROPERTIES = {
     "endpoints": {"type": "array", "items": ENDPOINT, "minItems": 2, "maxItems": 2},
-    "type": {"enum": ["veth"], "description": "link type"},
+    "type": {"enum": ["veth"], "description": "link type (default veth)"},  # filled from linktypes
     "mtu": MTU,
     "bandwidth": RATE,
     "delay": TIME,
@@ -76,6 +76,13 @@ def node_schema() -> dict:
     }
 
 
+def link_schema() -> dict:
+    from . import linktypes
+    props = dict(LINK_PROPERTIES)
+    props["type"] = {"enum": linktypes.names(), "description": "link type (default veth)"}
+    return {"anyOf": [LINK["anyOf"][0], {**LINK["anyOf"][1], "properties": props}]}
+
+
 def topology_schema() -> dict:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -92,6 +99,6 @@ def topology_schema() -> dict:
                       "description": "the nodes by name, each with its kind, e.g. h1: {kind: host}",
                       "propertyNames": {"pattern": NAME_PATTERN, "maxLength": 48},
                       "additionalProperties": node_schema()},
-            "links": {"type": "array", "items": LINK},
+            "links": {"type": "array", "items": link_schema()},
         },
     }

@@ -1,0 +1,57 @@
+"""The link-type registry: how a link between two interfaces is built.
+
+`veth` (the default) is a kernel veth pair. Later types (vhost-user, memif...) register here;
+a link type checks that its two ends can take it and plans the actions that build it.
+"""
+from __future__ import annotations
+
+from . import actions as A
+from . import drivers
+from .model import Lab, Link
+
+_REGISTRY: dict[str, "LinkType"] = {}
+
+
+class LinkType:
+    name: str = ""
+    summary: str = ""
+
+    def check(self, lab: Lab, link: Link) -> list[tuple[tuple, str, str | None]]:
+        """Problems as (path under the link, message, hint)."""
+        return []
+
+    def plan(self, lab: Lab, link: Link) -> list[A.Action]:
+        raise NotImplementedError
+
+
+def register(lt: LinkType) -> LinkType:
+    if lt.name in _REGISTRY:
+        raise ValueError(f"link type '{lt.name}' registered twice")
+    _REGISTRY[lt.name] = lt
+    return lt
+
+
+def get(name: str) -> LinkType:
+    return _REGISTRY[name]
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+class Veth(LinkType):
+    name = "veth"
+    summary = "a kernel veth pair between two namespaces (the default)"
+
+    def plan(self, lab, link):
+        a, b = link.a, link.b
+        # create from the forwarder's side, so most links are made in one namespace and one batch
+        if drivers.get(lab.nodes[b.node].kind).forwarder and not drivers.get(lab.nodes[a.node].kind).forwarder:
+            a, b = b, a
+        mtu = link.mtu or a.mtu or b.mtu
+        return [A.CreateVeth(netns=a.netns, device=a.device, index=a.index, peer_netns=b.netns,
+                             peer_device=b.device, peer_index=b.index, mac=a.mac, peer_mac=b.mac, mtu=mtu,
+                             label=f"{link.a.key} -- {link.b.key}")]
+
+
+register(Veth())
