@@ -27,7 +27,7 @@ def format_path(path: tuple) -> str:
         elif _PLAIN_KEY.fullmatch(str(p)):
             out += ("." if out else "") + str(p)
         else:
-            out += "[" + json.dumps(str(p), ensure_ascii=False) + "]"
+            out += "[" + json.dumps(str(p), ensure_ascii=not str(p).isprintable()) + "]"
     return out or "(top level)"
 
 
@@ -66,13 +66,14 @@ class TopologyError(EmulatorError):
     """The topology is invalid; every issue found is listed."""
     exit_code = EXIT_INVALID
 
-    def __init__(self, issues: list[Issue]):
+    def __init__(self, issues: list[Issue], what: str = "topology"):
         self.issues = issues
+        self.what = what
         super().__init__(self.format())
 
     def format(self) -> str:
         n = len(self.issues)
-        head = f"{n} error{'s' if n != 1 else ''} in topology"
+        head = f"{n} error{'s' if n != 1 else ''} in {self.what}"
         return head + ":\n" + "\n".join(i.format() for i in self.issues)
 
 

@@ -32,7 +32,16 @@ def _netns_now():
 
 
 def _links_now():
-    return set(os.listdir("/sys/class/net"))
+    """Root-namespace links carrying the emulator's tag (other tools' links are not ours to judge)."""
+    out = set()
+    for name in os.listdir("/sys/class/net"):
+        try:
+            with open(f"/sys/class/net/{name}/ifalias") as f:
+                if f.read().startswith("emulator:"):
+                    out.add(name)
+        except OSError:
+            pass
+    return out
 
 
 @pytest.fixture

@@ -232,7 +232,7 @@ def load(path: str, overrides: dict | None = None) -> Scenario:
         raise TopologyError([src.issue((), "a scenario is a mapping with topology: and steps:")])
     issues = _check_schema(data, SCENARIO_SCHEMA, src)
     if issues:
-        raise TopologyError(issues)
+        raise TopologyError(issues, what="scenario")
     base = os.path.dirname(os.path.abspath(path))
     params = dict(data.get("parameters") or {})
     for k, v in (overrides or {}).items():
@@ -282,7 +282,7 @@ def load(path: str, overrides: dict | None = None) -> Scenario:
                 issues.append(iss)
         points.append(Point(p, t, step_specs))
     if issues:
-        raise TopologyError(issues)
+        raise TopologyError(issues, what="scenario")
     name = data.get("name") or os.path.splitext(os.path.basename(path))[0]
     return Scenario(name=name, file=path, description=data.get("description", ""), points=points,
                     repeat=data.get("repeat", 1), param_names=names, stop_on_failure=data.get("stop_on_failure", False),

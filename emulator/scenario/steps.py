@@ -152,7 +152,7 @@ def _ping_argv(dst: str, count: int, interval: float | None, size: int | None, w
 class Ping(Step):
     type = "ping"
     summary = "ping from one node to another node (its first address) or an address"
-    metrics = ("sent", "received", "loss_pct", "rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "rtt_mdev_ms")
+    metrics = ("sent", "received", "loss_pct", "rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "rtt_mdev_ms", "error")
     schema = {"type": "object", "additionalProperties": False, "required": ["from", "to"],
               "properties": {"from": {"type": "string"}, "to": {"type": "string"},
                              "count": {"type": "integer", "minimum": 1}, "interval": DURATION,
@@ -174,7 +174,10 @@ class Ping(Step):
         r = hostcmd.run(argv, netns=ctx.netns(a["from"]), timeout=count * (interval or 1) + wait + 10)
         m = parse_ping(r.stdout)
         if not _PING_SUM.search(r.stdout):
-            raise StepError(f"ping failed: {(r.stderr or r.stdout).strip()[:300]}")
+            # e.g. "Network is unreachable": nothing could be sent, which is 100% loss to the user
+            why = (r.stderr or r.stdout).strip()[:300]
+            m["error"] = why
+            return StepResult(m, summary=f"no replies: {why}")
         rtt = f", rtt avg {m['rtt_avg_ms']:.3f} ms" if "rtt_avg_ms" in m else ""
         return StepResult(m, summary=f"{m['received']}/{m['sent']} replies{rtt}")
 
@@ -252,10 +255,10 @@ class Iperf3(Step):
         port = a.get("port", 5201)
         duration = seconds(a.get("duration"), 10.0)
         log = ctx.artifact(f"iperf3-server-{a['server']}-{port}.log")
-        server = hostcmd.start(["iperf3", "-s", "-1", "-p", str(port)], netns=ctx.netns(a["server"]), log=log)
+        server = hostcmd.start(["iperf3", "-s", "-1", "-J", "-p", str(port)], netns=ctx.netns(a["server"]), log=log)
         try:
             _wait_listening(ctx.netns(a["server"]), port)
-            argv = ["iperf3", "-c", dst, "-p", str(port), "-J", "-t", f"{duration:g}",
+            argv = ["iperf3", "-c", dst, "-p", str(port), "-J", "--get-server-output", "-t", f"{duration:g}",
                     "-i", f"{seconds(a.get('interval'), 1.0):g}"]
             if a.get("protocol") == "udp":
                 argv.append("-u")
@@ -297,9 +300,14 @@ def parse_iperf3(data: dict) -> tuple[dict, dict]:
         recv = end.get("sum_received", {})
         sent = end.get("sum_sent", {})
     ts, bps = [], []
-    for iv in data.get("intervals", []):
+    # per-interval throughput as the receiver saw it (the sender's intervals count bytes written
+    # into its socket buffer, which run ahead of a shaped link)
+    server = data.get("server_output_json") or {}
+    receiver_side = not data.get("start", {}).get("test_start", {}).get("reverse")
+    intervals = server.get("intervals") if receiver_side and server.get("intervals") else data.get("intervals", [])
+    for iv in intervals:
         s = iv.get("sum", {})
-        if s.get("omitted"):
+        if s.get("omitted") or s.get("seconds", 1.0) < 0.25:  # omitted, or a sliver at the very end
             continue
         ts.append(round(s.get("end", 0.0), 3))
         bps.append(s.get("bits_per_second", 0.0))
@@ -476,7 +484,7 @@ class Capture(Step):
             raise EnvironmentProblem("tcpdump is not installed (Debian package tcpdump)")
         iface = a.get("interface", "any")
         path = ctx.artifact(a.get("file") or f"capture-{a['node']}-{iface}.pcap")
-        argv = ["tcpdump", "-i", iface, "-n", "-U", "-w", path, "-s", str(a.get("snaplen", 262144))]
+        argv = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-w", path, "-s", str(a.get("snaplen", 262144))]
         if a.get("filter"):
             argv += shlex.split(a["filter"])
         log = path + ".log"
