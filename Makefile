@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
-APT_PACKAGES := iproute2 iputils-ping iptables nftables ethtool iperf3 tcpdump util-linux procps mininet python3-venv python3-pip
+APT_PACKAGES := iproute2 iputils-ping iptables nftables ethtool iperf3 tcpdump util-linux procps mininet bridge-utils python3-venv python3-pip
 DEMO  := topologies/fw-chain.yaml
 
 .PHONY: setup system venv demo demo-destroy test test-unit test-integration bench clean

@@ -119,6 +119,7 @@ class Lab:
     links: list[Link] = field(default_factory=list)
     addressing: Addressing = field(default_factory=Addressing)
     description: str = ""
+    ipv6: str = "auto"   # auto: IPv6 in nodes only when the lab has an IPv6 address; on; off
     next_index: dict[str, int] = field(default_factory=dict)  # per netns: next free planned ifindex
 
     @property

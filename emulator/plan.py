@@ -20,6 +20,10 @@ def plan(lab: Lab) -> list[A.Action]:
             # forwarding namespace: layer 2 only, no IPv6 chatter on thousands of ports
             acts.append(A.Sysctl(netns=ns, key="net.ipv6.conf.all.disable_ipv6", value="1"))
             acts.append(A.Sysctl(netns=ns, key="net.ipv6.conf.default.disable_ipv6", value="1"))
+    if not ipv6_wanted(lab):
+        for ns in lab.namespaces():
+            if ns != lab.fabric:  # before any interface exists: new interfaces get no IPv6 at all
+                acts.append(A.Sysctl(netns=ns, key="net.ipv6.conf.default.disable_ipv6", value="1"))
     for node in lab.nodes.values():
         acts.extend(drivers.get(node.kind).plan_node(lab, node))
     for link in lab.links:
@@ -36,6 +40,12 @@ def plan(lab: Lab) -> list[A.Action]:
                                       label=end.key))
     acts.sort(key=lambda a: a.phase)  # stable: keeps the order within a phase
     return acts
+
+
+def ipv6_wanted(lab: Lab) -> bool:
+    if lab.ipv6 != "auto":
+        return lab.ipv6 == "on"
+    return any(":" in a for i in lab.interfaces() for a in i.addresses)
 
 
 def tc_commands(dev: str, imp: Impairment) -> list[str]:

@@ -89,7 +89,8 @@ def resolve(raw: dict, src: Source) -> Lab:
                 c.add(("addressing", pool), "automatic address pools are IPv4 prefixes")
         except ValueError as e:
             c.add(("addressing", pool), f"not a network prefix: {e}", "write e.g. 10.0.0.0/16")
-    lab = Lab(name=raw["name"], file=src.file, addressing=addressing, description=raw.get("description", ""))
+    lab = Lab(name=raw["name"], file=src.file, addressing=addressing, description=raw.get("description", ""),
+              ipv6=raw.get("ipv6", "auto"))
 
     # -- nodes ------------------------------------------------------------------
     for name, rn in raw["nodes"].items():

@@ -95,6 +95,10 @@ def topology_schema() -> dict:
             "name": LAB_NAME,
             "description": {"type": "string"},
             "addressing": ADDRESSING,
+            "ipv6": {"enum": ["auto", "on", "off"],
+                     "description": "IPv6 in the nodes: auto (default) enables it only when the lab has an IPv6 "
+                                    "address, which keeps large labs free of router-solicitation floods; "
+                                    "on: link-local IPv6 everywhere; off: none"},
             "nodes": {"type": "object", "minProperties": 1,
                       "description": "the nodes by name, each with its kind, e.g. h1: {kind: host}",
                       "propertyNames": {"pattern": NAME_PATTERN, "maxLength": 48},

@@ -6,6 +6,7 @@ YAML path (and so by line and column) with a hint.
 from __future__ import annotations
 
 import difflib
+import json
 
 import jsonschema
 
@@ -17,6 +18,12 @@ from .schema import topology_schema
 _NAME_RULE = "names use letters, digits, '-' and '_', and start with a letter or digit"
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
                "number": "a number", "boolean": "true or false", "null": "nothing"}
+
+
+def _show(v) -> str:
+    """A value quoted for a message; control characters escaped so an issue stays on one line."""
+    text = str(v)
+    return f"'{text}'" if text.isprintable() else json.dumps(text)
 
 
 def _type_of(v) -> str:
@@ -66,34 +73,39 @@ def _issues_for(err: jsonschema.ValidationError, src: Source) -> list[Issue]:
                     ("known fields: " + ", ".join(known) if known else "")
                 kind = inst.get("kind") if isinstance(inst.get("kind"), str) else None
                 where = f" for kind '{kind}'" if kind and len(path) == 2 and path[0] == "nodes" else ""
-                out.append(src.issue(path + (k,), f"unknown field '{k}'{where}", hint or None, key=True))
+                out.append(src.issue(path + (k,), f"unknown field {_show(k)}{where}", hint or None, key=True))
         return out
     if v == "required":
         missing = [r for r in err.validator_value if isinstance(inst, dict) and r not in inst]
         props = schema.get("properties", {})
         return [src.issue(path, f"missing required field '{m}'", props.get(m, {}).get("description"))
                 for m in missing]
+    if v == "enum" and path[-1:] == ("kind",) and not isinstance(inst, str):
+        return [src.issue(path, f"expected a kind name, got {_TYPE_NAMES.get(_type_of(inst), _type_of(inst))}",
+                          "known kinds: " + ", ".join(drivers.kinds()))]
     if v == "enum" and path[-1:] == ("kind",):
         hint = drivers.UnknownKind(str(inst)).hint()
-        return [src.issue(path, f"unknown kind '{inst}'", hint)]
+        return [src.issue(path, f"unknown kind {_show(inst)}", hint)]
     if v == "enum":
         return [src.issue(path, f"'{inst}' is not one of: {', '.join(map(str, err.validator_value))}")]
     if v == "type":
         hint = schema.get("description")
         if err.validator_value == "array" and isinstance(inst, (str, int, float)) and not isinstance(inst, bool):
             hint = f"write a list, even of one item: [{inst}]"
+        elif err.validator_value == "string" and isinstance(inst, (int, float)):  # bool is an int
+            hint = "YAML reads this value as " + _TYPE_NAMES[_type_of(inst)] + "; quote it to make it a string"
         return [src.issue(path, f"expected {_want(err.validator_value)}, got "
                                 f"{_TYPE_NAMES.get(_type_of(inst), _type_of(inst))}", hint)]
     if v == "pattern" and err.relative_schema_path and "propertyNames" in err.relative_schema_path:
         what = "node name" if path == ("nodes",) else "name"
-        return [src.issue(path + (inst,), f"invalid {what} '{inst}'", _NAME_RULE, key=True)]
+        return [src.issue(path + (inst,), f"invalid {what} {_show(inst)}", _NAME_RULE, key=True)]
     if v == "pattern" and path == ("name",):
         return [src.issue(path, f"invalid lab name '{inst}'",
                           _NAME_RULE + "; the lab name prefixes every namespace (emu-<name>.<node>)")]
     if v == "pattern":
         return [src.issue(path, f"invalid value '{inst}'", schema.get("description"))]
     if v == "maxLength" and "propertyNames" in err.relative_schema_path:
-        return [src.issue(path + (inst,), f"name '{inst}' is longer than {err.validator_value} characters",
+        return [src.issue(path + (inst,), f"name {_show(inst)} is longer than {err.validator_value} characters",
                           None, key=True)]
     if v == "maxLength":
         return [src.issue(path, f"'{inst}' is longer than {err.validator_value} characters",
@@ -114,7 +126,10 @@ def _get_validator():
     if _validator is None:
         schema = topology_schema()
         cls = jsonschema.validators.validator_for(schema)
-        _validator = cls(schema)
+        # JSON Schema counts 9000.0 as an integer; the kernel takes MTUs and metrics as integers only
+        strict = cls.TYPE_CHECKER.redefine(
+            "integer", lambda checker, inst: isinstance(inst, int) and not isinstance(inst, bool))
+        _validator = jsonschema.validators.extend(cls, type_checker=strict)(schema)
     return _validator
 
 

@@ -26,9 +26,8 @@ class BridgeDriver(Driver):
         return f"eth{k + 1}"  # like Mininet: s1-eth1, s1-eth2...
 
     def resolve(self, lab, node, raw):
-        n_bridges = sum(1 for n in lab.nodes.values() if n.kind == self.kind)
-        node.device = node.name if len(node.name) <= IFNAMSIZ else f"br{n_bridges}"
         node.index = lab.allocate_index(node.netns)
+        node.device = node.name if len(node.name) <= IFNAMSIZ else f"br{node.index}"
         return []
 
     def port(self, lab, node, iface):
