@@ -287,8 +287,8 @@ def test_long_bridge_names_fall_back_to_short_unique_devices():
     devices += [n.device for n in c.lab.nodes.values() if n.device]
     assert all(0 < len(d) <= 15 for d in devices), devices
     assert len(devices) == len(set(devices)), devices
-    assert c.lab.nodes["core-switch-building-a"].device == "br1"
-    assert c.lab.nodes["core-switch-building-b"].device == "br2"
+    assert c.lab.nodes["core-switch-building-a"].device == "br32"  # br<its ifindex>
+    assert c.lab.nodes["core-switch-building-b"].device == "br33"
     assert c.lab.nodes["abcdefghijklmno"].device == "abcdefghijklmno"
     port = c.lab.nodes["abcdefghijklmno"].interfaces["a-long-portname"]
     assert port.device.startswith("abcdefgh-p") and port.master == "abcdefghijklmno"
