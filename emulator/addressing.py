@@ -45,9 +45,11 @@ def allocate(lab: Lab, g: nx.MultiGraph, src: Source) -> None:
     c_issues = []
     explicit = [ipaddress.ip_interface(a) for i in lab.interfaces() for a in i.addresses]
     taken_nets = [a.network for a in explicit if a.version == 4]
+    explicit_nets = list(dict.fromkeys(taken_nets))
     pools = {"lan": Pool(lab.addressing.lan, taken_nets), "p2p": Pool(lab.addressing.p2p, taken_nets)}
     used_ips = {a.ip for a in explicit}
 
+    failed: dict[str, dict] = {}  # pool name -> segments it had no prefix for
     if lab.addressing.auto:
         for seg_kind, seg in segments(lab, g):
             need = [i for i in seg if i.auto_address and not i.addresses
@@ -56,18 +58,13 @@ def allocate(lab: Lab, g: nx.MultiGraph, src: Source) -> None:
                 continue
             net = _existing_subnet(seg)
             if net is None:
-                if seg_kind == "p2p":
-                    net = pools["p2p"].take(30)
-                    pool_name = "p2p"
-                else:
-                    plen = min(24, 32 - math.ceil(math.log2(len(seg) + 2)))
-                    net = pools["lan"].take(plen)
-                    pool_name = "lan"
+                pool_name = "p2p" if seg_kind == "p2p" else "lan"
+                plen = 30 if seg_kind == "p2p" else min(24, 32 - math.ceil(math.log2(len(seg) + 2)))
+                net = pools[pool_name].take(plen)
                 if net is None:
-                    c_issues.append(src.issue(("addressing", pool_name),
-                                              f"address pool {getattr(lab.addressing, pool_name)} is exhausted",
-                                              f"give a larger prefix as addressing.{pool_name} "
-                                              f"(the default is {getattr(Addressing(), pool_name)})"))
+                    short = failed.setdefault(pool_name, {"n": 0, "plen": plen})
+                    short["n"] += 1
+                    short["plen"] = min(short["plen"], plen)
                     continue
             hosts = (h for h in net.hosts() if h not in used_ips)
             for iface in need:
@@ -77,6 +74,17 @@ def allocate(lab: Lab, g: nx.MultiGraph, src: Source) -> None:
                     break
                 used_ips.add(ip)
                 iface.addresses.append(f"{ip}/{net.prefixlen}")
+
+    for pool_name, short in failed.items():
+        pool = pools[pool_name]
+        n = short["n"]
+        overlaps = [str(t) for t in explicit_nets if t.overlaps(pool.net)]
+        hint = (f"it overlaps explicit subnets ({', '.join(overlaps[:3])}); choose a pool that does not"
+                if overlaps else f"give a larger prefix as addressing.{pool_name} "
+                                 f"(the default is {getattr(Addressing(), pool_name)})")
+        c_issues.append(src.issue(("addressing", pool_name),
+                                  f"address pool {pool.net} has no free /{short['plen']} left "
+                                  f"for {n} {'segment' if n == 1 else 'segments'}", hint))
 
     # duplicates
     owner: dict = {}

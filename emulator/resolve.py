@@ -61,15 +61,23 @@ def _check_cidr(value, path: tuple, c: Collector) -> str | None:
         c.add(path, f"'{value}' is not an address with prefix length", "write e.g. 10.0.0.1/24 or fd00::1/64")
         return None
     if "/" not in str(value):
-        c.add(path, f"'{value}' has no prefix length", f"write e.g. {value}/24")
+        c.add(path, f"'{value}' has no prefix length", f"write e.g. {value}/{24 if iface.version == 4 else 64}")
         return None
     net = iface.network
     if iface.version == 4 and net.prefixlen < 31 and iface.ip in (net.network_address, net.broadcast_address):
         c.add(path, f"{value} is the {'network' if iface.ip == net.network_address else 'broadcast'} "
                     f"address of {net}", "pick a host address inside the subnet")
         return None
-    if iface.ip.is_multicast or iface.ip.is_unspecified or iface.ip.is_loopback:
-        c.add(path, f"{value} cannot be an interface address")
+    special = next((what for what, yes in (
+        ("a multicast", iface.ip.is_multicast), ("the unspecified", iface.ip.is_unspecified),
+        ("a loopback", iface.ip.is_loopback), ("the broadcast", iface.ip == ipaddress.IPv4Address("255.255.255.255")),
+    ) if yes), None)
+    if special:
+        c.add(path, f"{value} is {special} address, not an interface address", "pick a unicast address")
+        return None
+    if net.prefixlen == 0:
+        c.add(path, f"{value} has prefix length 0: every destination would be on this link",
+              f"write the subnet's prefix length, e.g. {iface.ip}/{24 if iface.version == 4 else 64}")
         return None
     return str(iface)
 
