@@ -311,6 +311,10 @@ def resolve_routes(lab: Lab, raw: dict, src: Source) -> None:
             via = rr.get("via")
             dev = rr.get("dev")
             to = rr["to"]
+            if (rr.get("metric") or 0) > 0xFFFFFFFF:
+                c.add(rpath + ("metric",), f"metric {rr['metric']} is larger than {0xFFFFFFFF}",
+                      "route metrics are 32-bit numbers")
+                continue
             if dev and dev not in node.interfaces:
                 c.add(rpath + ("dev",), f"node '{name}' has no interface '{dev}'",
                       "interfaces: " + ", ".join(node.interfaces) if node.interfaces else None)
