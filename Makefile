@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
-APT_PACKAGES := iproute2 iputils-ping iptables nftables ethtool iperf3 tcpdump util-linux procps mininet bridge-utils python3-venv python3-pip
+APT_PACKAGES := iproute2 iputils-ping iptables nftables ethtool iperf3 tcpdump util-linux procps mininet bridge-utils python3-venv python3-pip \
+                openvswitch-switch-dpdk dpdk-dev
 DEMO  := topologies/fw-chain.yaml
 
 .PHONY: setup system venv demo demo-destroy test test-unit test-integration bench clean
@@ -16,8 +17,13 @@ system:
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
+	    chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@# the emulator starts its own OVS per lab: no system OVS daemon may be left running
+	@if command -v systemctl >/dev/null && systemctl is-active -q openvswitch-switch 2>/dev/null; then \
+	  systemctl stop openvswitch-switch; fi
 
 $(VENV)/.installed: setup.py
 	@test -x $(PY) || python3 -m venv $(VENV)

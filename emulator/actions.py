@@ -22,7 +22,9 @@ from .kernel import netlink, netns
 
 # phases, in the order they are applied
 NETNS, SETUP, FORWARDERS, LINKS, PORTS, ROUTES, IMPAIR, EXEC = 10, 20, 30, 40, 50, 60, 70, 80
-PHASE_NAMES = {NETNS: "namespaces", SETUP: "node set-up", FORWARDERS: "forwarders", LINKS: "links",
+PREFLIGHT = 5  # host checks and host-wide set-up (hugepages) before anything of the lab exists
+SWITCHPORTS = 55  # software-switch ports and flows (OVS), once their kernel ports are up
+PHASE_NAMES = {PREFLIGHT: "preflight", SWITCHPORTS: "switch ports and flows", NETNS: "namespaces", SETUP: "node set-up", FORWARDERS: "forwarders", LINKS: "links",
                PORTS: "interfaces and addresses", ROUTES: "routes", IMPAIR: "link impairments",
                EXEC: "startup commands"}
 

@@ -55,3 +55,5 @@ class Veth(LinkType):
 
 
 register(Veth())
+
+from .dpdk import links as _dpdk_links  # noqa: E402,F401  (vhost-user, memif register themselves)

@@ -121,6 +121,7 @@ class Lab:
     description: str = ""
     ipv6: str = "auto"   # auto: IPv6 in nodes only when the lab has an IPv6 address; on; off
     next_index: dict[str, int] = field(default_factory=dict)  # per netns: next free planned ifindex
+    props: dict = field(default_factory=dict)  # top-level fields added by drivers (Driver.lab_properties)
 
     @property
     def tag(self) -> str:

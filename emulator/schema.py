@@ -104,5 +104,6 @@ def topology_schema() -> dict:
                       "propertyNames": {"pattern": NAME_PATTERN, "maxLength": 48},
                       "additionalProperties": node_schema()},
             "links": {"type": "array", "items": link_schema()},
+            **{k: v for d in drivers.all_drivers() for k, v in d.lab_properties.items()},  # hugepages:, ovs:
         },
     }

@@ -14,6 +14,8 @@ class Driver:
     addressable: bool = True
     #: JSON Schema of the fields this kind accepts besides the common ones
     properties: dict = {}
+    #: top-level topology fields this kind adds (e.g. hugepages:, ovs:); resolved into Lab.props
+    lab_properties: dict = {}
 
     def netns(self, lab: Lab, node: str) -> str:
         raise NotImplementedError

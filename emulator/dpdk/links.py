@@ -1,0 +1,99 @@
+"""Link types `vhost-user` and `memif`: shared-memory links with no kernel device.
+
+    vhost-user  an ovs-dpdk port (dpdkvhostuserclient, OVS connects) <-> a dpdk-app port
+                (net_virtio_user in server mode, the app listens); OVS reconnects when the app restarts
+    memif       two dpdk-app ports (net_memif); the first endpoint is the server (it listens on the
+                socket), the second the client. Servers start first.
+
+The socket of link N is /run/emulator/LAB/sock/L<N>.sock: short (a Unix socket path has at most
+107 bytes), and it goes with the lab directory.
+"""
+from __future__ import annotations
+
+import os
+
+from .. import linktypes
+from ..model import Lab, Link
+from . import sock_dir
+
+MAX_SOCK = 107
+
+
+def socket_path(lab: Lab, link: Link) -> str:
+    return os.path.join(sock_dir(lab.name), f"L{link.id}.sock")
+
+
+def _kinds(lab: Lab, link: Link) -> tuple[str, str]:
+    return lab.nodes[link.a.node].kind, lab.nodes[link.b.node].kind
+
+
+def _no_impairments(link: Link, what: str) -> list:
+    out = []
+    for f in ("bandwidth", "delay", "jitter", "loss"):
+        if getattr(link.impairment, f):
+            out.append(((f,), f"a {what} link has no kernel device, so it takes no {f}",
+                        "impair a veth link instead, or shape traffic in the DPDK app"))
+    return out
+
+
+def _sock_check(lab: Lab, link: Link) -> list:
+    p = socket_path(lab, link)
+    if len(p) > MAX_SOCK:
+        return [(("type",), f"the socket path {p} is longer than {MAX_SOCK} bytes",
+                 "use a shorter lab name, or set EMULATOR_RUN_DIR to a shorter directory")]
+    return []
+
+
+class VhostUser(linktypes.LinkType):
+    name = "vhost-user"
+    summary = "shared memory between an ovs-dpdk port (dpdkvhostuserclient) and a dpdk-app (net_virtio_user)"
+
+    def check(self, lab, link):
+        ka, kb = _kinds(lab, link)
+        if sorted((ka, kb)) != ["dpdk-app", "ovs-dpdk"]:
+            return [(("type",), f"a vhost-user link joins an ovs-dpdk node and a dpdk-app node; this one joins "
+                                f"{ka} '{link.a.node}' and {kb} '{link.b.node}'",
+                     "between two dpdk-app nodes use type: memif; to a kernel node use a veth (the default)")]
+        return _no_impairments(link, "vhost-user") + _sock_check(lab, link)
+
+    def plan(self, lab, link):
+        return []   # the OVS port and the app's vdev are made by their drivers
+
+    def ovs_port(self, lab, link, iface):
+        return "dpdkvhostuserclient", {"vhost-server-path": socket_path(lab, link)}
+
+    def vdev(self, lab, link, iface, k: int) -> str:
+        v = f"net_virtio_user{k},path={socket_path(lab, link)},server=1,queues=1"
+        return v + (f",mac={iface.mac}" if iface.mac else "")
+
+    def is_server(self, lab, link, iface) -> bool:
+        return False
+
+
+class Memif(linktypes.LinkType):
+    name = "memif"
+    summary = "shared-memory packet interface between two dpdk-app nodes (first endpoint: server)"
+
+    def check(self, lab, link):
+        ka, kb = _kinds(lab, link)
+        if (ka, kb) != ("dpdk-app", "dpdk-app"):
+            return [(("type",), f"a memif link joins two dpdk-app nodes; this one joins {ka} '{link.a.node}' and "
+                                f"{kb} '{link.b.node}'",
+                     "to an ovs-dpdk node use type: vhost-user; to a kernel node a veth (the default)")]
+        return _no_impairments(link, "memif") + _sock_check(lab, link)
+
+    def plan(self, lab, link):
+        return []
+
+    def is_server(self, lab, link, iface) -> bool:
+        return iface is link.a
+
+    def vdev(self, lab, link, iface, k: int) -> str:
+        role = "server" if self.is_server(lab, link, iface) else "client"
+        # a filesystem socket: abstract ones live in one network namespace, the ends are in two
+        v = f"net_memif{k},role={role},id=0,socket={socket_path(lab, link)},socket-abstract=no"
+        return v + (f",mac={iface.mac}" if iface.mac else "")
+
+
+linktypes.register(VhostUser())
+linktypes.register(Memif())

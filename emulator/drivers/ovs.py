@@ -1,0 +1,168 @@
+"""`ovs` and `ovs-dpdk`: Open vSwitch bridges, in the lab's forwarding namespace.
+
+Ports are numbered (OpenFlow port numbers) in the order of the bridge's interfaces: eth1 is port 1,
+eth2 port 2..., so `flows: ["in_port=1,actions=output:2"]` reads like the topology. Without
+`flows:` a bridge is a learning switch (the NORMAL action).
+
+    sw: {kind: ovs-dpdk, pmd_cores: [1], socket_mem: 512, flows: ["in_port=1,actions=output:2"]}
+    links:
+      - {endpoints: [tx, sw], type: vhost-user}   # dpdkvhostuserclient <-> net_virtio_user (dpdk-app)
+      - [host1, sw]                              # a veth: a kernel port of the bridge
+"""
+from __future__ import annotations
+
+import re
+
+from .. import actions as A
+from .. import dpdk as D
+from .. import hugepages, linktypes, state
+from .. import ovs as O
+from ..model import Interface, Lab, Node
+from . import register
+from .base import Driver
+from .bridge import IFNAMSIZ
+
+FLOWS = {"type": "array", "items": {"type": "string", "minLength": 1},
+         "description": "OpenFlow rules (ovs-ofctl syntax), e.g. in_port=1,actions=output:2; "
+                        "default: one NORMAL rule (learning switch)"}
+CPU_LIST = D.CPU_LIST
+OVS_KINDS = ("ovs", "ovs-dpdk")
+
+
+def ofport(node: Node, iface: Interface) -> int:
+    names = [i.name for i in node.interfaces.values() if i.link >= 0]
+    m = re.fullmatch(r"eth(\d+)", iface.name)
+    if m and all(re.fullmatch(r"eth\d+", n) for n in names) and int(m.group(1)) > 0:
+        return int(m.group(1))
+    return names.index(iface.name) + 1
+
+
+def external_db(lab: Lab) -> str | None:
+    return (lab.props.get("ovs") or {}).get("db")
+
+
+def _first(lab: Lab, node: Node, kinds) -> bool:
+    return next(n for n in lab.nodes.values() if n.kind in kinds) is node
+
+
+def _mask(cpus) -> str:
+    m = 0
+    for c in cpus:
+        m |= 1 << c
+    return hex(m)
+
+
+def ovs_prefix(lab: Lab) -> str:
+    return f"emu-{lab.name}-ovs"
+
+
+class OvsDriver(Driver):
+    kind = "ovs"
+    summary = "an Open vSwitch bridge (the lab's own ovs-vswitchd, kernel or userspace datapath)"
+    forwarder = True
+    addressable = False
+    dpdk = False
+    properties = {
+        "flows": FLOWS,
+        "datapath": {"enum": ["auto", "system", "netdev"],
+                     "description": "system (kernel module) or netdev (userspace); auto: system when the "
+                                    "openvswitch module is loaded"},
+    }
+    lab_properties = {"ovs": O.LAB_SCHEMA}
+
+    def netns(self, lab, node):
+        return lab.fabric
+
+    def default_ifname(self, k):
+        return f"eth{k + 1}"
+
+    def resolve(self, lab, node, raw):
+        problems = []
+        node.index = lab.allocate_index(node.netns)
+        node.device = node.name if len(node.name) <= IFNAMSIZ else f"ovs{node.index}"
+        if node.props.get("datapath") == "system" and not O.kernel_datapath():
+            problems.append((("datapath",), "datapath: system needs the openvswitch kernel module, which this "
+                                            "kernel has not loaded", "use datapath: netdev (userspace) or auto"))
+        for i, f in enumerate(node.props.get("flows") or []):
+            if "actions=" not in f.replace(" ", ""):
+                problems.append((("flows", i), f"flow '{f}' has no actions=",
+                                 "e.g. in_port=1,actions=output:2"))
+        return problems
+
+    def port(self, lab, node, iface):
+        dev = f"{node.device}-{iface.name}"
+        if len(dev) > IFNAMSIZ:
+            dev = f"{node.device[:8]}-p{iface.index}"[:IFNAMSIZ]
+        iface.device = dev
+        iface.netns = node.netns
+        return []
+
+    def datapath(self, node: Node) -> str:
+        dp = node.props.get("datapath", "auto")
+        if self.dpdk or dp == "netdev":
+            return "netdev"
+        if dp == "system":
+            return "system"
+        return "system" if O.kernel_datapath() else "netdev"
+
+    def plan_node(self, lab, node):
+        acts = []
+        db = external_db(lab)
+        if self.dpdk and D.first_dpdk_node(lab, node):
+            acts.append(D.preflight(lab))
+        if _first(lab, node, OVS_KINDS):
+            dpdk_nodes = [n for n in lab.nodes.values() if n.kind == "ovs-dpdk"]
+            pmd = sorted({c for n in dpdk_nodes for c in n.props.get("pmd_cores", [])})
+            sleeps = [n.props["pmd_maxsleep"] for n in dpdk_nodes if "pmd_maxsleep" in n.props]
+            lcore = next((n.props["lcore"] for n in dpdk_nodes if "lcore" in n.props), 0)
+            acts.append(O.StartOvs(netns=lab.fabric, lab=lab.name, dpdk=bool(dpdk_nodes), external_db=db,
+                                   socket_mem=max([n.props.get("socket_mem", 512) for n in dpdk_nodes] or [0]),
+                                   lcore_mask=_mask([lcore]), pmd_mask=_mask(pmd) if pmd else None,
+                                   pmd_maxsleep=max(sleeps) if sleeps else None, file_prefix=ovs_prefix(lab),
+                                   huge_dir=hugepages.lab_mount(state.lab_dir(lab.name))))
+        ports = []
+        for iface in node.interfaces.values():
+            if iface.link < 0:
+                continue
+            link = lab.links[iface.link]
+            p = O.Port(name=iface.device, ofport=ofport(node, iface))
+            lt = linktypes.get(link.type)
+            if hasattr(lt, "ovs_port"):
+                p.type, p.options = lt.ovs_port(lab, link, iface)
+            ports.append(p)
+        acts.append(O.ConfigureBridge(netns=lab.fabric, lab=lab.name, db=db or O.private_db(lab.name),
+                                      bridge=node.device, node=node.name, datapath=self.datapath(node),
+                                      ports=ports, flows=list(node.props.get("flows") or []),
+                                      external=bool(db)))
+        return acts
+
+    def plan_port(self, lab, node, iface):
+        if lab.links[iface.link].type != "veth":
+            return []
+        return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
+
+
+class OvsDpdkDriver(OvsDriver):
+    kind = "ovs-dpdk"
+    summary = ("an OVS-DPDK bridge (userspace netdev datapath, PMD threads): vhost-user ports to dpdk-app "
+               "nodes, veth ports to kernel nodes")
+    dpdk = True
+    properties = {
+        "flows": FLOWS,
+        "pmd_cores": {**CPU_LIST, "description": "CPUs of the PMD (polling) threads, e.g. [1] "
+                                                 "(pmd-cpu-mask; default: OVS picks one per NUMA node)"},
+        "lcore": {"type": "integer", "minimum": 0, "description": "CPU of OVS's DPDK main lcore (default 0)"},
+        "socket_mem": {"type": "integer", "minimum": 64, "maximum": 1048576,
+                       "description": "hugepage memory of ovs-vswitchd in MB (dpdk-socket-mem; default 512)"},
+        "pmd_maxsleep": {"type": "integer", "minimum": 0, "maximum": 10000,
+                         "description": "let idle PMD threads sleep up to this many microseconds "
+                                        "(other_config:pmd-maxsleep), which frees the core on small hosts"},
+    }
+    lab_properties = {}
+
+    def datapath(self, node):
+        return "netdev"
+
+
+register(OvsDriver())
+register(OvsDpdkDriver())
