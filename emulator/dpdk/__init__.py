@@ -44,11 +44,16 @@ def hugepage_users(lab) -> tuple[int, list[str]]:
             m = n.props.get("memory", 256)
             mb += m
             who.append(f"{n.name} {m} MB")
-    ovs = [n.props.get("socket_mem", 512) for n in lab.nodes.values() if n.kind == "ovs-dpdk"]
-    if ovs and not (lab.props.get("ovs") or {}).get("db"):   # one ovs-vswitchd per lab
-        mb += max(ovs)
-        who.append(f"ovs-vswitchd {max(ovs)} MB")
+    if any(n.kind == "ovs-dpdk" for n in lab.nodes.values()) and not (lab.props.get("ovs") or {}).get("db"):
+        mb += ovs_socket_mem(lab)   # one ovs-vswitchd per lab
+        who.append(f"ovs-vswitchd {ovs_socket_mem(lab)} MB")
     return mb, who
+
+
+def ovs_socket_mem(lab) -> int:
+    """dpdk-socket-mem of the lab's ovs-vswitchd: the largest socket_mem given, else 512 MB."""
+    given = [n.props["socket_mem"] for n in lab.nodes.values() if n.kind == "ovs-dpdk" and "socket_mem" in n.props]
+    return max(given) if given else 512
 
 
 def first_dpdk_node(lab, node) -> bool:

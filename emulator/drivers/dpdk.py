@@ -26,6 +26,11 @@ from . import register
 from .base import Driver
 
 
+def mbufs(memory_mb: int) -> int:
+    """testpmd sizes its pool for 32 ports by default (~340 MB); half the node's memory is plenty."""
+    return max(2048, min(262144, memory_mb * 1024 * 1024 // 2 // 2304))
+
+
 class DpdkAppDriver(Driver):
     kind = "dpdk-app"
     summary = "a namespace running dpdk-testpmd (io, mac, txonly, rxonly, flowgen, icmpecho) on its links"
@@ -100,7 +105,8 @@ class DpdkAppDriver(Driver):
                 "-m", str(p.get("memory", 256))]
         argv += [f"--vdev={v}" for v in vdevs] + list(p.get("eal", []))
         argv += ["--", "-i", f"--forward-mode={mode}", f"--nb-cores={len(cores)}",
-                 f"--burst={p.get('burst', 32)}", f"--txpkts={p.get('size', 64)}"]
+                 f"--burst={p.get('burst', 32)}", f"--txpkts={p.get('size', 64)}",
+                 f"--total-num-mbufs={mbufs(p.get('memory', 256))}"]
         argv += list(p.get("args", []))
         acts.append(D.StartDpdkApps(lab=lab.name, node=node.name, ns=node.netns, argv=argv, prefix=prefix,
                                     mode=mode, autostart=p.get("autostart", mode in D.AUTOSTART), ports=ports,

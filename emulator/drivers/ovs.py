@@ -116,7 +116,7 @@ class OvsDriver(Driver):
             sleeps = [n.props["pmd_maxsleep"] for n in dpdk_nodes if "pmd_maxsleep" in n.props]
             lcore = next((n.props["lcore"] for n in dpdk_nodes if "lcore" in n.props), 0)
             acts.append(O.StartOvs(netns=lab.fabric, lab=lab.name, dpdk=bool(dpdk_nodes), external_db=db,
-                                   socket_mem=max([n.props.get("socket_mem", 512) for n in dpdk_nodes] or [0]),
+                                   socket_mem=D.ovs_socket_mem(lab),
                                    lcore_mask=_mask([lcore]), pmd_mask=_mask(pmd) if pmd else None,
                                    pmd_maxsleep=max(sleeps) if sleeps else None, file_prefix=ovs_prefix(lab),
                                    huge_dir=hugepages.lab_mount(state.lab_dir(lab.name))))

@@ -503,3 +503,6 @@ class Capture(Step):
 
 for _s in (Ping(), PingAll(), Iperf3(), Exec(), Background(), Wait(), WaitFor(), LinkChange(), Capture()):
     register(_s)
+
+
+from ..dpdk import steps as _dpdk_steps  # noqa: E402,F401  (dpdk_traffic, dpdk_latency)
