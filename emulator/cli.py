@@ -8,7 +8,6 @@ import sys
 import time
 
 from . import __version__, hostcmd
-from . import graph as graph_mod
 from . import lab as api
 from .errors import EXIT_FAILED, EXIT_INVALID, EmulatorError, UsageError
 from .loader import Source
@@ -65,6 +64,7 @@ def _n(count: int, word: str) -> str:
 
 def cmd_graph(args) -> int:
     c = api.compile(_source(args), check_host=False)
+    from . import graph as graph_mod
     fmt = {"text": graph_mod.to_text, "dot": graph_mod.to_dot, "json": graph_mod.to_json}[args.format]
     print(fmt(c.lab, c.graph))
     return 0

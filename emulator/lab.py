@@ -14,14 +14,17 @@ import resource
 import signal
 from dataclasses import dataclass
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from . import actions as A
-from . import addressing, apply, capabilities, graph, hostcmd, loader, plan, resolve, state, teardown, validate
+from . import apply, capabilities, hostcmd, loader, plan, resolve, state, teardown
 from .errors import DeployError, EnvironmentProblem, LabError
 from .kernel import netlink, netns
 from .loader import Source
 from .model import Lab
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass
@@ -40,6 +43,7 @@ def load(path_or_source: str | Source) -> Source:
 
 def compile(path_or_source: str | Source, check_host: bool = True) -> Compiled:
     """Every stage up to the plan; raises TopologyError (all problems, located) on bad input."""
+    from . import addressing, graph, validate  # networkx and jsonschema: only commands that compile pay for them
     src = load(path_or_source)
     raw = validate.check(src)
     lab = resolve.resolve(raw, src)
