@@ -125,7 +125,7 @@ def write_state(name: str, state: dict) -> None:
     d = lab_dir(name)
     tmp = os.path.join(d, "state.json.tmp")
     with open(tmp, "w") as f:
-        json.dump(state, f, indent=1)
+        json.dump(state, f, separators=(",", ":"))  # compact: the C encoder, fast for 1000s of nodes
     os.replace(tmp, os.path.join(d, "state.json"))
 
 
