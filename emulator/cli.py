@@ -11,6 +11,7 @@ from . import __version__, hostcmd
 from . import lab as api
 from .errors import EXIT_FAILED, EXIT_INVALID, EmulatorError, UsageError
 from .loader import Source
+from .nsm import cli as nsm_cli
 from .schema import topology_schema
 from .topo_gen import SHAPES, generate
 from .ui_text import TerminalProgress, table
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     _topology_args(s, required=False)
     s.add_argument("-f", "--format", choices=["text", "dot", "json"], default="text")
     s.set_defaults(fn=cmd_graph)
+    nsm_cli.add_parsers(sub, fmt)   # explain, import-nsm (emulator/nsm/cli.py)
 
     s = sub.add_parser("plan", help="print the ordered actions a deploy would take (nothing is changed)",
                        formatter_class=fmt, epilog="example:\n  emulator plan topologies/fw-chain.yaml")

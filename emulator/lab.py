@@ -12,7 +12,7 @@ import ipaddress
 import os
 import resource
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from . import apply, capabilities, hostcmd, loader, plan, resolve, state, teardo
 from .errors import DeployError, EnvironmentProblem, LabError
 from .kernel import netlink, netns
 from .loader import Source
+from .nsm import expand as nsm_expand
 from .model import Lab
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Compiled:
     lab: Lab
     graph: nx.MultiGraph
     actions: list[A.Action]
+    services: list = field(default_factory=list)   # network service chains (emulator/nsm/expand.py)
 
 
 def load(path_or_source: str | Source) -> Source:
@@ -46,13 +48,14 @@ def compile(path_or_source: str | Source, check_host: bool = True) -> Compiled:
     from . import addressing, graph, validate  # networkx and jsonschema: only commands that compile pay for them
     src = load(path_or_source)
     raw = validate.check(src)
+    raw, src, services = nsm_expand.expand(raw, src)   # network services -> links, addresses, routes
     lab = resolve.resolve(raw, src)
     g = graph.build(lab)
     addressing.allocate(lab, g, src)
     resolve.resolve_routes(lab, raw, src)
     if check_host:
         capabilities.check_lab(lab, src)
-    return Compiled(src, lab, g, plan.plan(lab))
+    return Compiled(src, lab, g, plan.plan(lab), services)
 
 
 def _require_root() -> None:
@@ -140,6 +143,7 @@ def lab_state(c: Compiled, status: str) -> dict:
                   for n in lab.nodes.values()},
         "links": [{"id": l.id, "a": l.a.key, "b": l.b.key,
                    "impairment": {k: v for k, v in vars(l.impairment).items() if v}} for l in lab.links],
+        **({"services": [ch.as_dict() for ch in c.services]} if c.services else {}),
     }
 
 

@@ -53,6 +53,7 @@ def all_drivers() -> list[Driver]:
 
 def _load_builtin() -> None:
     from . import bridge, host  # noqa: F401  (modules register themselves)
+    from . import nsm  # noqa: F401  (network service endpoints and clients)
     from . import dpdk, ovs  # noqa: F401  (OVS/OVS-DPDK forwarders, DPDK apps)
 
 

@@ -506,3 +506,6 @@ for _s in (Ping(), PingAll(), Iperf3(), Exec(), Background(), Wait(), WaitFor(),
 
 
 from ..dpdk import steps as _dpdk_steps  # noqa: E402,F401  (dpdk_traffic, dpdk_latency)
+
+
+from ..nsm import step as _nsm_step  # noqa: E402,F401  (nsm_chain: network service chains)

@@ -1,0 +1,47 @@
+"""Network service nodes: `nse` (an endpoint: a namespace that provides network services and
+plays a VNF role) and `nsc` (a client: a namespace that requests network services).
+
+Both are namespace nodes like `host`. Their cross-connects, addresses, routes and VNF commands
+are not written by hand: the expand-services stage (emulator/nsm/expand.py) adds them to the
+topology before it is resolved, so by the time these drivers see a node it is a plain host.
+"""
+from __future__ import annotations
+
+from .. import vnf
+from ..nsm.spec import REQUEST, SELECTOR, SERVICES, forwarders_schema
+from . import register
+from .host import NAMESPACE_NODE_PROPERTIES, HostDriver
+
+NSE_PROPERTIES = {
+    **NAMESPACE_NODE_PROPERTIES,
+    "services": {"anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1},
+                           {"type": "string"}],
+                 "description": "network services this endpoint provides (NSM_SERVICE_NAMES)"},
+    "service_labels": {"type": "object", "additionalProperties": SELECTOR,
+                       "description": "labels per service, on top of the node's labels"},
+    "cidr": {"type": "string", "description": "address pool of its connections, a /30 each (NSM_CIDR_PREFIX); "
+                                              "default: a free /24 of 172.16.0.0/16"},
+    "vnf": vnf.schema(),
+}
+NSC_PROPERTIES = {
+    **NAMESPACE_NODE_PROPERTIES,
+    "requests": {"type": "array", "items": REQUEST, "minItems": 1,
+                 "description": "network services requested, NSM URL form mechanism://service/ifname?label=value"},
+}
+
+
+class NseDriver(HostDriver):
+    kind = "nse"
+    summary = "a network service endpoint: provides services, plays a VNF role, gets its connections from a forwarder"
+    properties = NSE_PROPERTIES
+    lab_properties = {"services": SERVICES, "forwarders": forwarders_schema()}  # expanded by emulator/nsm/
+
+
+class NscDriver(HostDriver):
+    kind = "nsc"
+    summary = "a network service client: requests services; its interfaces and routes come from the chain it gets"
+    properties = NSC_PROPERTIES
+
+
+register(NseDriver())
+register(NscDriver())

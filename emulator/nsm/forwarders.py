@@ -1,0 +1,42 @@
+"""The forwarder-type registry: which mechanisms a forwarder cross-connects, and with which link type.
+
+`kernel` (NSM's kernel forwarder) makes a veth pair directly between the two namespaces of a
+cross-connect and configures addresses and routes through netlink. Later types (vpp: memif,
+vhost-user, tap) register here when their link types exist.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_REGISTRY: dict[str, "ForwarderType"] = {}
+
+
+@dataclass(frozen=True)
+class ForwarderType:
+    name: str
+    summary: str
+    mechanisms: tuple[str, ...]        # request mechanisms it can build
+    link_type: str                     # emulator link type of its cross-connects
+
+
+def register(ft: ForwarderType) -> ForwarderType:
+    if ft.name in _REGISTRY:
+        raise ValueError(f"forwarder type '{ft.name}' registered twice")
+    _REGISTRY[ft.name] = ft
+    return ft
+
+
+def get(name: str) -> ForwarderType:
+    return _REGISTRY[name]
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def all_types() -> list[ForwarderType]:
+    return list(_REGISTRY.values())
+
+
+register(ForwarderType("kernel", "NSM kernel forwarder: a veth pair per cross-connect, routes by netlink",
+                       ("kernel",), "veth"))
