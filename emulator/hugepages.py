@@ -145,11 +145,53 @@ def _undo_mount(rec: dict) -> None:
         pass
 
 
+def kill_tagged(needle: str, grace: float = 2.0) -> int:
+    """SIGKILL live processes whose command line contains `needle` (an exact lab-tagged argument,
+    such as --file-prefix=emu-LAB-NODE or the lab's run directory). Teardown finds processes by
+    namespace first; this catches those whose namespace was deleted under them."""
+    import signal
+    import time
+    killed = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ", 1)[1][:1] == "Z":
+                    continue
+        except (OSError, IndexError):
+            continue
+        if any(needle in a for a in args):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+            except ProcessLookupError:
+                pass
+    end = time.monotonic() + grace
+    while killed and time.monotonic() < end:
+        killed = [p for p in killed if os.path.exists(f"/proc/{p}") and not _zombie(p)]
+        time.sleep(0.02)
+    return len(killed)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _undo_runtime(rec: dict) -> None:
-    """DPDK's runtime directory of one exact file prefix (config, fbarray, mp socket)."""
+    """A DPDK process of one exact file prefix, if still alive, and its runtime directory."""
     prefix = rec["prefix"]
     if not prefix or "/" in prefix or prefix in (".", ".."):
         return
+    kill_tagged(f"--file-prefix={prefix}")
+    if rec.get("rundir"):   # the lab's OVS run directory, named in every OVS daemon's arguments
+        kill_tagged(rec["rundir"].rstrip("/") + "/")
     shutil.rmtree(runtime_dir(prefix), ignore_errors=True)
 
 

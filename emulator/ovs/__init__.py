@@ -120,8 +120,8 @@ class StartOvs(A.Action):
         return s
 
     def undo_record(self):
-        if self.dpdk and not self.external_db:
-            return {"op": "dpdk-runtime", "prefix": self.file_prefix}
+        if not self.external_db:  # the daemons, should their namespace be gone, and DPDK's runtime dir
+            return {"op": "dpdk-runtime", "prefix": self.file_prefix, "rundir": run_dir(self.lab)}
         return None
 
     def other_config(self) -> list[str]:

@@ -1,0 +1,197 @@
+"""Integration tests (root): the real OVS-DPDK and real testpmd, packets through vhost-user and memif.
+
+They keep runs short and cores few: every DPDK thread busy-polls, and this may be a 2-CPU machine.
+"""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from emulator import hugepages, state
+from emulator import lab as api
+from emulator.dpdk import file_prefix
+from emulator.dpdk.steps import DpdkLatency, DpdkTraffic
+from emulator.errors import EnvironmentProblem
+from emulator.scenario.steps import RunContext
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
+
+HAVE = os.path.exists("/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk") and \
+    subprocess.run(["sh", "-c", "command -v dpdk-testpmd"], capture_output=True).returncode == 0
+needs_dpdk = pytest.mark.skipif(not HAVE, reason="openvswitch-switch-dpdk / dpdk-dev not installed (make system)")
+
+
+@pytest.fixture(autouse=True)
+def enough_hugepages():
+    """The tests reserve what they need through the topology (hugepages: reserve:)."""
+    yield
+
+
+def lab_processes(lab: str) -> list[str]:
+    """Live (not zombie) processes whose command line names the lab's run directory."""
+    out = []
+    needle = state.lab_dir(lab) + "/"
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                st = f.read().split(") ", 1)[1][:1]
+        except OSError:
+            continue
+        if needle in cmd and st != "Z":
+            out.append(f"{pid}: {cmd[:120]}")
+    return out
+
+
+def assert_nothing_left(lab: str, nodes: list[str], free_before: int):
+    assert lab_processes(lab) == [], "OVS or testpmd processes left behind"
+    assert not os.path.exists(state.lab_dir(lab)), "lab directory (sockets, OVS db) left behind"
+    assert not os.path.ismount(hugepages.lab_mount(state.lab_dir(lab)))
+    for n in nodes + ["ovs"]:
+        assert not os.path.exists(hugepages.runtime_dir(file_prefix(lab, n))), f"DPDK runtime dir of {n}"
+    assert hugepages.meminfo()["free"] == free_before, "hugepages still in use"
+    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+    assert "ovs-netdev" not in links and "tap" not in links
+
+
+def ctx_for(lab, tmp_path):
+    return RunContext(lab=lab, state=state.read_state(lab), artifacts_dir=str(tmp_path / "art"))
+
+
+OVS_PAIR = """
+name: {lab}
+hugepages: {reserve: 320}
+nodes:
+  tx: {kind: dpdk-app, mode: txonly, cores: [0], memory: 128}
+  rx: {kind: dpdk-app, mode: rxonly, cores: [0], memory: 128}
+  sw: {kind: ovs-dpdk, pmd_cores: [1], socket_mem: 256,
+       flows: ["in_port=1,actions=output:2", "in_port=2,actions=output:1"]}
+links:
+  - {endpoints: [tx, sw], type: vhost-user}
+  - {endpoints: [rx, sw], type: vhost-user}
+"""
+
+
+@needs_dpdk
+def test_vhost_user_through_ovs_dpdk_delivers_every_packet_and_destroy_leaves_nothing(topo, lab_name, tmp_path):
+    free0 = hugepages.meminfo()["free"]
+    st = api.deploy(topo(OVS_PAIR))
+    try:
+        run = os.path.join(state.lab_dir(lab_name), "ovs")
+        assert os.path.exists(os.path.join(run, "db.sock")) and len(lab_processes(lab_name)) == 4
+        # OVS lives in the lab's forwarding namespace, not in the root one
+        vsctl = ["ovs-vsctl", f"--db=unix:{run}/db.sock"]
+        ports = subprocess.run(vsctl + ["list-ports", "sw"], capture_output=True, text=True).stdout.split()
+        assert ports == ["sw-eth1", "sw-eth2"]
+        assert "emu-" in subprocess.run(["ip", "netns", "identify",
+                                         open(f"{run}/ovs-vswitchd.pid").read().strip()],
+                                        capture_output=True, text=True).stdout
+        ctx = ctx_for(lab_name, tmp_path)
+        # exactly 4 bursts of 32: every one arrives (received == sent)
+        m = DpdkTraffic().run(ctx, {"sender": "tx", "receiver": "rx", "bursts": 4, "size": 64}).measurements
+        assert m["sent"] == 128 and m["received"] == 128 and m["loss_pct"] == 0
+        dump = subprocess.run(["ovs-ofctl", "dump-ports", f"unix:{run}/sw.mgmt", "1"],
+                              capture_output=True, text=True).stdout
+        assert int(re.search(r"rx pkts=(\d+)", dump).group(1)) >= 128, dump
+        # a timed run at full speed: packets flow; what arrives was sent
+        r = DpdkTraffic().run(ctx, {"sender": "tx", "receiver": "rx", "duration": 1, "size": 128})
+        m = r.measurements
+        assert 0 < m["received"] <= m["sent"] and m["mpps"] > 0 and m["gbps"] > 0
+        assert len(r.series["rx_mpps"]) == 1
+    finally:
+        api.destroy(lab_name)
+    assert_nothing_left(lab_name, ["tx", "rx"], free0)
+
+
+MEMIF = """
+name: {lab}
+hugepages: {reserve: 320}
+nodes:
+  tx: {kind: dpdk-app, mode: txonly, cores: [0], memory: 64}
+  fwd: {kind: dpdk-app, mode: io, autostart: false, cores: [1], memory: 64}
+  rx: {kind: dpdk-app, mode: rxonly, cores: [1], memory: 64}
+  tx2: {kind: dpdk-app, mode: txonly, cores: [0], memory: 64}
+  rx2: {kind: dpdk-app, mode: rxonly, cores: [1], memory: 64}
+links:
+  - {endpoints: [fwd, tx], type: memif}
+  - {endpoints: [fwd, rx], type: memif}
+  - {endpoints: [rx2, tx2], type: memif}
+"""
+
+
+@needs_dpdk
+def test_memif_direct_and_through_a_testpmd_io_forwarder(topo, lab_name, tmp_path):
+    free0 = hugepages.meminfo()["free"]
+    api.deploy(topo(MEMIF))
+    try:
+        ctx = ctx_for(lab_name, tmp_path)
+        m = DpdkTraffic().run(ctx, {"sender": "tx", "receiver": "rx", "via": ["fwd"], "bursts": 8}).measurements
+        assert m["sent"] == 256 and m["received"] == 256
+        # memif back-pressures the sender: at full speed nothing is lost on a direct link
+        m = DpdkTraffic().run(ctx, {"sender": "tx2", "receiver": "rx2", "duration": 1}).measurements
+        assert m["received"] > 0 and m["loss_pct"] < 1.0, m
+        # the sender went back to its own mode and the pair still works (no reconnect needed)
+        m = DpdkTraffic().run(ctx, {"sender": "tx2", "receiver": "rx2", "bursts": 2}).measurements
+        assert m["sent"] == m["received"] == 64
+    finally:
+        api.destroy(lab_name)
+    assert_nothing_left(lab_name, ["tx", "fwd", "rx", "tx2", "rx2"], free0)
+
+
+KERNEL = """
+name: {lab}
+hugepages: {reserve: 320}
+nodes:
+  kbr: {kind: ovs-dpdk, socket_mem: 256, pmd_cores: [1]}
+  client: {kind: host, ip: [10.20.0.1/24]}
+  echo: {kind: dpdk-app, mode: icmpecho, cores: [1], memory: 64, ip: [10.20.0.2/24]}
+  lb: {kind: ovs}
+  h1: {kind: host, ip: [10.30.0.1/24]}
+  h2: {kind: host, ip: [10.30.0.2/24]}
+links:
+  - [client, kbr]
+  - {endpoints: [echo, kbr], type: vhost-user}
+  - [h1, lb]
+  - [h2, lb]
+"""
+
+
+@needs_dpdk
+def test_kernel_node_pings_icmpecho_through_ovs_dpdk_and_hosts_talk_over_plain_ovs(topo, lab_name, tmp_path):
+    free0 = hugepages.meminfo()["free"]
+    api.deploy(topo(KERNEL))
+    try:
+        assert api.ping(lab_name, "h1", "10.30.0.2", count=2)
+        ctx = ctx_for(lab_name, tmp_path)
+        r = DpdkLatency().run(ctx, {"from": "client", "to": "echo", "count": 20, "interval": 0.01})
+        m = r.measurements
+        assert m["sent"] == 20 and m["received"] >= 19, m
+        assert 0 < m["rtt_min_us"] <= m["rtt_p50_us"] <= m["rtt_p99_us"] <= m["rtt_max_us"]
+        assert len(r.series["rtt_us"]) == m["received"]
+    finally:
+        api.destroy(lab_name)
+    assert_nothing_left(lab_name, ["echo"], free0)
+
+
+def test_hugepage_shortage_is_exit_3_and_creates_nothing(topo, lab_name):
+    path = topo("""
+        name: {lab}
+        nodes:
+          a: {kind: dpdk-app, memory: 65536}
+          b: {kind: dpdk-app, memory: 65536}
+        links: [{endpoints: [a, b], type: memif}]
+    """)
+    with pytest.raises(EnvironmentProblem, match="needs 65536 hugepages"):
+        api.deploy(path)
+    r = subprocess.run([sys.executable, "-m", "emulator", "deploy", path], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert "hugepages" in r.stderr and "nr_hugepages" in r.stderr and "Traceback" not in r.stderr
+    mine = [n for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])
+            if n == f"emu-{lab_name}" or n.startswith(f"emu-{lab_name}.")]
+    assert mine == [] and lab_name not in state.list_labs()

@@ -1,0 +1,239 @@
+"""Unit tests (no root) of OVS/OVS-DPDK and dpdk-app planning, validation and output parsing."""
+import pytest
+
+from emulator import actions as A
+from emulator import hostcmd, hugepages
+from emulator import ovs as O
+from emulator.dpdk import StartDpdkApps, parse_forward_stats, parse_rates
+from emulator.errors import EnvironmentProblem, TopologyError
+
+from conftest import compile_text
+
+OVS_PAIR = """
+name: p
+nodes:
+  tx: {kind: dpdk-app, mode: txonly, cores: [0], memory: 64}
+  rx: {kind: dpdk-app, mode: rxonly, memory: 64}
+  sw: {kind: ovs-dpdk, socket_mem: 128, pmd_cores: [1], flows: ["in_port=1,actions=output:2"]}
+  h: {kind: host}
+  lb: {kind: ovs}
+  h2: {kind: host}
+links:
+  - {endpoints: [tx, sw], type: vhost-user}
+  - {endpoints: [rx, sw], type: vhost-user}
+  - [h, lb]
+  - [h2, lb]
+"""
+
+
+def by_type(actions, cls):
+    return [a for a in actions if isinstance(a, cls)]
+
+
+def test_ovs_dpdk_plan_starts_one_ovs_and_configures_ports_in_order():
+    c = compile_text(OVS_PAIR)
+    starts = by_type(c.actions, O.StartOvs)
+    assert len(starts) == 1 and starts[0].dpdk and starts[0].netns == c.lab.fabric
+    assert starts[0].socket_mem == 128 and starts[0].pmd_mask == "0x2"
+    bridges = {b.bridge: b for b in by_type(c.actions, O.ConfigureBridge)}
+    assert set(bridges) == {"sw", "lb"}
+    sw = bridges["sw"]
+    assert sw.datapath == "netdev" and sw.flows == ["in_port=1,actions=output:2"]
+    assert [(p.name, p.ofport, p.type) for p in sw.ports] == [("sw-eth1", 1, "dpdkvhostuserclient"),
+                                                             ("sw-eth2", 2, "dpdkvhostuserclient")]
+    assert sw.ports[0].options["vhost-server-path"].endswith("/p/sock/L0.sock")
+    args = sw.vsctl_args()
+    assert "fail_mode=secure" in args and "external_ids:emulator-lab=p" in args
+    # the plain ovs bridge: NORMAL (standalone), veth ports up before OVS opens them
+    assert "fail_mode=standalone" in bridges["lb"].vsctl_args()
+    assert [p.type for p in bridges["lb"].ports] == ["", ""]
+    phases = {type(a).__name__: a.phase for a in c.actions}
+    assert phases["PrepareHugepages"] < phases["CreateNetns"] < phases["StartOvs"] < phases["CreateVeth"]
+    assert phases["ConfigureBridge"] > A.PORTS and phases["StartDpdkApps"] == A.EXEC
+
+
+def test_ovs_bridges_of_a_lab_are_one_ovs_vsctl_transaction():
+    c = compile_text(OVS_PAIR)
+    bridges = by_type(c.actions, O.ConfigureBridge)
+    hostcmd.dry_run, before = True, len(hostcmd.recorded)
+    try:
+        O.ConfigureBridge.apply_batch(bridges, A.Context("emulator:p"))
+    finally:
+        hostcmd.dry_run = False
+    calls = hostcmd.recorded[before:]
+    adds = [c for c in calls if "add-br" in c]
+    assert len(adds) == 1, calls
+    assert adds[0].count("add-br") == 2 and adds[0].count("add-port") == 4
+    flows = [c for c in calls if "ovs-ofctl" in c]
+    assert len(flows) == 1 and flows[0][-1] == "-"   # flows of 'sw' from stdin; 'lb' has none
+
+
+def test_dpdk_app_argv_per_link_type_and_memif_servers_first():
+    c = compile_text("""
+        name: m
+        nodes:
+          fwd: {kind: dpdk-app, mode: io, cores: [1], main_core: 0, memory: 96, burst: 64}
+          a: {kind: dpdk-app, mode: txonly, size: 128}
+          b: {kind: dpdk-app, mode: rxonly}
+          k: {kind: host}
+        links:
+          - {endpoints: [fwd, a], type: memif}
+          - {endpoints: [b, fwd], type: memif}
+          - [b, k]
+    """)
+    apps = {a.node: a for a in by_type(c.actions, StartDpdkApps)}
+    fwd = apps["fwd"]
+    assert fwd.servers and fwd.autostart and fwd.prefix == "emu-m-fwd"
+    argv = " ".join(fwd.argv)
+    assert "--lcores 0@0,1@1" in argv and "-m 96" in argv and "--single-file-segments" in argv
+    assert "--huge-dir=/run/emulator/m/hugepages" in argv and "--burst=64" in argv
+    assert "net_memif0,role=server,id=0,socket=/run/emulator/m/sock/L0.sock,socket-abstract=no" in argv
+    assert "net_memif1,role=client,id=0,socket=/run/emulator/m/sock/L1.sock" in argv
+    assert not apps["a"].autostart and "--txpkts=128" in " ".join(apps["a"].argv)
+    b = " ".join(apps["b"].argv)
+    assert "net_memif0,role=server" in b and "net_af_packet1,iface=eth1" in b
+    hp = by_type(c.actions, hugepages.PrepareHugepages)
+    assert len(hp) == 1 and hp[0].need_mb == 96 + 256 + 256 and hp[0].reserve is None
+
+
+@pytest.mark.parametrize("text,where,what", [
+    ("""
+name: v
+nodes:
+  a: {kind: host}
+  sw: {kind: ovs-dpdk}
+links:
+  - {endpoints: [a, sw], type: vhost-user}
+""", "test.yaml:7:", "a vhost-user link joins an ovs-dpdk node and a dpdk-app node"),
+    ("""
+name: v
+nodes:
+  a: {kind: dpdk-app}
+  sw: {kind: ovs-dpdk}
+links:
+  - {endpoints: [a, sw], type: memif}
+""", "test.yaml:7:", "a memif link joins two dpdk-app nodes"),
+    ("""
+name: v
+nodes:
+  a: {kind: dpdk-app}
+  sw: {kind: ovs-dpdk}
+links:
+  - {endpoints: [a, sw], type: vhost-user, delay: 1ms}
+""", "links[0].delay", "takes no delay"),
+    ("""
+name: v
+nodes:
+  a: {kind: dpdk-app, mode: warp}
+  b: {kind: dpdk-app}
+links:
+  - {endpoints: [a, b], type: memif}
+""", "nodes.a.mode", "is not one of"),
+    ("""
+name: v
+nodes:
+  a: {kind: dpdk-app, cores: [4096]}
+  b: {kind: dpdk-app}
+links:
+  - {endpoints: [a, b], type: memif}
+""", "nodes.a.cores", ""),
+    ("""
+name: v
+nodes:
+  sw: {kind: ovs, flows: ["in_port=1,output:2"]}
+  a: {kind: host}
+links: [[a, sw]]
+""", "nodes.sw.flows[0]", "has no actions="),
+    ("""
+name: v
+hugepages: {reserve: 0}
+nodes:
+  a: {kind: host}
+""", "hugepages.reserve", ""),
+])
+def test_bad_dpdk_topologies_get_located_errors(text, where, what):
+    with pytest.raises(TopologyError) as e:
+        compile_text(text)
+    out = str(e.value)
+    assert where in out and what in out, out
+
+
+def test_cpu_that_does_not_exist_is_refused_at_resolve():
+    import os
+    n = os.cpu_count()
+    with pytest.raises(TopologyError) as e:
+        compile_text(f"""
+            name: c
+            nodes:
+              a: {{kind: dpdk-app, cores: [{n}]}}
+              b: {{kind: dpdk-app}}
+            links: [{{endpoints: [a, b], type: memif}}]
+        """)
+    assert f"CPU {n} does not exist here" in str(e.value) and "nodes.a.cores" in str(e.value)
+
+
+def test_hugepage_shortage_names_the_numbers_and_the_fix():
+    info = hugepages.meminfo()
+    with pytest.raises(EnvironmentProblem) as e:
+        hugepages.check(10 ** 8, None, "lab 'x'")
+    msg = str(e.value)
+    need = hugepages.pages_for(10 ** 8, info["size_kb"])
+    assert f"needs {need} hugepages" in msg and f"HugePages_Total {info['total']}" in msg
+    assert "--hugepages" in msg and "nr_hugepages" in msg
+
+
+ACC = """
+  ---------------------- Forward statistics for port 0  ----------------------
+  RX-packets: 0              RX-dropped: 0             RX-total: 0
+  TX-packets: 4240544        TX-dropped: 37812544      TX-total: 42053088
+  ----------------------------------------------------------------------------
+
+  +++++++++++++++ Accumulated forward statistics for all ports+++++++++++++++
+  RX-packets: 0              RX-dropped: 0             RX-total: 0
+  TX-packets: 4240544        TX-dropped: 37812544      TX-total: 42053088
+  ++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++
+"""
+RATES = """
+  ######################## NIC statistics for port 0  ########################
+  RX-packets: 648064     RX-missed: 0          RX-bytes:  41476096
+  RX-errors: 0
+  RX-nombuf:  0
+  TX-packets: 0          TX-errors: 0          TX-bytes:  0
+
+  Throughput (since last show)
+  Rx-pps:       647988          Rx-bps:    331770088
+  Tx-pps:            0          Tx-bps:            0
+  ############################################################################
+"""
+
+
+def test_testpmd_output_parsers():
+    s = parse_forward_stats(ACC)
+    assert s == {"rx_packets": 0, "rx_dropped": 0, "rx_total": 0, "tx_packets": 4240544,
+                 "tx_dropped": 37812544, "tx_total": 42053088}
+    assert parse_forward_stats("nothing here") == {}
+    assert parse_rates(RATES) == {0: {"rx_pps": 647988, "rx_bps": 331770088, "tx_pps": 0, "tx_bps": 0}}
+
+
+def test_dpdk_steps_are_registered_and_check_their_arguments(tmp_path):
+    from emulator.scenario import spec, steps
+    assert {"dpdk_traffic", "dpdk_latency"} <= set(steps.names())
+    p = tmp_path / "s.yaml"
+    p.write_text("""
+name: s
+topology:
+  name: s
+  nodes:
+    a: {kind: dpdk-app, mode: txonly}
+    b: {kind: dpdk-app, mode: rxonly}
+  links: [{endpoints: [a, b], type: memif}]
+steps:
+  - dpdk_traffic: {sender: a, receiver: b, rate: 5}
+  - dpdk_traffic: {sender: a, receiver: b}
+    expect: {mpps: "> 1", jitter: "< 1"}
+""")
+    with pytest.raises(TopologyError) as e:
+        spec.load(str(p))
+    out = str(e.value)
+    assert "s.yaml:10:" in out and "rate" in out
+    assert "no metric 'jitter'" in out
