@@ -106,6 +106,8 @@ def cmd_deploy(args) -> int:
         return cmd_plan(args)
     t0 = time.monotonic()
     progress = TerminalProgress(title="deploy")
+    if getattr(args, "hugepages", None):
+        os.environ["EMULATOR_HUGEPAGES"] = str(args.hugepages)   # read by emulator/hugepages.py
     st = api.deploy(src, progress=progress)
     dt = time.monotonic() - t0
     print(f"lab '{st['name']}' deployed: {len(st['nodes'])} nodes, {len(st['links'])} links in {dt:.2f} s",
@@ -272,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="print the plan instead of applying it")
     s.add_argument("-f", "--format", choices=["table", "json"], default="table")
     s.add_argument("--max-rows", type=int, default=60, help="rows of the node table to print (default 60)")
+    s.add_argument("--hugepages", type=int, metavar="N",
+                   help="for DPDK nodes: reserve hugepages (vm.nr_hugepages) until N are free")
     s.set_defaults(fn=cmd_deploy)
 
     s = sub.add_parser("inspect", help="list labs, or show one lab with live link state", formatter_class=fmt,

@@ -195,3 +195,16 @@ def test_hugepage_shortage_is_exit_3_and_creates_nothing(topo, lab_name):
     mine = [n for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])
             if n == f"emu-{lab_name}" or n.startswith(f"emu-{lab_name}.")]
     assert mine == [] and lab_name not in state.list_labs()
+
+
+def test_reserve_raises_the_pool_until_enough_pages_are_free():
+    nr = int(open(hugepages.NR_HUGEPAGES).read())
+    info = hugepages.meminfo()
+    want = info["free"] - info["reserved"] + 2
+    try:
+        got = hugepages.check(2, reserve=want, what="test")
+        assert got["free"] - got["reserved"] >= want
+        assert int(open(hugepages.NR_HUGEPAGES).read()) == nr + 2
+    finally:
+        with open(hugepages.NR_HUGEPAGES, "w") as f:
+            f.write(str(nr))

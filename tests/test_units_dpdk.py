@@ -146,6 +146,20 @@ links: [[a, sw]]
 """, "nodes.sw.flows[0]", "has no actions="),
     ("""
 name: v
+ovs: {db: "unix:/var/run/openvswitch/db.sock"}
+nodes:
+  sw: {kind: ovs}
+  a: {kind: host}
+links: [[a, sw]]
+""", "test.yaml:7:", "is a veth, but with ovs: db:"),
+    ("""
+name: v
+ovs: {db: "/var/run/openvswitch/db.sock"}
+nodes:
+  a: {kind: host}
+""", "ovs.db", ""),
+    ("""
+name: v
 hugepages: {reserve: 0}
 nodes:
   a: {kind: host}

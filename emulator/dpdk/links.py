@@ -63,7 +63,8 @@ class VhostUser(linktypes.LinkType):
         return "dpdkvhostuserclient", {"vhost-server-path": socket_path(lab, link)}
 
     def vdev(self, lab, link, iface, k: int) -> str:
-        v = f"net_virtio_user{k},path={socket_path(lab, link)},server=1,queues=1"
+        v = f"net_virtio_user{k},path={socket_path(lab, link)},server=1,queues=1,"
+        v += f"queue_size={min(1024, lab.nodes[iface.node].props.get('ring', 1024))}"
         return v + (f",mac={iface.mac}" if iface.mac else "")
 
     def is_server(self, lab, link, iface) -> bool:

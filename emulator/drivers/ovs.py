@@ -95,6 +95,11 @@ class OvsDriver(Driver):
             dev = f"{node.device[:8]}-p{iface.index}"[:IFNAMSIZ]
         iface.device = dev
         iface.netns = node.netns
+        if external_db(lab) and lab.links[iface.link].type == "veth":
+            return [((), f"{iface.key} is a veth, but with ovs: db: the bridge lives in an OVS outside the "
+                         f"lab, which cannot open a device in the lab's namespace",
+                     "use vhost-user links to dpdk-app nodes on an external OVS, or remove ovs: db: "
+                     "(the lab then starts its own OVS)")]
         return []
 
     def datapath(self, node: Node) -> str:
