@@ -54,6 +54,21 @@ nodes:
 """
 
 
+def kill_in_netns(ns, needle):
+    """Stop the processes of one namespace whose command line has `needle` (pkill would hit every lab)."""
+    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+    killed = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if needle.encode() in f.read():
+                    os.kill(int(pid), 15)
+                    killed += 1
+        except (OSError, ValueError):
+            pass
+    assert killed, f"no process '{needle}' in {ns}"
+
+
 def chain_step(lab_name, tmp_path, **args):
     st = state.read_state(lab_name)
     ctx = RunContext(lab=lab_name, state=st, artifacts_dir=str(tmp_path))
@@ -124,7 +139,7 @@ def test_ethernet_chain_bridge_firewall_and_user_space_forwarder(topo, lab_name,
         r = api.exec_in(lab_name, "client", ["sh", "-c", "timeout 1 bash -c '</dev/tcp/172.31.9.2/22'"])
         assert not r.ok
         # without the user-space forwarder nothing passes
-        api.exec_in(lab_name, "ufwd", ["pkill", "-f", "emulator.tools.pktfwd"])
+        kill_in_netns(st["nodes"]["ufwd"]["netns"], "emulator.tools.pktfwd")
         time.sleep(0.2)
         assert not api.ping(lab_name, "client", "172.31.9.2", count=1, timeout=1)
     finally:

@@ -87,7 +87,7 @@ class NsmChain(Step):
         after = _counters(ctx.state)
         s = _SUM.search(r.stdout)
         if not s:
-            raise StepError(f"ping failed: {(r.stderr or r.stdout).strip()[:300]}")
+            raise StepError(f"ping failed (exit {r.returncode}): {(r.stderr or r.stdout).strip()[-300:]}")
         sent, received = int(s.group(1)), int(s.group(2))
         ttls = [int(t) for t in _TTL.findall(r.stdout)]
         per_hop, crossed = [], 0
