@@ -208,3 +208,31 @@ def test_reserve_raises_the_pool_until_enough_pages_are_free():
     finally:
         with open(hugepages.NR_HUGEPAGES, "w") as f:
             f.write(str(nr))
+
+
+@needs_dpdk
+def test_sigkilled_deploy_with_ovs_and_testpmd_running_is_fully_destroyed(topo, lab_name):
+    import signal
+    import time
+    free0 = hugepages.meminfo()["free"]
+    path = topo(OVS_PAIR)
+    p = subprocess.Popen([sys.executable, "-m", "emulator", "deploy", path], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    log = os.path.join(state.lab_dir(lab_name), "logs", "tx.testpmd.log")
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not os.path.exists(log):   # OVS is up, testpmd is starting
+            time.sleep(0.01)
+        assert os.path.exists(log), "deploy never started testpmd"
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    time.sleep(0.5)   # testpmd, orphaned, finishes starting
+    assert lab_processes(lab_name), "the killed deploy left no process to clean (test is moot)"
+    r = subprocess.run([sys.executable, "-m", "emulator", "destroy", lab_name], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert_nothing_left(lab_name, ["tx", "rx"], free0)

@@ -3,7 +3,7 @@
     - dpdk_traffic: {sender: tx, receiver: rx, duration: 5s, size: 64, burst: 32}
       expect: {received: "> 0", loss_pct: "< 5"}
     - dpdk_traffic: {sender: tx, receiver: rx, bursts: 4}     # exactly 4 bursts: received == sent
-    - dpdk_latency: {from: client, to: echo, count: 200, interval: 10ms, size: 56}
+    - dpdk_latency: {from: client, to: echo, count: 200, interval: 10ms, size: 56, burst: 4}
 
 dpdk_traffic drives the testpmd processes the dpdk-app nodes already run (through their FIFOs):
 the receiver goes to rxonly, the sender to txonly (or flowgen), both start, the rates of both are
@@ -158,6 +158,8 @@ class DpdkLatency(S.Step):
                              "count": {"type": "integer", "minimum": 1, "maximum": 100000},
                              "interval": S.DURATION,
                              "size": {"type": "integer", "minimum": 16, "maximum": 65507},
+                             "burst": {"type": "integer", "minimum": 1, "maximum": 64,
+                                       "description": "packets sent back to back each interval (ping -l)"},
                              "timeout": S.DURATION}}
 
     def default_name(self, a):
@@ -172,7 +174,10 @@ class DpdkLatency(S.Step):
         interval = S.seconds(a.get("interval"), 0.01)
         wait = S.seconds(a.get("timeout"), 1.0)
         argv = ["ping", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", str(max(1, int(round(wait)))),
-                "-s", str(a.get("size", 56)), dst]
+                "-s", str(a.get("size", 56))]
+        if a.get("burst", 1) > 1:
+            argv += ["-l", str(a["burst"])]
+        argv.append(dst)
         r = hostcmd.run(argv, netns=ctx.netns(a["from"]), timeout=count * interval + wait + 20)
         rtts = [float(m.group(2)) * 1000 for m in _RTT.finditer(r.stdout)]
         base = S.parse_ping(r.stdout)
