@@ -236,3 +236,67 @@ def test_sigkilled_deploy_with_ovs_and_testpmd_running_is_fully_destroyed(topo, 
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert_nothing_left(lab_name, ["tx", "rx"], free0)
+
+
+@pytest.fixture
+def user_ovs(tmp_path):
+    """A running OVS-DPDK that is not the lab's (as a user's would be), in a scratch namespace."""
+    import uuid
+    run = tmp_path / "userovs"
+    run.mkdir()
+    ns = f"userovs-{uuid.uuid4().hex[:8]}"
+    huge = run / "huge"
+    huge.mkdir()
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    subprocess.run(["mount", "-t", "hugetlbfs", "nodev", str(huge)], check=True)
+    env = {**os.environ, "OVS_RUNDIR": str(run)}
+    db = f"unix:{run}/db.sock"
+    try:
+        hugepages.check(256, reserve=160)
+        subprocess.run(["ovsdb-tool", "create", f"{run}/conf.db", "/usr/share/openvswitch/vswitch.ovsschema"],
+                       check=True)
+        subprocess.run(["ip", "netns", "exec", ns, "ovsdb-server", f"{run}/conf.db", f"--remote=punix:{run}/db.sock",
+                        f"--pidfile={run}/db.pid", f"--unixctl={run}/db.ctl", "--detach", "--no-chdir",
+                        f"--log-file={run}/db.log", "-vconsole:off"], check=True, env=env)
+        subprocess.run(["ovs-vsctl", f"--db={db}", "--no-wait", "init", "--", "set", "Open_vSwitch", ".",
+                        "other_config:dpdk-init=true", "other_config:dpdk-socket-mem=256",
+                        "other_config:pmd-cpu-mask=0x2",
+                        f'other_config:dpdk-extra="--file-prefix={ns} --no-pci --huge-dir={huge}"'], check=True)
+        subprocess.run(["ip", "netns", "exec", ns, "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk", db,
+                        f"--pidfile={run}/vs.pid", f"--unixctl={run}/vs.ctl", "--detach", "--no-chdir",
+                        f"--log-file={run}/vs.log", "-vconsole:off"], check=True, env=env, timeout=60)
+        subprocess.run(["ovs-vsctl", f"--db={db}", "add-br", "users-br", "--", "set", "bridge", "users-br",
+                        "datapath_type=netdev"], check=True, timeout=30)
+        yield db, run
+    finally:
+        for pidfile in ("vs.pid", "db.pid"):
+            try:
+                os.kill(int(open(run / pidfile).read()), 9)
+            except (OSError, ValueError):
+                pass
+        import time
+        time.sleep(0.5)
+        subprocess.run(["ip", "netns", "del", ns])
+        subprocess.run(["umount", str(huge)])
+        subprocess.run(["rm", "-rf", f"/var/run/dpdk/{ns}"])
+
+
+@needs_dpdk
+def test_external_ovs_gets_only_tagged_bridges_and_keeps_its_own(topo, lab_name, tmp_path, user_ovs):
+    db, run = user_ovs
+    text = OVS_PAIR.replace("hugepages: {reserve: 320}", f'hugepages: {{reserve: 320}}\novs: {{db: "{db}"}}')
+    api.deploy(topo(text))
+    try:
+        assert not os.path.exists(os.path.join(state.lab_dir(lab_name), "ovs")), "started its own OVS"
+        brs = subprocess.run(["ovs-vsctl", f"--db={db}", "list-br"], capture_output=True, text=True).stdout.split()
+        assert sorted(brs) == ["sw", "users-br"]
+        tag = subprocess.run(["ovs-vsctl", f"--db={db}", "get", "bridge", "sw", "external_ids:emulator-lab"],
+                             capture_output=True, text=True).stdout.strip().strip('"')
+        assert tag == lab_name
+        m = DpdkTraffic().run(ctx_for(lab_name, tmp_path),
+                              {"sender": "tx", "receiver": "rx", "bursts": 2}).measurements
+        assert m["sent"] == m["received"] == 64
+    finally:
+        api.destroy(lab_name)
+    brs = subprocess.run(["ovs-vsctl", f"--db={db}", "list-br"], capture_output=True, text=True).stdout.split()
+    assert brs == ["users-br"], "destroy must remove its bridge and only its bridge"
