@@ -117,10 +117,13 @@ nodes:
   rx: {kind: dpdk-app, mode: rxonly, cores: [1], memory: 64}
   tx2: {kind: dpdk-app, mode: txonly, cores: [0], memory: 64}
   rx2: {kind: dpdk-app, mode: rxonly, cores: [1], memory: 64}
+  tx3: {kind: dpdk-app, mode: txonly, cores: [0], memory: 64}
+  rx3: {kind: dpdk-app, mode: rxonly, cores: [1], memory: 64}
 links:
   - {endpoints: [fwd, tx], type: memif}
   - {endpoints: [fwd, rx], type: memif}
   - {endpoints: [rx2, tx2], type: memif}
+  - [tx3, rx3]                                  # a veth: net_af_packet on both ends
 """
 
 
@@ -138,9 +141,15 @@ def test_memif_direct_and_through_a_testpmd_io_forwarder(topo, lab_name, tmp_pat
         # the sender went back to its own mode and the pair still works (no reconnect needed)
         m = DpdkTraffic().run(ctx, {"sender": "tx2", "receiver": "rx2", "bursts": 2}).measurements
         assert m["sent"] == m["received"] == 64
+        # flowgen over af_packet on a veth: the kernel carries it
+        m = DpdkTraffic().run(ctx, {"sender": "tx3", "receiver": "rx3", "bursts": 3, "mode": "flowgen"}).measurements
+        assert m["sent"] == m["received"] == 96
+        m = DpdkTraffic().run(ctx, {"sender": "tx3", "receiver": "rx3", "duration": 1, "mode": "flowgen",
+                                    "size": 256}).measurements
+        assert 0 < m["received"] <= m["sent"], m
     finally:
         api.destroy(lab_name)
-    assert_nothing_left(lab_name, ["tx", "fwd", "rx", "tx2", "rx2"], free0)
+    assert_nothing_left(lab_name, ["tx", "fwd", "rx", "tx2", "rx2", "tx3", "rx3"], free0)
 
 
 KERNEL = """

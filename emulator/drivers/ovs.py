@@ -11,6 +11,7 @@ eth2 port 2..., so `flows: ["in_port=1,actions=output:2"]` reads like the topolo
 """
 from __future__ import annotations
 
+import os
 import re
 
 from .. import actions as A
@@ -83,6 +84,12 @@ class OvsDriver(Driver):
         if node.props.get("datapath") == "system" and not O.kernel_datapath():
             problems.append((("datapath",), "datapath: system needs the openvswitch kernel module, which this "
                                             "kernel has not loaded", "use datapath: netdev (userspace) or auto"))
+        ncpu = os.cpu_count() or 1
+        for key in ("pmd_cores", "lcore"):
+            v = node.props.get(key)
+            for c in (v if isinstance(v, list) else [] if v is None else [v]):
+                if c >= ncpu:
+                    problems.append(((key,), f"CPU {c} does not exist here ({ncpu} CPUs: 0-{ncpu - 1})", None))
         for i, f in enumerate(node.props.get("flows") or []):
             if "actions=" not in f.replace(" ", ""):
                 problems.append((("flows", i), f"flow '{f}' has no actions=",

@@ -2,6 +2,11 @@
 
     /run/emulator/LAB/ovs/   conf.db, db.sock, *.pid, *.ctl, *.log, BRIDGE.mgmt (OVS_RUNDIR)
 
+OVS's own tools find it through OVS_RUNDIR, which `ip netns exec` passes on:
+
+    OVS_RUNDIR=/run/emulator/LAB/ovs emulator exec LAB sw -- ovs-vsctl show
+    ovs-appctl -t /run/emulator/LAB/ovs/ovs-vswitchd.ctl dpif-netdev/pmd-stats-show
+
 Both daemons run inside the forwarding namespace (`emu-LAB`), so `destroy` stops them with every
 other process of the lab (found by namespace) and removing the lab directory removes their files:
 a crash or SIGKILL leaves nothing `destroy` cannot clean. The DPDK build (Debian's
