@@ -23,6 +23,7 @@ REACH = {
     "1s2c-user-app": [("client", "10.0.1.2")],
     "nsm-2s1c": [("client", "172.16.2.2")],          # network service chains (emulator/nsm/)
     "nsm-chain4": [("client", "172.16.13.2")],
+    "nsm-2s1c-user-app": [("client", "172.16.2.2")],
     "seed003-pairs": [],                              # DPDK apps only: traffic in tests/test_ovs_dpdk.py
     "seed002-ovs-dpdk": [("client", "10.20.0.2")],    # kernel ping through OVS-DPDK to testpmd icmpecho
 }
