@@ -63,6 +63,7 @@ class Chain:
     mechanism: str
     hops: list[Hop] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
+    end_reason: str = ""
 
     @property
     def nodes(self) -> list[str]:
@@ -274,6 +275,7 @@ class _Expander:
             # the endpoint goes on when a match with a source selector applies to its own labels
             own = self.labels_for(chosen, svc_name)
             if not any(m.source_selector and is_subset(own, m.source_selector, own) for m in svc.matches):
+                ch.end_reason = f"{chosen} (labels {fmt_labels(own)}) is the source of no match: the last hop"
                 break
             requester, labels, origin = chosen, own, where
             out_if = f"out{n.n_out}"

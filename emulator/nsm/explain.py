@@ -38,5 +38,7 @@ def explain(chains: list[Chain], lab_name: str = "") -> str:
             ca = h.client_ip or "no address"
             ea = h.endpoint_ip or "no address"
             out.append(f"    connect     {h.client}:{h.client_if} {ca} <-> {h.endpoint}:{h.endpoint_if} {ea}")
+        if ch.end_reason:
+            out.append(f"  end: {ch.end_reason}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
