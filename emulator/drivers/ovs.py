@@ -149,9 +149,14 @@ class OvsDriver(Driver):
         return acts
 
     def plan_port(self, lab, node, iface):
-        if lab.links[iface.link].type != "veth":
+        link = lab.links[iface.link]
+        if link.type != "veth":
             return []
-        return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
+        acts = [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
+        peer = link.b if link.a is iface else link.a
+        if self.datapath(node) == "netdev" and lab.nodes[peer.node].kind not in OVS_KINDS + ("dpdk-app", "bridge"):
+            acts.append(O.TxChecksumOff(netns=peer.netns, device=peer.device, label=f"{peer.key} -> {node.name}"))
+        return acts
 
 
 class OvsDpdkDriver(OvsDriver):
