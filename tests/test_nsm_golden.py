@@ -85,5 +85,11 @@ def test_chain_invariants(name, monkeypatch):
 def test_v1alpha1_spelling_gives_the_same_chain(monkeypatch):
     a = compiled("secure_intranet_v1", monkeypatch).services
     b = compiled("secure_intranet_v1alpha1", monkeypatch).services
-    strip = lambda chs: [{k: v for k, v in ch.as_dict().items() if k not in ("request", "forwarder")} for ch in chs]
-    assert strip(a) == strip(b)
+    def strip(chs):  # the files differ in the request's spelling and the forwarder's name only
+        out = []
+        for ch in chs:
+            d = {k: v for k, v in ch.as_dict().items() if k not in ("request", "forwarder")}
+            d["hops"] = [{k: v for k, v in h.items() if k != "forwarder"} for h in d["hops"]]
+            out.append(d)
+        return out
+    assert strip(a) == strip(b) and len(a) == 1 and len(a[0].hops) == 2

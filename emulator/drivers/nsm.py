@@ -22,6 +22,9 @@ NSE_PROPERTIES = {
     "cidr": {"type": "string", "description": "address pool of its connections, a /30 each (NSM_CIDR_PREFIX); "
                                               "default: a free /24 of 172.16.0.0/16"},
     "vnf": vnf.schema(),
+    "mechanisms": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                   "description": "connection mechanisms it accepts, preferred first; also what it asks for "
+                                  "when it requests the next hop (default: [kernel])"},
 }
 NSC_PROPERTIES = {
     **NAMESPACE_NODE_PROPERTIES,

@@ -50,6 +50,8 @@ class Hop:
     request_labels: dict = field(default_factory=dict)
     decision: Decision | None = None
     chosen_from: list[str] = field(default_factory=list)
+    mechanism: str = "kernel"
+    forwarder: str = ""
     path: tuple = ()                 # the YAML that made this hop: request (first hop) or match
 
 
@@ -75,7 +77,7 @@ class Chain:
                 "nodes": self.nodes, "metadata": self.metadata,
                 "hops": [{"client": f"{h.client}:{h.client_if}", "endpoint": f"{h.endpoint}:{h.endpoint_if}",
                           "client_ip": h.client_ip, "endpoint_ip": h.endpoint_ip, "subnet": h.subnet,
-                          "labels": h.request_labels,
+                          "labels": h.request_labels, "mechanism": h.mechanism, "forwarder": h.forwarder,
                           "match": h.decision.match.index if h.decision and h.decision.match else None}
                          for h in self.hops]}
 
@@ -91,6 +93,7 @@ class _Nse:
     role: vnf_mod.Role | None = None
     params: dict = field(default_factory=dict)
     wiring: vnf_mod.Wiring | None = None
+    mechanisms: list[str] = field(default_factory=lambda: ["kernel"])   # accepted, in preference order
 
 
 class _Expander:
@@ -106,6 +109,7 @@ class _Expander:
         self.nses: dict[str, _Nse] = {}
         self.chains: list[Chain] = []
         self.rr: dict[tuple, int] = {}
+        self._taken: set | None = None
 
     def issue(self, path, message, hint=None):
         self.c.add(tuple(path), message, hint)
@@ -129,7 +133,7 @@ class _Expander:
                            "add services: [NAME] (NSM_SERVICE_NAMES)")
             labels = {str(k): str(v) for k, v in (rn.get("labels") or {}).items()}
             ep = Endpoint(name, svcs, labels, rn.get("cidr"), rn.get("vnf"), path)
-            n = _Nse(ep)
+            n = _Nse(ep, mechanisms=[str(m).lower() for m in rn.get("mechanisms") or ["kernel"]])
             if ep.cidr is not None:
                 try:
                     iface = ipaddress.ip_interface(ep.cidr)
@@ -264,23 +268,64 @@ class _Expander:
                 self.issue(where, f"service '{svc_name}': the chain is longer than {MAX_HOPS} hops")
                 return
             n = self.nses[chosen]
-            in_if = f"in{n.n_in}"
-            n.n_in += 1
+            in_if = self.ifname(chosen, "in")
             for st in d.trace:  # the deciding match's metadata, or a metadata-only match's
                 if st.verdict in ("chosen", "metadata") and st.match.metadata:
                     meta = st.match.metadata.get("labels") or {}
                     ch.metadata.update({str(k): str(v) for k, v in meta.items()})
+            mech = self.mechanism(requester == client and req.mechanism or None, requester, chosen, where)
+            if mech is None:
+                return
             ch.hops.append(Hop(len(ch.hops) + 1, requester, out_if, chosen, in_if, request_labels=dict(labels),
-                               decision=d, chosen_from=[c.name for c in d.candidates], path=where))
+                               decision=d, chosen_from=[c.name for c in d.candidates], path=where,
+                               mechanism=mech[0], forwarder=mech[1]))
             # the endpoint goes on when a match with a source selector applies to its own labels
             own = self.labels_for(chosen, svc_name)
             if not any(m.source_selector and is_subset(own, m.source_selector, own) for m in svc.matches):
                 ch.end_reason = f"{chosen} (labels {fmt_labels(own)}) is the source of no match: the last hop"
                 break
             requester, labels, origin = chosen, own, where
-            out_if = f"out{n.n_out}"
-            n.n_out += 1
+            out_if = self.ifname(chosen, "out")
         self.chains.append(ch)
+
+    def ifname(self, node: str, prefix: str) -> str:
+        """The next free in<k>/out<k> of an endpoint, skipping names the topology itself uses."""
+        if self._taken is None:
+            self._taken = set()
+            for name, rn in self.raw["nodes"].items():
+                self._taken |= {(name, i) for i in (rn.get("interfaces") or {})}
+            for rl in self.raw.get("links") or []:
+                for ep in (rl if isinstance(rl, list) else rl.get("endpoints") or []):
+                    if isinstance(ep, str) and ":" in ep:
+                        self._taken.add(tuple(ep.split(":", 1)))
+                    elif isinstance(ep, dict) and ep.get("interface"):
+                        self._taken.add((ep.get("node"), ep["interface"]))
+        n = self.nses[node]
+        while True:
+            k = n.n_in if prefix == "in" else n.n_out
+            if prefix == "in":
+                n.n_in += 1
+            else:
+                n.n_out += 1
+            if (node, f"{prefix}{k}") not in self._taken:
+                return f"{prefix}{k}"
+
+    def mechanism(self, asked: str | None, requester: str, endpoint: str, where: tuple):
+        """(mechanism, forwarder) of a cross-connect: what the requester asks for (a client: its URL's;
+        an endpoint: its own list, in order) that the endpoint accepts and a forwarder builds."""
+        accepts = self.nses[endpoint].mechanisms
+        wanted = [asked] if asked else self.nses[requester].mechanisms
+        for m in wanted:
+            if m not in accepts:
+                continue
+            fwd = next((n for n, f in self.forwarders if m in f.mechanisms), None)
+            if fwd:
+                return m, fwd
+        self.issue(where, f"no mechanism for the connection {requester} -> {endpoint}: "
+                          f"{requester} asks for {', '.join(wanted)}, {endpoint} accepts {', '.join(accepts)}",
+                   "forwarders of this lab build: " + ", ".join(sorted({m for _n, f in self.forwarders
+                                                                         for m in f.mechanisms})))
+        return None
 
     # -- addresses, routes, VNFs ----------------------------------------------------------------
     def take(self, nse: str, path: tuple):
@@ -332,13 +377,13 @@ class _Expander:
         if not isinstance(self.raw.get("links"), list):
             self.locate(("links",), ())
         for ch in self.chains:
-            fwd_type = dict(self.forwarders)[ch.forwarder]
             for h in ch.hops:
+                fwd_type = dict(self.forwarders)[h.forwarder]
                 li = len(links)
                 links.append({"endpoints": [
                     {"node": h.client, "interface": h.client_if, "ip": [h.client_ip] if h.client_ip else []},
                     {"node": h.endpoint, "interface": h.endpoint_if, "ip": [h.endpoint_ip] if h.endpoint_ip else []}],
-                    "type": fwd_type.link_type,
+                    "type": fwd_type.link_types[h.mechanism],
                     "description": f"{ch.service}: {h.client} -> {h.endpoint} (request of {ch.client})"})
                 self.locate(("links", li), h.path)
             if ch.payload == "IP":

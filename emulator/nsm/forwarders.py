@@ -15,8 +15,11 @@ _REGISTRY: dict[str, "ForwarderType"] = {}
 class ForwarderType:
     name: str
     summary: str
-    mechanisms: tuple[str, ...]        # request mechanisms it can build
-    link_type: str                     # emulator link type of its cross-connects
+    link_types: dict                   # mechanism it builds -> emulator link type of the cross-connect
+
+    @property
+    def mechanisms(self) -> tuple[str, ...]:
+        return tuple(self.link_types)
 
 
 def register(ft: ForwarderType) -> ForwarderType:
@@ -39,4 +42,4 @@ def all_types() -> list[ForwarderType]:
 
 
 register(ForwarderType("kernel", "NSM kernel forwarder: a veth pair per cross-connect, routes by netlink",
-                       ("kernel",), "veth"))
+                       {"kernel": "veth"}))
