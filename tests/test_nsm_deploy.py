@@ -146,9 +146,16 @@ def test_ethernet_chain_bridge_firewall_and_user_space_forwarder(topo, lab_name,
         api.destroy(lab_name)
 
 
-def test_scenario_2s1c_runs_and_reports_the_chain(tmp_path):
+def test_scenario_2s1c_runs_and_reports_the_chain(tmp_path, lab_name):
+    # the shipped scenario and topology, under this test's own lab name (runs side by side never collide)
+    topo_text = open(os.path.join(ROOT, "topologies", "nsm-2s1c.yaml")).read()
+    assert "\nname: nsm-2s1c\n" in topo_text
+    (tmp_path / "topo.yaml").write_text(topo_text.replace("\nname: nsm-2s1c\n", f"\nname: {lab_name}\n"))
+    sc_text = open(os.path.join(ROOT, "scenarios", "nsm-2s1c.yaml")).read()
+    assert "topology: ../topologies/nsm-2s1c.yaml" in sc_text
+    (tmp_path / "sc.yaml").write_text(sc_text.replace("topology: ../topologies/nsm-2s1c.yaml", "topology: topo.yaml"))
     out = tmp_path / "res"
-    r = subprocess.run([sys.executable, "-m", "emulator", "run", os.path.join(ROOT, "scenarios", "nsm-2s1c.yaml"),
+    r = subprocess.run([sys.executable, "-m", "emulator", "run", str(tmp_path / "sc.yaml"),
                         "--set", "duration=2", "--results", str(out)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads((out / "results.json").read_text())

@@ -1,0 +1,55 @@
+"""The nsm_chain scenario step without a lab: finding a client's chain, and the NSM scenarios
+loading (step schema, expect metrics, topology compiled) before anything is deployed."""
+import glob
+import os
+
+import pytest
+
+from emulator.errors import TopologyError
+from emulator.nsm.step import find_chain
+from emulator.scenario import spec, steps
+from emulator.scenario.steps import StepError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STATE = {"name": "lab", "services": [
+    {"client": "c", "service": "a", "nodes": ["c", "x"]},
+    {"client": "c", "service": "b", "nodes": ["c", "y"]},
+    {"client": "d", "service": "a", "nodes": ["d", "x"]}]}
+
+
+def test_find_chain():
+    assert find_chain(STATE, "d")["nodes"] == ["d", "x"]
+    assert find_chain(STATE, "c", "b")["nodes"] == ["c", "y"]
+    assert find_chain(STATE, "c", request=1)["service"] == "b"
+    with pytest.raises(StepError, match="2 chains"):
+        find_chain(STATE, "c")
+    with pytest.raises(StepError, match="chains: c \\(a\\), c \\(b\\), d \\(a\\)"):
+        find_chain(STATE, "e")
+    with pytest.raises(StepError, match="no network services"):
+        find_chain({"name": "x"}, "c")
+
+
+def test_step_is_registered_with_its_metrics():
+    st = steps.get("nsm_chain")
+    assert {"in_order", "crossed", "per_hop", "routed_hops"} <= set(st.metrics)
+    assert st.default_expect({"client": "c"}) == {"in_order": True, "loss_pct": "== 0"}
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "scenarios", "nsm-*.yaml"))),
+                         ids=os.path.basename)
+def test_nsm_scenarios_load(path):
+    sc = spec.load(path)
+    types = [s.type for s in sc.points[0].steps]
+    assert "nsm_chain" in types and "iperf3" in types
+
+
+def test_bad_nsm_chain_step_is_located(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(f"topology: {os.path.join(ROOT, 'topologies', 'nsm-2s1c.yaml')}\n"
+                 "steps:\n  - nsm_chain: {client: client, hops: 3}\n"
+                 "  - nsm_chain: {client: client}\n    expect: {hop_count: 2}\n")
+    with pytest.raises(TopologyError) as e:
+        spec.load(str(p))
+    text = e.value.format()
+    assert "s.yaml:3:" in text and "unknown field 'hops'" in text
+    assert "s.yaml:5:" in text and "no metric 'hop_count'" in text
