@@ -337,3 +337,15 @@ def test_plain_ovs_switches_kernel_hosts_with_tcp_working_and_no_dpdk(topo, lab_
     finally:
         api.destroy(lab_name)
     assert_nothing_left(lab_name, [], free0)
+
+
+@needs_dpdk
+def test_testpmd_that_fails_to_start_rolls_the_whole_lab_back(topo, lab_name):
+    from emulator.errors import DeployError
+    free0 = hugepages.meminfo()["free"]
+    path = topo(OVS_PAIR.replace("memory: 128}\n  rx:", 'memory: 128, args: ["--no-such-option"]}\n  rx:'))
+    with pytest.raises(DeployError) as e:
+        api.deploy(path)
+    assert "dpdk-app tx: dpdk-testpmd exited" in str(e.value) and "no-such-option" in str(e.value)
+    assert lab_name not in state.list_labs()
+    assert_nothing_left(lab_name, ["tx", "rx"], free0)

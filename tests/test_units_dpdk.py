@@ -1,4 +1,6 @@
 """Unit tests (no root) of OVS/OVS-DPDK and dpdk-app planning, validation and output parsing."""
+import os
+
 import pytest
 
 from emulator import actions as A
@@ -255,3 +257,26 @@ steps:
     out = str(e.value)
     assert "s.yaml:10:" in out and "rate" in out
     assert "no metric 'jitter'" in out
+
+
+def test_seed003_layout_and_plots_from_results(tmp_path):
+    import json
+    from emulator.dpdk import plot
+    runs = []
+    for i, (size, burst) in enumerate([(64, 32), (1500, 32), (64, 256)]):
+        runs.append({"id": f"r{i}", "params": {"size": size, "burst": burst}, "steps": [
+            {"name": "memif direct", "type": "dpdk_traffic", "status": "passed",
+             "measurements": {"mpps": 8.0 / (1 + i), "gbps": 4.0 * (1 + i), "received": 10, "size": size}},
+            {"name": "ping", "type": "dpdk_latency", "status": "passed",
+             "measurements": {"rtt_avg_us": 100.0 + size, "rtt_p99_us": 300.0 + size}},
+            {"name": "broken", "type": "dpdk_traffic", "status": "error", "measurements": {}}]})
+    (tmp_path / "results.json").write_text(json.dumps({"runs": runs}))
+    written = plot.write(str(tmp_path))
+    names = sorted(os.path.basename(p) for p in written)
+    assert names == ["latency-burst-256.svg", "latency-burst-32.svg", "throughput-burst-256.svg",
+                     "throughput-burst-32.svg"]
+    m = json.loads((tmp_path / "seed003/burst-32/memif-direct/size-1500/measurements.json").read_text())
+    assert m["mpps"] == 4.0 and m["gbps"] == 8.0
+    svg = (tmp_path / "seed003/throughput-burst-32.svg").read_text()
+    assert svg.startswith("<svg") and svg.count("<polyline") == 2 and ">1500<" in svg and "memif direct" in svg
+    assert not (tmp_path / "seed003/burst-32/broken").exists()
