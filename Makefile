@@ -12,6 +12,7 @@ DEMO  := topologies/fw-chain.yaml
 
 setup: system venv
 
+# (installing openvswitch must not leave a system OVS running: each lab starts its own)
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -20,10 +21,13 @@ system:
 	  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; \
 	    chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  case "$$missing" in *openvswitch*) \
+	    if command -v systemctl >/dev/null && systemctl is-active -q openvswitch-switch 2>/dev/null; then \
+	      systemctl stop openvswitch-switch; \
+	    elif [ -e /var/run/openvswitch/ovs-vswitchd.pid ] || [ -e /var/run/openvswitch/ovsdb-server.pid ]; then \
+	      /usr/share/openvswitch/scripts/ovs-ctl stop >/dev/null; fi;; \
+	  esac; \
 	fi
-	@# the emulator starts its own OVS per lab: no system OVS daemon may be left running
-	@if command -v systemctl >/dev/null && systemctl is-active -q openvswitch-switch 2>/dev/null; then \
-	  systemctl stop openvswitch-switch; fi
 
 $(VENV)/.installed: setup.py
 	@test -x $(PY) || python3 -m venv $(VENV)
