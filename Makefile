@@ -4,13 +4,20 @@
 SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
-APT_PACKAGES := iproute2 iputils-ping iptables nftables ethtool iperf3 tcpdump util-linux procps mininet bridge-utils python3-venv python3-pip \
+APT_PACKAGES := iproute2 iputils-ping iptables nftables ethtool iperf3 tcpdump util-linux procps mininet bridge-utils python3-venv python3-pip nodejs chromium \
                 openvswitch-switch-dpdk dpdk-dev
 DEMO  := topologies/fw-chain.yaml
 
-.PHONY: setup system venv demo demo-destroy test test-unit test-integration bench clean
+.PHONY: setup system venv webui demo demo-destroy test test-unit test-integration bench clean
 
-setup: system venv
+setup: system venv webui
+
+# the web UI's browser-side packages (xterm.js) come from the npm registry into webui/node_modules
+webui: webui/node_modules/.installed
+
+webui/node_modules/.installed: webui/package.json
+	cd webui && npm install --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # (installing openvswitch must not leave a system OVS running: each lab starts its own)
 system:

@@ -7,7 +7,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["emulator", "emulator.*"]),
+    packages=find_packages(include=["emulator", "emulator.*", "webui", "webui.*"]),
+    package_data={"webui": ["assets/*", "package.json", "package-lock.json"]},
     include_package_data=True,
     install_requires=[
         "PyYAML>=6.0",
@@ -15,7 +16,9 @@ setup(
         "networkx>=3.0",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        "test": ["pytest>=7", "hypothesis>=6", "dash>=2.16", "dash-cytoscape>=1.0", "flask-sock>=0.7",
+                 "playwright>=1.40"],
+        "ui": ["dash>=2.16", "dash-cytoscape>=1.0", "flask-sock>=0.7"],
     },
     entry_points={"console_scripts": ["emulator=emulator.cli:main"]},
 )

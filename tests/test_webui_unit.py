@@ -1,0 +1,169 @@
+"""Web UI without a browser: the drawing's document model, forms from the schema, the access token."""
+import time
+
+import pytest
+
+pytest.importorskip("dash")
+pytest.importorskip("dash_cytoscape")
+pytest.importorskip("flask_sock")
+
+import yaml  # noqa: E402
+
+from emulator.topo_gen import generate  # noqa: E402
+from webui import forms, model, server  # noqa: E402
+from webui.app import _apply_form, create_app  # noqa: E402
+
+TOKEN = "unit-test-token"
+
+
+def drawn():
+    t = model.empty("wlab")
+    t, a = model.add_node(t, "host")
+    t, r = model.add_node(t, "router")
+    t, b = model.add_node(t, "host")
+    t = model.add_link(t, a, r)
+    t = model.add_link(t, r, b)
+    return t
+
+
+def test_draw_names_positions_and_yaml_round_trip():
+    t = drawn()
+    assert list(t["nodes"]) == ["h1", "r1", "h2"]
+    assert t["links"] == [["h1", "r1"], ["r1", "h2"]]
+    assert len({(n["position"]["x"], n["position"]["y"]) for n in t["nodes"].values()}) == 3
+    text = model.to_yaml(t)
+    assert model.from_yaml(text) == t
+    assert model.to_yaml(model.from_yaml(text)) == text
+    assert model.validate(text) == []
+
+
+def test_rename_delete_move():
+    t = model.rename_node(drawn(), "r1", "fw")
+    assert t["links"] == [["h1", "fw"], ["fw", "h2"]]
+    with pytest.raises(ValueError):
+        model.rename_node(t, "fw", "h1")
+    with pytest.raises(ValueError):
+        model.rename_node(t, "fw", "bad name")
+    t = model.move_nodes(t, {"fw": {"x": 12.345, "y": -3}})
+    assert t["nodes"]["fw"]["position"] == {"x": 12.3, "y": -3.0}
+    t2 = model.delete(t, ["fw"], [])
+    assert list(t2["nodes"]) == ["h1", "h2"] and t2["links"] == []
+    t3 = model.delete(t, [], [0])
+    assert t3["links"] == [["fw", "h2"]]
+
+
+def test_endpoint_forms_are_renamed_and_drawn():
+    t = {"name": "x", "nodes": {"a": {"kind": "host"}, "b": {"kind": "bridge"}},
+         "links": [{"endpoints": [{"node": "a", "interface": "eth3"}, "b"], "delay": "2ms"}]}
+    t = model.layout_missing(t)
+    els = model.elements(t)
+    edge = [e for e in els if "source" in e["data"]][0]
+    assert (edge["data"]["source"], edge["data"]["target"], edge["data"]["ifaces"]) == ("a", "b", "eth3")
+    t = model.rename_node(t, "a", "c")
+    assert t["links"][0]["endpoints"][0] == {"node": "c", "interface": "eth3"}
+
+
+def test_validation_errors_are_attached_to_elements():
+    t = drawn()
+    t["nodes"]["h1"]["ip"] = "not-an-address"
+    issues = model.validate(model.to_yaml(t))
+    assert "h1" in model.errors_by_element(issues), issues
+    t = drawn()
+    t["links"].append(["h2", "nowhere"])
+    issues = model.validate(model.to_yaml(t))
+    assert "link-2" in model.errors_by_element(issues), issues
+    assert model.element_of(("nodes", "h1", "ip", 0)) == "h1"
+    assert model.element_of(("links", 3, "endpoints")) == "link-3"
+    assert model.element_of(("name",)) is None
+
+
+def test_yaml_syntax_error_is_reported_not_raised():
+    issues = model.validate("name: x\nnodes: {a: [\n")
+    assert issues and issues[0]["element"] is None and "YAML" in issues[0]["message"]
+
+
+def test_forms_follow_the_schema():
+    assert {"host", "router", "bridge"} <= set(forms.kinds())
+    host = forms.node_fields("host")
+    assert forms.widget(host["ip"]) == "yaml"
+    assert forms.widget(host["description"]) == "text"
+    assert forms.widget(forms.link_fields()["type"]) == "enum"
+    assert forms.widget(forms.link_fields()["mtu"]) in ("number", "text")
+    assert forms.parse("yaml", "[10.0.0.1/24]") == ["10.0.0.1/24"]
+    assert forms.parse("text", "") is None
+    assert forms.parse("bool", [True]) is True
+    with pytest.raises(ValueError):
+        forms.parse("yaml", "[unclosed")
+
+
+def test_apply_form_edits_node_link_and_topology():
+    t = drawn()
+    ids = [{"form": "node", "key": "__name__", "w": "text"}, {"form": "node", "key": "kind", "w": "enum"},
+           {"form": "node", "key": "ip", "w": "yaml"}]
+    t = _apply_form(t, ("node", "h1"), ids, ["client", "host", "[10.1.0.1/24]"])
+    assert t["nodes"]["client"]["ip"] == ["10.1.0.1/24"] and "position" in t["nodes"]["client"]
+    assert t["links"][0] == ["client", "r1"]
+    ids = [{"form": "link", "key": "__ep0__", "w": "yaml"}, {"form": "link", "key": "__ep1__", "w": "yaml"},
+           {"form": "link", "key": "delay", "w": "text"}]
+    t = _apply_form(t, ("link", 1), ids, ["r1:eth1", "h2", "5ms"])
+    assert t["links"][1] == {"endpoints": ["r1:eth1", "h2"], "delay": "5ms"}
+    t = _apply_form(t, ("top",), [{"form": "top", "key": "name", "w": "text"}], ["renamed"])
+    assert t["name"] == "renamed"
+    assert model.validate(model.to_yaml(t)) == []
+
+
+def test_500_nodes_lay_out_and_convert_quickly():
+    src = generate("linear,250")
+    t0 = time.monotonic()
+    t = model.layout_missing(src.data)
+    els = model.elements(t)
+    text = model.to_yaml(t)
+    assert time.monotonic() - t0 < 2
+    assert sum(1 for e in els if "source" not in e["data"]) == 500
+    assert all("position" in e for e in els if "source" not in e["data"])
+    assert model.validate(text) == []
+
+
+# ----- the access token
+
+
+@pytest.fixture(scope="module")
+def client():
+    app = create_app(TOKEN, 8050)
+    return app.server.test_client()
+
+
+def test_everything_needs_the_token(client):
+    for path in ("/", "/_dash-layout", "/_dash-dependencies", "/assets/emu.js", "/vendor/xterm/lib/xterm.js",
+                 "/ws/console/lab/node", "/report/1/report.html"):
+        assert client.get(path).status_code == 403, path
+    r = client.post("/_dash-update-component", json={"output": "x.y", "inputs": [], "state": []})
+    assert r.status_code == 403
+    assert client.get("/?token=wrong").status_code == 403
+    r = client.get("/", headers={"Cookie": f"{server.cookie_name(8050)}=wrong"})
+    assert r.status_code == 403
+
+
+def test_token_sets_a_cookie_and_then_the_page_loads(client):
+    r = client.get(f"/?token={TOKEN}")
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    r = client.get("/", headers={"Cookie": f"{server.cookie_name(8050)}={TOKEN}"})
+    assert r.status_code == 200 and b"emulator" in r.data
+    r = client.get("/_dash-layout", headers={"X-Emulator-Token": TOKEN})
+    assert r.status_code == 200
+
+
+def test_websocket_from_another_origin_is_refused(client):
+    h = {"Cookie": f"{server.cookie_name(8050)}={TOKEN}", "Origin": "http://evil.example",
+         "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    assert client.get("/ws/console/lab/node", headers=h).status_code == 403
+
+
+def test_url_and_loopback():
+    assert server.is_loopback("127.0.0.1") and server.is_loopback("::1") and server.is_loopback("localhost")
+    assert not server.is_loopback("0.0.0.0")
+    assert server.url("0.0.0.0", 8050, "abc") == "http://127.0.0.1:8050/?token=abc"
+    assert yaml.safe_load(model.to_yaml({"name": "x", "nodes": {}})) == {"name": "x", "nodes": {}}

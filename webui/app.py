@@ -1,0 +1,468 @@
+"""The Dash app: palette, drawing, property form, problems, YAML, lab state, scenarios.
+
+The document being drawn lives on the server, one per browser tab (a session id in a Store),
+with its undo/redo history, so a callback carries a small request and the browser never ships
+a 500-node topology back and forth. Drawing-side gestures that Dash cannot see (dragging a node,
+dropping a palette item, connecting two nodes) are caught by assets/emu.js and handed to Dash
+with dash_clientside.set_props on small Stores.
+"""
+from __future__ import annotations
+
+import base64
+import glob
+import os
+import threading
+import time
+import uuid
+
+import dash
+import dash_cytoscape as cyto
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
+
+from emulator import lab as api
+from emulator.errors import EmulatorError
+from emulator.scenario import report as report_mod
+
+from . import forms, jobs, model, server
+
+HISTORY = 100
+
+
+class Doc:
+    def __init__(self, topo: dict):
+        self.topo = topo
+        self.undo: list[dict] = []
+        self.redo: list[dict] = []
+        self.rev = 0
+        self.target: tuple = ("top",)  # what the property form edits
+        self.lock = threading.Lock()
+
+    def change(self, topo: dict) -> None:
+        self.undo.append(self.topo)
+        del self.undo[:-HISTORY]
+        self.redo.clear()
+        self.topo = topo
+        self.rev += 1
+
+
+DOCS: dict[str, Doc] = {}
+RATES: dict[str, tuple[float, dict]] = {}  # lab -> (time, {endpoint: stats}) of the previous sample
+
+
+def doc(sid: str | None, initial: dict | None = None) -> Doc:
+    if sid not in DOCS:
+        DOCS[sid] = Doc(initial or model.empty())
+    return DOCS[sid]
+
+
+STYLE = [
+    {"selector": "node", "style": {
+        "label": "data(label)", "text-valign": "bottom", "text-margin-y": 4, "font-size": 12,
+        "font-family": "system-ui, sans-serif", "color": "#1f2933", "min-zoomed-font-size": 7,
+        "width": 34, "height": 34, "background-color": "#7b8794", "border-width": 2, "border-color": "#fff"}},
+    {"selector": "node.kind-host", "style": {"shape": "round-rectangle", "background-color": "#3e7cb1"}},
+    {"selector": "node.kind-router", "style": {"shape": "ellipse", "background-color": "#2f9e6e"}},
+    {"selector": "node.kind-bridge", "style": {"shape": "rectangle", "width": 46, "height": 22,
+                                               "background-color": "#8a63d2"}},
+    {"selector": "edge", "style": {"width": 2, "line-color": "#9aa5b1", "curve-style": "bezier"}},
+    {"selector": "edge[rate]", "style": {"label": "data(rate)", "font-size": 10, "color": "#52606d",
+                                   "text-background-color": "#fff", "text-background-opacity": 0.85,
+                                   "text-background-padding": 2, "min-zoomed-font-size": 8}},
+    {"selector": ":selected", "style": {"overlay-color": "#2563eb", "overlay-opacity": 0.25,
+                                        "overlay-padding": 6}},
+    {"selector": "edge:selected", "style": {"line-color": "#2563eb", "width": 4}},
+    {"selector": ".error", "style": {"border-color": "#d64545", "border-width": 4, "line-color": "#d64545",
+                                     "line-style": "dashed"}},
+    {"selector": "node.st-up", "style": {"border-color": "#27ab83", "border-width": 4}},
+    {"selector": "node.st-partial", "style": {"border-color": "#f0b429", "border-width": 4}},
+    {"selector": "node.st-down", "style": {"border-color": "#9aa5b1", "border-width": 4, "opacity": 0.6}},
+    {"selector": "edge.st-up", "style": {"line-color": "#27ab83", "width": 3}},
+    {"selector": "edge.st-down", "style": {"line-color": "#d64545", "line-style": "dotted", "width": 3}},
+    {"selector": "node.connect-src", "style": {"border-color": "#f97316", "border-width": 5}},
+]
+
+
+def _palette() -> list:
+    items = []
+    for kind, summary in forms.kind_summaries().items():
+        items.append(html.Button([html.Span(className=f"swatch kind-{kind}"), html.Span(kind)],
+                                 id={"type": "palette", "kind": kind}, className="palette-item",
+                                 title=f"{summary}\nclick to add, or drag onto the drawing", draggable="true",
+                                 **{"data-kind": kind}))
+    return items
+
+
+def _scenarios() -> list[str]:
+    return sorted(glob.glob(os.path.join("scenarios", "*.yaml")) + glob.glob(os.path.join("scenarios", "*.yml")))
+
+
+def layout_factory(initial: dict | None):
+    def layout():
+        sid = uuid.uuid4().hex
+        d = doc(sid, initial)
+        return html.Div([
+            dcc.Store(id="sid", data=sid),
+            dcc.Store(id="rev", data=d.rev),
+            dcc.Store(id="drop"), dcc.Store(id="moved"), dcc.Store(id="link-req"),
+            dcc.Store(id="errs"), dcc.Store(id="live"), dcc.Store(id="job"),
+            dcc.Download(id="download"),
+            html.Div(id="sink-errs", hidden=True), html.Div(id="sink-live", hidden=True),
+            dcc.Interval(id="tick", interval=1500),
+            html.Header([
+                html.Div([html.Span("emulator", className="brand"), html.Span(" topology designer", className="sub")]),
+                html.Div([
+                    html.Button("New", id="btn-new", className="btn"),
+                    dcc.Upload(html.Button("Open…", className="btn"), id="upload", accept=".yaml,.yml",
+                               className="upload"),
+                    html.Button("Save YAML", id="btn-save", className="btn"),
+                ], className="group"),
+                html.Div([
+                    html.Span(id="lab-status", className="lab-status"),
+                    html.Button("Deploy", id="btn-deploy", className="btn primary"),
+                    html.Button("Destroy", id="btn-destroy", className="btn danger"),
+                ], className="group"),
+                html.Div(id="progress", className="progress"),
+            ], className="topbar"),
+            html.Div([
+                html.Aside([
+                    html.H4("Add node"),
+                    html.Div(_palette(), id="palette", className="palette"),
+                    html.H4("Edit"),
+                    html.Button("Connect", id="btn-connect", className="btn tool",
+                                title="click a node, then another, to link them (Esc cancels)"),
+                    html.Button("Delete", id="btn-delete", className="btn tool", title="delete the selection (Del)"),
+                    html.Button("Undo", id="btn-undo", className="btn tool", title="Ctrl+Z"),
+                    html.Button("Redo", id="btn-redo", className="btn tool", title="Ctrl+Y"),
+                    html.Button("Fit", id="btn-fit", className="btn tool", title="show the whole drawing"),
+                    html.Div(id="msg", className="msg"),
+                    html.Div(id="counts", className="counts"),
+                ], className="left"),
+                html.Main([
+                    cyto.Cytoscape(id="cy", elements=model.elements(d.topo), layout={"name": "preset", "fit": True,
+                                                                                      "animate": False},
+                                   stylesheet=STYLE, style={"width": "100%", "height": "100%"},
+                                   minZoom=0.05, maxZoom=3, boxSelectionEnabled=True, autoRefreshLayout=False,
+                                   ),
+                ], className="canvas", id="canvas"),
+                html.Aside([
+                    dcc.Tabs(id="tabs", value="props", children=[
+                        dcc.Tab(label="Properties", value="props", children=[
+                            html.Div(id="props-title", className="props-title"),
+                            html.Div(id="props-form", className="props-form"),
+                            html.Div([html.Button("Apply", id="btn-apply", className="btn primary"),
+                                      html.Span(id="props-actions")], className="props-buttons"),
+                            html.Div(id="props-msg", className="msg"),
+                        ]),
+                        dcc.Tab(label="Problems", value="problems", id="tab-problems",
+                                children=[html.Div(id="problems", className="problems")]),
+                        dcc.Tab(label="YAML", value="yaml", children=[
+                            dcc.Textarea(id="yaml", className="yaml", spellCheck=False),
+                            html.Button("Apply YAML", id="btn-yaml", className="btn"),
+                        ]),
+                        dcc.Tab(label="Scenario", value="scenario", children=[
+                            html.Div([
+                                dcc.Dropdown(id="scn-file", options=_scenarios(), placeholder="scenario file",
+                                             className="scn-dd"),
+                                html.Button("Run", id="btn-run", className="btn primary"),
+                            ], className="scn-row"),
+                            html.Pre(id="scn-log", className="scn-log"),
+                            html.Div(id="scn-report", className="scn-report"),
+                        ]),
+                    ], className="tabs"),
+                ], className="right"),
+            ], className="body"),
+        ], className="app")
+    return layout
+
+
+def create_app(token: str, port: int, topology: str | None = None) -> dash.Dash:
+    initial = None
+    if topology:
+        with open(topology, encoding="utf-8") as f:
+            initial = model.layout_missing(model.from_yaml(f.read(), topology))
+    app = dash.Dash(__name__, title="emulator", update_title=None,
+                    assets_folder=os.path.join(server.HERE, "assets"),
+                    external_scripts=["/vendor/xterm/lib/xterm.js", "/vendor/xterm-fit/lib/addon-fit.js"],
+                    external_stylesheets=["/vendor/xterm/css/xterm.css"])
+    server.install_guard(app.server, token, port)
+    server.install_vendor(app.server)
+    server.install_consoles(app.server)
+    server.install_reports(app.server)
+    app.layout = layout_factory(initial)
+    register(app)
+    return app
+
+
+# ---------------------------------------------------------------------------------------
+# callbacks
+
+
+def _selection(nodes, edges) -> tuple[list[str], list[int]]:
+    return [n["id"] for n in nodes or []], [int(e["index"]) for e in edges or [] if "index" in e]
+
+
+def register(app: dash.Dash) -> None:
+    app.clientside_callback(ClientsideFunction("emu", "errors"), Output("sink-errs", "children"),
+                            Input("errs", "data"))
+    app.clientside_callback(ClientsideFunction("emu", "live"), Output("sink-live", "children"),
+                            Input("live", "data"))
+
+    @app.callback(
+        Output("cy", "elements"), Output("rev", "data"), Output("msg", "children"),
+        Input({"type": "palette", "kind": ALL}, "n_clicks"), Input("drop", "data"), Input("moved", "data"),
+        Input("link-req", "data"), Input("btn-delete", "n_clicks"), Input("btn-undo", "n_clicks"),
+        Input("btn-redo", "n_clicks"), Input("btn-new", "n_clicks"), Input("upload", "contents"),
+        Input("btn-yaml", "n_clicks"), Input("btn-apply", "n_clicks"),
+        State("sid", "data"), State("cy", "selectedNodeData"), State("cy", "selectedEdgeData"),
+        State("upload", "filename"), State("yaml", "value"),
+        State({"type": "prop", "form": ALL, "key": ALL, "w": ALL}, "value"),
+        State({"type": "prop", "form": ALL, "key": ALL, "w": ALL}, "id"),
+        prevent_initial_call=True)
+    def edit(_pal, drop, moved, link_req, _del, _undo, _redo, _new, upload, _yaml, _apply,
+             sid, sel_nodes, sel_edges, filename, yaml_text, prop_values, prop_ids):
+        d = doc(sid)
+        trig = ctx.triggered_id
+        msg = ""
+        redraw = True
+        with d.lock:
+            t = d.topo
+            try:
+                if isinstance(trig, dict) and trig.get("type") == "palette":
+                    t, name = model.add_node(t, trig["kind"])
+                    msg = f"added {name}"
+                elif trig == "drop" and drop:
+                    t, name = model.add_node(t, drop["kind"], {"x": round(drop["x"], 1), "y": round(drop["y"], 1)})
+                    msg = f"added {name}"
+                elif trig == "moved" and moved:
+                    t = model.move_nodes(t, moved["positions"])
+                    redraw = False  # the drawing already shows it
+                elif trig == "link-req" and link_req:
+                    t = model.add_link(t, link_req["a"], link_req["b"])
+                    msg = f"linked {link_req['a']} and {link_req['b']}"
+                elif trig == "btn-delete":
+                    nodes, links = _selection(sel_nodes, sel_edges)
+                    if not nodes and not links:
+                        return no_update, no_update, "select something to delete"
+                    t = model.delete(t, nodes, links)
+                    msg = f"deleted {len(nodes)} node(s), {len(links)} link(s)"
+                elif trig in ("btn-undo", "btn-redo"):
+                    src, dst = (d.undo, d.redo) if trig == "btn-undo" else (d.redo, d.undo)
+                    if not src:
+                        return no_update, no_update, f"nothing to {trig[4:]}"
+                    dst.append(d.topo)
+                    d.topo = src.pop()
+                    d.rev += 1
+                    return model.elements(d.topo), d.rev, trig[4:] + " done"
+                elif trig == "btn-new":
+                    t = model.empty()
+                    msg = "new drawing"
+                elif trig == "upload" and upload:
+                    text = base64.b64decode(upload.split(",", 1)[1]).decode("utf-8")
+                    t = model.layout_missing(model.from_yaml(text, filename or "<upload>"))
+                    msg = f"opened {filename}"
+                elif trig == "btn-yaml":
+                    t = model.layout_missing(model.from_yaml(yaml_text or "", "<yaml>"))
+                    msg = "YAML applied"
+                elif trig == "btn-apply":
+                    t = _apply_form(t, d.target, prop_ids, prop_values)
+                    msg = "properties applied"
+                else:
+                    return no_update, no_update, no_update
+            except EmulatorError as e:
+                return no_update, no_update, html.Span(str(e), className="bad")
+            except (ValueError, KeyError, IndexError, UnicodeDecodeError) as e:
+                return no_update, no_update, html.Span(str(e), className="bad")
+            d.change(t)
+            return (model.elements(t) if redraw else no_update), d.rev, msg
+
+    @app.callback(
+        Output("yaml", "value"), Output("problems", "children"), Output("errs", "data"),
+        Output("tab-problems", "label"), Output("counts", "children"),
+        Input("rev", "data"), State("sid", "data"))
+    def changed(_rev, sid):
+        d = doc(sid)
+        topo = d.topo
+        text = model.to_yaml(topo)
+        issues = model.validate(text) if topo.get("nodes") else [
+            {"element": None, "path": "nodes", "message": "add a node from the palette", "hint": None, "line": None}]
+        rows = [html.Div([html.Span(i["path"] or "(top level)", className="ppath"), html.Span(i["message"]),
+                          html.Div(i["hint"], className="hint") if i["hint"] else None],
+                         className="problem", **{"data-element": i["element"] or ""}) for i in issues[:300]]
+        if not rows:
+            rows = [html.Div("no problems: the topology is valid", className="ok")]
+        label = f"Problems ({len(issues)})" if issues else "Problems"
+        counts = f"{len(topo.get('nodes') or {})} nodes, {len(topo.get('links') or [])} links"
+        return text, rows, {"errors": model.errors_by_element(issues), "rev": d.rev}, label, counts
+
+    @app.callback(
+        Output("props-title", "children"), Output("props-form", "children"),
+        Input("cy", "selectedNodeData"), Input("cy", "selectedEdgeData"), Input("rev", "data"),
+        State("sid", "data"))
+    def props(sel_nodes, sel_edges, _rev, sid):
+        d = doc(sid)
+        topo = d.topo
+        nodes, links = _selection(sel_nodes, sel_edges)
+        if len(nodes) == 1 and not links and nodes[0] in topo.get("nodes", {}):
+            d.target = ("node", nodes[0])
+            return f"node {nodes[0]}", forms.node_form(nodes[0], topo["nodes"][nodes[0]])
+        if len(links) == 1 and not nodes and links[0] < len(topo.get("links", [])):
+            d.target = ("link", links[0])
+            return f"link {links[0]}", forms.link_form(links[0], topo["links"][links[0]])
+        d.target = ("top",) if not (nodes or links) else ("many",)
+        if nodes or links:
+            return f"{len(nodes)} nodes, {len(links)} links selected", []
+        return "topology", forms.top_form(topo)
+
+    @app.callback(Output("props-actions", "children"), Input("cy", "selectedNodeData"), Input("live", "data"))
+    def props_actions(sel_nodes, live):
+        nodes = [n["id"] for n in sel_nodes or []]
+        if len(nodes) != 1:
+            return None
+        running = bool(live and live.get("status") == "running" and nodes[0] in live.get("nodes", {}))
+        return html.Button("Open console", className="btn console-btn", disabled=not running,
+                           title="a shell inside the node (or double-click the node)" if running
+                           else "deploy the lab first",
+                           **{"data-lab": (live or {}).get("lab", ""), "data-node": nodes[0]})
+
+    @app.callback(Output("download", "data"), Input("btn-save", "n_clicks"), State("sid", "data"),
+                  prevent_initial_call=True)
+    def save(_n, sid):
+        topo = doc(sid).topo
+        return dict(content=model.to_yaml(topo), filename=f"{topo.get('name') or 'topology'}.yaml")
+
+    @app.callback(Output("job", "data"), Output("progress", "children", allow_duplicate=True),
+                  Input("btn-deploy", "n_clicks"), Input("btn-destroy", "n_clicks"), Input("btn-run", "n_clicks"),
+                  State("sid", "data"), State("scn-file", "value"), prevent_initial_call=True)
+    def start(_d, _x, _r, sid, scn):
+        topo = doc(sid).topo
+        name = str(topo.get("name") or "")
+        try:
+            if ctx.triggered_id == "btn-run":
+                if not scn:
+                    return no_update, html.Span("choose a scenario file", className="bad")
+                return jobs.scenario(scn).id, "scenario started"
+            if jobs.busy(name):
+                return no_update, html.Span(f"lab {name} is busy", className="bad")
+            if ctx.triggered_id == "btn-deploy":
+                text = model.to_yaml(topo)
+                issues = model.validate(text, check_host=True)
+                if issues:
+                    return no_update, html.Span(f"not deployed: {len(issues)} problem(s), see Problems",
+                                                className="bad")
+                return jobs.deploy(text, name).id, "deploying…"
+            return jobs.destroy(name).id, "destroying…"
+        except EmulatorError as e:
+            return no_update, html.Span(str(e), className="bad")
+
+    @app.callback(
+        Output("live", "data"), Output("lab-status", "children"), Output("progress", "children"),
+        Output("btn-deploy", "disabled"), Output("btn-destroy", "disabled"),
+        Output("scn-log", "children"), Output("scn-report", "children"),
+        Input("tick", "n_intervals"), State("sid", "data"), State("job", "data"), State("live", "data"))
+    def tick(_n, sid, job_id, prev_live):
+        topo = doc(sid).topo
+        name = str(topo.get("name") or "")
+        job = jobs.get(job_id) if job_id else None
+        progress, scn_log, scn_report = no_update, no_update, no_update
+        if job:
+            j = job.as_dict()
+            if job.kind == "scenario":
+                scn_log = j["log"][-6000:]
+                if j["status"] != "running" and j["result"].get("html") and os.path.exists(j["result"]["html"]):
+                    scn_report = [html.A("open the report in a new tab", href=f"/report/{job.id}/report.html",
+                                         target="_blank"),
+                                  html.Iframe(src=f"/report/{job.id}/report.html", className="report-frame")]
+            if j["status"] == "running":
+                pct = int(100 * j["count"] / j["total"]) if j["total"] else 0
+                progress = html.Div([html.Span(f"{j['kind']} {j['target']}: {j['phase']} {j['count']}/{j['total']}"),
+                                     html.Div(html.Div(style={"width": f"{pct}%"}, className="bar-fill"),
+                                              className="bar")], className="job")
+            else:
+                cls = "good" if j["status"] == "done" else "bad"
+                progress = html.Span(f"{j['kind']} {j['target']}: {j['message'] or j['status']} "
+                                     f"({j['elapsed']:.1f} s)", className=cls)
+        live = _live(name, topo)
+        status = live["status"]
+        busy = jobs.busy(name) is not None
+        label = html.Span(["lab ", html.B(name or "?"), ": ", html.Span(status, className=f"st st-{status}")])
+        if live == prev_live:
+            live = no_update
+        return (live, label, progress, busy or status in ("running", "deploying"),
+                busy or status in ("absent", "deploying"), scn_log, scn_report)
+
+
+def _apply_form(topo: dict, target: tuple, ids: list[dict], values: list) -> dict:
+    if not ids or target[0] == "many":
+        raise ValueError("nothing to apply: select one node or one link")
+    props: dict = {}
+    for fid, v in zip(ids, values):
+        try:
+            props[fid["key"]] = forms.parse(fid["w"], v)
+        except ValueError as e:
+            raise ValueError(f"{fid['key']}: {e}") from None
+    if target[0] == "top":
+        return model.set_top_props(topo, props)
+    if target[0] == "node":
+        old = target[1]
+        if old not in topo.get("nodes", {}):
+            raise ValueError("the node being edited is gone")
+        new_name = props.pop("__name__", None)
+        t = model.set_node_props(topo, old, props)
+        if new_name and str(new_name) != old:
+            t = model.rename_node(t, old, str(new_name))
+        return t
+    if target[0] == "link":
+        i = target[1]
+        if i >= len(topo.get("links", [])):
+            raise ValueError("the link being edited is gone")
+        eps = [props.pop("__ep0__", None), props.pop("__ep1__", None)]
+        return model.set_link_props(topo, i, {**props, "endpoints": eps})
+    raise ValueError(f"unknown form {target}")
+
+
+def _live(name: str, topo: dict) -> dict:
+    """Lab status, node status and per-link rates for the drawing (public API only)."""
+    st = next((s for s in api.labs() if s.get("name") == name), None)
+    if st is None:
+        return {"lab": name, "status": "absent", "nodes": {}, "links": {}}
+    out = {"lab": name, "status": st.get("status", "unknown"), "nodes": {}, "links": {}}
+    if out["status"] != "running":
+        return out
+    try:
+        live = api.live_interfaces(st)
+    except (OSError, EmulatorError):
+        return out
+    now = time.monotonic()
+    prev_t, prev = RATES.get(name, (None, {}))
+    RATES[name] = (now, {k: v.get("stats", {}) for k, v in live.items()})
+    for node, n in st.get("nodes", {}).items():
+        ifs = [f"{node}:{i}" for i in n.get("interfaces", {})]
+        ups = [bool(live.get(k, {}).get("up")) for k in ifs]
+        out["nodes"][node] = "up" if all(ups) else ("partial" if any(ups) else "down") if ifs else "up"
+    # the lab's links in order, matched to the drawing's links by their pair of nodes
+    by_pair: dict[tuple, list] = {}
+    for l in st.get("links", []):
+        by_pair.setdefault(tuple(sorted((l["a"].split(":")[0], l["b"].split(":")[0]))), []).append(l)
+    for i, l in enumerate(topo.get("links") or []):
+        eps = model.link_endpoints(l)
+        if len(eps) != 2:
+            continue
+        pair = tuple(sorted((model.endpoint_node(eps[0]) or "", model.endpoint_node(eps[1]) or "")))
+        cands = by_pair.get(pair)
+        if not cands:
+            continue
+        sl = cands.pop(0)
+        la, lb = live.get(sl["a"], {}), live.get(sl["b"], {})
+        up = bool(la.get("up") and lb.get("up"))
+        rate = ""
+        if prev_t is not None and sl["a"] in prev:
+            dt = max(now - prev_t, 1e-3)
+            s0, s1 = prev[sl["a"]], la.get("stats", {})
+            pkts = (s1.get("tx_packets", 0) - s0.get("tx_packets", 0) + s1.get("rx_packets", 0)
+                    - s0.get("rx_packets", 0)) / dt
+            bits = 8 * (s1.get("tx_bytes", 0) - s0.get("tx_bytes", 0) + s1.get("rx_bytes", 0)
+                        - s0.get("rx_bytes", 0)) / dt
+            if pkts > 0:
+                rate = f"{pkts:.0f} pkt/s · {report_mod.human_rate(bits)}"
+        out["links"][f"link-{i}"] = {"up": up, "rate": rate}
+    return out

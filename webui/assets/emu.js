@@ -1,0 +1,235 @@
+/* Drawing gestures Dash cannot see, live state painting, and the consoles (xterm.js).
+ *
+ * The cytoscape instance is found through its container (cytoscape keeps it in
+ * container._cyreg.cy). Gestures are handed to Dash with dash_clientside.set_props on small
+ * Stores: "moved" (dragged nodes), "drop" (a palette item dropped on the drawing),
+ * "link-req" (two nodes connected).
+ */
+(function () {
+  "use strict";
+  const emu = (window.emu = window.emu || {});
+  let connectMode = false;
+  let connectSrc = null;
+  let hooked = null;
+  let lastLive = null;
+  let lastErrs = null;
+
+  function cy() {
+    const el = document.getElementById("cy");
+    return el && el._cyreg && el._cyreg.cy;
+  }
+  emu.cy = cy;
+
+  function setProps(id, data) {
+    if (window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props(id, { data: Object.assign({ t: Date.now() }, data) });
+    }
+  }
+
+  function setConnect(on) {
+    connectMode = on;
+    const b = document.getElementById("btn-connect");
+    if (b) b.classList.toggle("active", on);
+    const c = cy();
+    if (!on && c && connectSrc) c.getElementById(connectSrc).removeClass("connect-src");
+    if (!on) connectSrc = null;
+    document.body.classList.toggle("connecting", on);
+  }
+  emu.setConnect = setConnect;
+
+  function hook() {
+    const c = cy();
+    if (!c || c === hooked) return;
+    hooked = c;
+    // a small drawing fitted to the window would be drawn huge: cap the first zoom
+    setTimeout(() => { if (c.zoom() > 1.1) { c.zoom(1.1); c.center(); } }, 50);
+    let moved = {};
+    let timer = null;
+    c.on("dragfree", "node", (ev) => {
+      const p = ev.target.position();
+      moved[ev.target.id()] = { x: p.x, y: p.y };
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const positions = moved;
+        moved = {};
+        setProps("moved", { positions });
+      }, 80);
+    });
+    c.on("tap", "node", (ev) => {
+      if (!connectMode) return;
+      const id = ev.target.id();
+      if (!connectSrc) {
+        connectSrc = id;
+        ev.target.addClass("connect-src");
+      } else if (id !== connectSrc) {
+        const a = connectSrc;
+        c.getElementById(a).removeClass("connect-src");
+        connectSrc = null;
+        setProps("link-req", { a, b: id });
+      }
+    });
+    c.on("tap", (ev) => {
+      if (ev.target === c && connectMode && connectSrc) {
+        c.getElementById(connectSrc).removeClass("connect-src");
+        connectSrc = null;
+      }
+    });
+    c.on("dbltap", "node", (ev) => {
+      if (lastLive && lastLive.status === "running") emu.openConsole(lastLive.lab, ev.target.id());
+    });
+    // a redraw (new elements) loses classes set here: paint again
+    c.on("add", () => {
+      clearTimeout(c.__emuPaint);
+      c.__emuPaint = setTimeout(() => { paintErrors(lastErrs); paintLive(lastLive); }, 30);
+    });
+    paintErrors(lastErrs);
+    paintLive(lastLive);
+  }
+  setInterval(hook, 300);
+
+  // ----- palette: click is a Dash callback; drag and drop handled here
+  document.addEventListener("dragstart", (ev) => {
+    const item = ev.target.closest && ev.target.closest(".palette-item");
+    if (item) {
+      ev.dataTransfer.setData("text/x-emu-kind", item.dataset.kind);
+      ev.dataTransfer.effectAllowed = "copy";
+    }
+  });
+  document.addEventListener("dragover", (ev) => {
+    if (ev.target.closest && ev.target.closest("#cy")) ev.preventDefault();
+  });
+  document.addEventListener("drop", (ev) => {
+    const box = ev.target.closest && ev.target.closest("#cy");
+    const kind = ev.dataTransfer && ev.dataTransfer.getData("text/x-emu-kind");
+    const c = cy();
+    if (!box || !kind || !c) return;
+    ev.preventDefault();
+    const r = box.getBoundingClientRect();
+    const pan = c.pan(), zoom = c.zoom();
+    setProps("drop", { kind, x: (ev.clientX - r.left - pan.x) / zoom, y: (ev.clientY - r.top - pan.y) / zoom });
+  });
+
+  // ----- buttons and keys handled in the browser
+  document.addEventListener("click", (ev) => {
+    const t = ev.target.closest && ev.target.closest("button");
+    if (!t) return;
+    if (t.id === "btn-connect") setConnect(!connectMode);
+    if (t.id === "btn-fit" && cy()) { cy().fit(undefined, 30); if (cy().zoom() > 1.1) { cy().zoom(1.1); cy().center(); } }
+    if (t.classList.contains("console-btn") && !t.disabled) emu.openConsole(t.dataset.lab, t.dataset.node);
+  });
+  document.addEventListener("keydown", (ev) => {
+    const tag = (ev.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || ev.target.isContentEditable || ev.target.closest(".xterm")) return;
+    const click = (id) => { const b = document.getElementById(id); if (b) b.click(); };
+    if (ev.key === "Escape") setConnect(false);
+    else if (ev.key === "Delete" || ev.key === "Backspace") click("btn-delete");
+    else if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "z" && !ev.shiftKey) { ev.preventDefault(); click("btn-undo"); }
+    else if ((ev.ctrlKey || ev.metaKey) && (ev.key.toLowerCase() === "y" || (ev.key.toLowerCase() === "z" && ev.shiftKey))) { ev.preventDefault(); click("btn-redo"); }
+    else if (ev.key === "c" && !ev.ctrlKey && !ev.metaKey) setConnect(!connectMode);
+  });
+  // clicking a problem selects its element
+  document.addEventListener("click", (ev) => {
+    const p = ev.target.closest && ev.target.closest(".problem");
+    const c = cy();
+    if (!p || !c || !p.dataset.element) return;
+    const el = c.getElementById(p.dataset.element);
+    if (el.empty()) return;
+    c.elements().unselect();
+    el.select();
+    c.animate({ center: { eles: el }, duration: 0 });
+  });
+
+  // ----- painting validation errors and live state
+  function paintErrors(errs) {
+    const c = cy();
+    if (!c || !errs) return;
+    const e = errs.errors || {};
+    c.batch(() => {
+      c.elements(".error").forEach((el) => { if (!e[el.id()]) { el.removeClass("error"); el.removeData("errors"); } });
+      for (const id in e) {
+        const el = c.getElementById(id);
+        if (el.nonempty()) { el.addClass("error"); el.data("errors", e[id].join("\n")); }
+      }
+    });
+  }
+  function paintLive(live) {
+    const c = cy();
+    if (!c || !live) return;
+    c.batch(() => {
+      c.nodes().forEach((n) => {
+        const s = live.nodes[n.id()];
+        n.removeClass("st-up st-partial st-down");
+        if (s) n.addClass("st-" + s);
+        else if (live.status === "running") n.addClass("st-down");
+      });
+      c.edges().forEach((e) => {
+        const s = live.links[e.id()];
+        e.removeClass("st-up st-down");
+        if (s) { e.addClass(s.up ? "st-up" : "st-down"); e.data("rate", s.rate || ""); }
+        else e.data("rate", "");
+      });
+    });
+  }
+  window.dash_clientside = window.dash_clientside || {};
+  window.dash_clientside.emu = {
+    errors: function (errs) { lastErrs = errs; paintErrors(errs); return ""; },
+    live: function (live) { lastLive = live; paintLive(live); return ""; },
+  };
+
+  // ----- consoles
+  function dock() {
+    let d = document.getElementById("console-dock");
+    if (d) return d;
+    d = document.createElement("div");
+    d.id = "console-dock";
+    d.innerHTML = '<div class="dock-handle" title="drag to resize"></div><div class="dock-panes"></div>';
+    document.body.appendChild(d);
+    const handle = d.querySelector(".dock-handle");
+    handle.addEventListener("mousedown", (ev) => {
+      ev.preventDefault();
+      const y0 = ev.clientY, h0 = d.offsetHeight;
+      const move = (e) => { d.style.height = Math.max(120, Math.min(window.innerHeight - 80, h0 + y0 - e.clientY)) + "px"; };
+      const up = () => { document.removeEventListener("mousemove", move); document.removeEventListener("mouseup", up); };
+      document.addEventListener("mousemove", move);
+      document.addEventListener("mouseup", up);
+    });
+    return d;
+  }
+  emu.consoles = [];
+  emu.openConsole = function (lab, node) {
+    if (!window.Terminal) { alert("xterm.js is not installed: run `make webui` (npm install in webui/)"); return; }
+    const d = dock();
+    d.classList.add("open");
+    const pane = document.createElement("div");
+    pane.className = "console";
+    pane.dataset.node = node;
+    pane.innerHTML = '<div class="console-title"><span></span><button class="console-close" title="close">×</button></div><div class="console-body"></div>';
+    pane.querySelector("span").textContent = node + " @ " + lab;
+    d.querySelector(".dock-panes").appendChild(pane);
+    const term = new window.Terminal({ fontSize: 13, cursorBlink: true, scrollback: 5000,
+      fontFamily: "ui-monospace, 'DejaVu Sans Mono', monospace", theme: { background: "#101418" } });
+    const fit = new window.FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.open(pane.querySelector(".console-body"));
+    try { fit.fit(); } catch (e) { /* not laid out yet */ }
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(proto + "//" + location.host + "/ws/console/" + encodeURIComponent(lab) + "/" +
+      encodeURIComponent(node) + "?cols=" + term.cols + "&rows=" + term.rows);
+    ws.binaryType = "arraybuffer";
+    ws.onmessage = (m) => term.write(typeof m.data === "string" ? m.data : new Uint8Array(m.data));
+    ws.onclose = () => { pane.classList.add("closed"); };
+    term.onData((data) => { if (ws.readyState === 1) ws.send("d" + data); });
+    term.onResize((s) => { if (ws.readyState === 1) ws.send("r" + JSON.stringify({ cols: s.cols, rows: s.rows })); });
+    const ro = new ResizeObserver(() => { try { fit.fit(); } catch (e) { /* hidden */ } });
+    ro.observe(pane);
+    const entry = { lab, node, term, ws, pane };
+    emu.consoles.push(entry);
+    pane.querySelector(".console-close").addEventListener("click", () => {
+      ro.disconnect(); ws.close(); term.dispose(); pane.remove();
+      emu.consoles = emu.consoles.filter((x) => x !== entry);
+      if (!emu.consoles.length) d.classList.remove("open");
+    });
+    term.focus();
+    return entry;
+  };
+})();

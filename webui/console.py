@@ -1,0 +1,123 @@
+"""Consoles: a shell inside a node's namespace, on a pty, bridged to a websocket (xterm.js).
+
+The command comes from the public API (emulator.lab.exec_argv); `setsid -c` gives the shell its
+own session with the pty as controlling terminal, so Ctrl-C, job control and resizing
+(TIOCSWINSZ, which sends SIGWINCH) behave as in a local terminal.
+
+Protocol on the websocket: the browser sends text frames, "d" + keystrokes or
+"r" + '{"cols": C, "rows": R}'; the server sends the terminal's output as binary frames.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import termios
+import threading
+
+from emulator import lab as api
+
+
+class Console:
+    def __init__(self, lab: str, node: str, cols: int = 80, rows: int = 24):
+        argv = api.exec_argv(lab, node, ["bash", "-l"])
+        self.master, slave = os.openpty()
+        self.resize(cols, rows)
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "USER", "SHELL")}
+        env.update(TERM="xterm-256color", PS1=f"{node}:\\w# ", EMU_LAB=lab, EMU_NODE=node)
+        self.proc = subprocess.Popen(["setsid", "-c", *argv], stdin=slave, stdout=slave, stderr=slave,
+                                     env=env, cwd="/", close_fds=True)
+        os.close(slave)
+        self.closed = False
+        self.lock = threading.Lock()
+
+    def resize(self, cols: int, rows: int) -> None:
+        cols, rows = max(2, min(int(cols), 1000)), max(2, min(int(rows), 1000))
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def write(self, data: str) -> None:
+        os.write(self.master, data.encode())
+
+    def read(self, timeout: float = 0.5) -> bytes | None:
+        """Output bytes; b'' when nothing came within timeout; None once the shell has gone."""
+        r, _, _ = select.select([self.master], [], [], timeout)
+        if not r:
+            return b"" if self.proc.poll() is None else None
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: the other side of the pty closed
+            return None
+        return data or None
+
+    def close(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGHUP)  # the shell and whatever it started
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=2)
+        os.close(self.master)
+
+
+def serve(ws, lab: str, node: str, cols: int = 80, rows: int = 24) -> None:
+    """Run one console over an accepted websocket until either side closes."""
+    try:
+        con = Console(lab, node, cols, rows)
+    except Exception as e:  # LabError (not deployed, no such node) or OSError
+        ws.send(f"\r\n\x1b[31mcannot open a console on {node}: {e}\x1b[0m\r\n".encode())
+        ws.close()
+        return
+
+    def pump():
+        try:
+            while True:
+                data = con.read()
+                if data is None:
+                    break
+                if data:
+                    ws.send(data)
+        except Exception:
+            pass
+        finally:
+            try:
+                ws.send(b"\r\n[console closed]\r\n")
+                ws.close()
+            except Exception:
+                pass
+
+    t = threading.Thread(target=pump, name=f"console-{lab}-{node}", daemon=True)
+    t.start()
+    try:
+        while True:
+            msg = ws.receive()
+            if msg is None:
+                break
+            if isinstance(msg, bytes):
+                msg = msg.decode(errors="replace")
+            if msg.startswith("d"):
+                con.write(msg[1:])
+            elif msg.startswith("r"):
+                try:
+                    size = json.loads(msg[1:])
+                    con.resize(size["cols"], size["rows"])
+                except (ValueError, KeyError, TypeError, OSError):
+                    pass
+    except Exception:
+        pass
+    finally:
+        con.close()
+        t.join(timeout=3)

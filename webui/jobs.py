@@ -1,0 +1,122 @@
+"""Long operations (deploy, destroy, scenario runs) in background threads, with progress.
+
+The browser polls a job's state; one job per lab at a time (the emulator's own lab lock
+refuses a second deploy of the same lab anyway).
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import tempfile
+import threading
+import time
+import traceback
+
+from emulator import lab as api
+from emulator.errors import EmulatorError
+from emulator.loader import load_text
+
+_ids = itertools.count(1)
+JOBS: dict[int, "Job"] = {}
+_lock = threading.Lock()
+
+
+class Job:
+    def __init__(self, kind: str, target: str):
+        self.id = next(_ids)
+        self.kind, self.target = kind, target
+        self.status = "running"  # running | done | failed
+        self.phase, self.total, self.count = "starting", 0, 0
+        self.message = ""
+        self.log = io.StringIO()
+        self.result: dict = {}
+        self.started = time.monotonic()
+        self.ended: float | None = None
+
+    # the emulator's Progress protocol
+    def phase_(self, name: str, total: int) -> None:
+        self.phase, self.total, self.count = name, total, 0
+
+    def advance(self, n: int = 1) -> None:
+        self.count += n
+
+    def done(self) -> None:
+        pass
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "target": self.target, "status": self.status,
+                "phase": self.phase, "total": self.total, "count": self.count, "message": self.message,
+                "elapsed": round((self.ended or time.monotonic()) - self.started, 2), "result": self.result,
+                "log": self.log.getvalue()[-20000:]}
+
+
+class _Progress:
+    def __init__(self, job: Job):
+        self.job = job
+
+    def phase(self, name: str, total: int) -> None:
+        self.job.phase_(name, total)
+
+    def advance(self, n: int = 1) -> None:
+        self.job.advance(n)
+
+    def done(self) -> None:
+        pass
+
+
+def _start(job: Job, fn) -> Job:
+    with _lock:
+        JOBS[job.id] = job
+
+    def run():
+        try:
+            fn(job)
+            job.status = "done"
+        except EmulatorError as e:
+            job.status, job.message = "failed", str(e)
+        except BaseException as e:  # noqa: BLE001  a job must always end with a state
+            job.status, job.message = "failed", f"{type(e).__name__}: {e}"
+            job.log.write(traceback.format_exc())
+        finally:
+            job.ended = time.monotonic()
+
+    threading.Thread(target=run, name=f"job-{job.kind}-{job.id}", daemon=True).start()
+    return job
+
+
+def busy(target: str) -> Job | None:
+    return next((j for j in JOBS.values() if j.target == target and j.status == "running"), None)
+
+
+def deploy(yaml_text: str, name: str) -> Job:
+    def fn(job: Job):
+        st = api.deploy(load_text(yaml_text, f"<web ui: {name}>"), progress=_Progress(job))
+        job.message = f"deployed {len(st['nodes'])} nodes, {len(st['links'])} links"
+        job.result = {"lab": st["name"]}
+    return _start(Job("deploy", name), fn)
+
+
+def destroy(name: str) -> Job:
+    def fn(job: Job):
+        problems = api.destroy(name, progress=_Progress(job))
+        job.message = "destroyed" + (f" with {len(problems)} problem(s): {problems[0]}" if problems else "")
+    return _start(Job("destroy", name), fn)
+
+
+def scenario(path: str) -> Job:
+    from emulator.scenario import runner
+
+    def fn(job: Job):
+        out_dir = tempfile.mkdtemp(prefix="emulator-ui-scenario-")
+        job.result = {"dir": out_dir}
+        code = runner.run(path, results_dir=out_dir, out=runner.Printer(job.log))
+        job.result.update(exit_code=code, html=os.path.join(out_dir, "report.html"))
+        job.message = f"scenario finished: exit code {code}"
+        if code != 0:
+            raise EmulatorError(f"scenario finished with exit code {code}")
+    return _start(Job("scenario", os.path.basename(path)), fn)
+
+
+def get(job_id: int) -> Job | None:
+    return JOBS.get(job_id)

@@ -1,0 +1,149 @@
+"""The web server: Flask under Dash, an access token on everything, console websockets.
+
+Consoles are root shells, so nothing is served without the token printed at start: not the
+page, not Dash's callbacks (`/_dash-update-component`), not its scripts, not the websocket.
+The first visit carries it in the URL (`/?token=...`, as Jupyter does); the server then sets
+an HttpOnly, SameSite=Strict cookie and redirects to the bare URL. A websocket must also come
+from the page's own origin (the Origin header), so another site open in the same browser
+cannot reach a console.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import secrets
+import sys
+from urllib.parse import urlencode, urlsplit
+
+from flask import Flask, Response, abort, g, redirect, request, send_from_directory
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE_MODULES = os.path.join(HERE, "node_modules")
+VENDOR = {  # URL prefix -> directory inside node_modules (installed by `npm install`, never copied)
+    "xterm": os.path.join("@xterm", "xterm"),
+    "xterm-fit": os.path.join("@xterm", "addon-fit"),
+}
+
+DENIED = ("<!DOCTYPE html><meta charset='utf-8'><title>emulator: access token needed</title>"
+          "<body style='font-family:sans-serif;margin:3em'><h2>Access token needed</h2>"
+          "<p>Open the URL that <code>emulator ui</code> printed when it started "
+          "(it ends in <code>?token=...</code>).</p></body>")
+
+
+def cookie_name(port: int) -> str:
+    return f"emulator_ui_{port}"  # cookies ignore ports: one name per server
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _same(a: str | None, b: str) -> bool:
+    return bool(a) and hmac.compare_digest(a.encode(), b.encode())
+
+
+def install_guard(server: Flask, token: str, port: int) -> None:
+    cname = cookie_name(port)
+
+    @server.before_request
+    def _guard():
+        given = request.args.get("token")
+        ok = _same(given, token) or _same(request.cookies.get(cname), token) \
+            or _same(request.headers.get("X-Emulator-Token"), token)
+        if not ok:
+            return Response(DENIED, status=403, mimetype="text/html")
+        if request.path.startswith("/ws/"):
+            origin = request.headers.get("Origin")
+            if origin is not None and urlsplit(origin).netloc != request.host:
+                return Response("websocket from another origin refused", status=403)
+        if _same(given, token) and request.method == "GET" and not request.path.startswith("/ws/"):
+            # first visit: remember the token in a cookie and take it out of the address bar
+            args = {k: v for k, v in request.args.items() if k != "token"}
+            resp = redirect(request.path + ("?" + urlencode(args) if args else ""))
+            resp.set_cookie(cname, token, httponly=True, samesite="Strict", path="/")
+            return resp
+        g.authorised = True
+
+    @server.after_request
+    def _headers(resp):
+        resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+
+def install_vendor(server: Flask) -> None:
+    @server.route("/vendor/<pkg>/<path:path>")
+    def _vendor(pkg, path):
+        if pkg not in VENDOR:
+            abort(404)
+        root = os.path.join(NODE_MODULES, VENDOR[pkg])
+        if not os.path.isdir(root):
+            return Response(f"{pkg} is not installed: run `make webui` (npm install in webui/)", status=404)
+        return send_from_directory(root, path)
+
+
+def install_consoles(server: Flask) -> None:
+    from flask_sock import Sock
+
+    from . import console
+
+    sock = Sock(server)
+
+    @sock.route("/ws/console/<lab>/<node>")
+    def _console(ws, lab, node):
+        try:
+            cols, rows = int(request.args.get("cols", 80)), int(request.args.get("rows", 24))
+        except ValueError:
+            cols, rows = 80, 24
+        console.serve(ws, lab, node, cols, rows)
+
+
+def install_reports(server: Flask) -> None:
+    from . import jobs
+
+    @server.route("/report/<int:job_id>/<path:path>")
+    def _report(job_id, path):
+        job = jobs.get(job_id)
+        if not job or not job.result.get("dir"):
+            abort(404)
+        return send_from_directory(job.result["dir"], path)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url(host: str, port: int, token: str) -> str:
+    shown = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/?token={token}"
+
+
+def run(host: str = "127.0.0.1", port: int = 8050, topology: str | None = None, token: str | None = None,
+        out=sys.stderr) -> None:
+    from werkzeug.serving import make_server
+
+    from .app import create_app
+
+    token = token or os.environ.get("EMULATOR_UI_TOKEN") or new_token()
+    app = create_app(token, port, topology=topology)
+    srv = make_server(host, port, app.server, threaded=True)
+    port = srv.server_port
+    if not is_loopback(host):
+        print(f"warning: serving on {host}, reachable from other machines; consoles are root shells, "
+              f"keep the token secret", file=out)
+    print(f"emulator web UI: open\n    {url(host, port, token)}\n(Ctrl-C stops the server)", file=out, flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.server_close()
