@@ -280,3 +280,15 @@ def test_seed003_layout_and_plots_from_results(tmp_path):
     svg = (tmp_path / "seed003/throughput-burst-32.svg").read_text()
     assert svg.startswith("<svg") and svg.count("<polyline") == 2 and ">1500<" in svg and "memif direct" in svg
     assert not (tmp_path / "seed003/burst-32/broken").exists()
+
+
+def test_stop_and_rate_markers_wait_for_complete_blocks():
+    import re
+    from emulator.dpdk import RATES, STOPPED
+    assert re.search(STOPPED, ACC) and re.search(STOPPED, "Packet forwarding not started\n")
+    cut = ACC[:ACC.index("TX-packets: 4240544        TX-dropped: 37812544      TX-total: 42053088\n  ++")]
+    assert not re.search(STOPPED, cut + "TX-packets: 42"), "half a block is not a finished stop"
+    assert re.search(RATES, RATES_SAMPLE) and not re.search(RATES, RATES_SAMPLE.split("Tx-pps")[0])
+
+
+RATES_SAMPLE = RATES   # the sample text above (the function imports the regex under the same name)

@@ -195,8 +195,9 @@ class Testpmd:
     def node(self) -> str:
         return self.spec["node"]
 
-    def run(self, commands: list[str], timeout: float = 20.0) -> str:
-        """Send commands; return their output once testpmd has prompted once per command."""
+    def run(self, commands: list[str], timeout: float = 20.0, until: str | None = None) -> str:
+        """Send commands; return their output once testpmd has prompted once per command (and,
+        with `until`, once that regular expression matches the output)."""
         log = self.spec["log"]
         start = os.path.getsize(log) if os.path.exists(log) else 0
         try:
@@ -211,7 +212,7 @@ class Testpmd:
         end = time.monotonic() + timeout
         while True:
             text = _read(log, start)
-            if text.count(PROMPT) >= len(commands):
+            if text.count(PROMPT) >= len(commands) and (until is None or re.search(until, text)):
                 return text
             if time.monotonic() > end:
                 raise DeployError(f"dpdk-app {self.node}: no answer from testpmd to {commands} after "
@@ -219,6 +220,8 @@ class Testpmd:
             time.sleep(0.02)
 
 
+STOPPED = r"Accumulated forward statistics[^\n]*\n(?:.*\n){3}|Forward statistics for port \d+[^\n]*\n(?:.*\n){2}.*TX-total|Packet forwarding not started"
+RATES = r"Tx-pps:\s*\d+\s+Tx-bps:\s*\d+"
 _ACC = re.compile(r"Accumulated forward statistics for all ports\+*\s*"
                   r"RX-packets:\s*(\d+)\s+RX-dropped:\s*(\d+)\s+RX-total:\s*(\d+)\s*"
                   r"TX-packets:\s*(\d+)\s+TX-dropped:\s*(\d+)\s+TX-total:\s*(\d+)")

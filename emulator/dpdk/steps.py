@@ -23,7 +23,7 @@ import time
 
 from .. import hostcmd
 from ..scenario import steps as S
-from . import MODES, Testpmd, parse_forward_stats, parse_rates
+from . import MODES, RATES, STOPPED, Testpmd, parse_forward_stats, parse_rates
 
 NODE = {"type": "string"}
 
@@ -98,16 +98,16 @@ class DpdkTraffic(S.Step):
                 n = max(1, int(round(duration)))
                 for i in range(n):
                     time.sleep(max(0.0, t0 + (i + 1) * duration / n - time.monotonic()))
-                    r = parse_rates(rx.run(["show port stats all"])).get(0, {})
-                    t = parse_rates(tx.run(["show port stats all"])).get(0, {})
+                    r = parse_rates(rx.run(["show port stats all"], until=RATES)).get(0, {})
+                    t = parse_rates(tx.run(["show port stats all"], until=RATES)).get(0, {})
                     ts.append(round(time.monotonic() - t0, 3))
                     rx_pps.append(r.get("rx_pps", 0))
                     rx_bps.append(r.get("rx_bps", 0))
                     tx_pps.append(t.get("tx_pps", 0))
-            tx_out = tx.run(["stop"])
+            tx_out = tx.run(["stop"], until=STOPPED)
             elapsed = time.monotonic() - t0
             time.sleep(drain)
-            rx_out = rx.run(["stop"])
+            rx_out = rx.run(["stop"], until=STOPPED)
         finally:
             for t in (tx, rx, *vias):
                 try:
