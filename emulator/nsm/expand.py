@@ -146,11 +146,16 @@ class _Expander:
                                "write e.g. 172.16.1.0/24 (a /30 per connection is taken from it)")
             self._read_vnf(n, rn, path)
             self.nses[name] = n
+        taken += self._explicit_networks()
         pool = ipaddress.ip_network(DEFAULT_CIDR_POOL)
         free = (s for s in pool.subnets(new_prefix=24) if not any(s.overlaps(t) for t in taken))
         for n in self.nses.values():
             if n.spec.cidr is None:
-                n.net = next(free)
+                n.net = next(free, None)
+                if n.net is None:
+                    self.issue(n.spec.path, f"no free /24 left in {DEFAULT_CIDR_POOL} for '{n.spec.name}'",
+                               "give the endpoint a cidr:")
+                    continue
                 n.first = n.net.network_address
         for name, rn in self.raw["nodes"].items():
             for svc in (rn.get("service_labels") or {}):
@@ -158,6 +163,27 @@ class _Expander:
                     self.issue(("nodes", name, "service_labels", svc),
                                f"'{name}' does not provide service '{svc}'",
                                "services: " + ", ".join(self.nses[name].spec.services))
+
+    def _explicit_networks(self) -> list:
+        """IPv4 subnets the topology writes itself: default cidrs keep clear of them."""
+        found = []
+        for rn in self.raw["nodes"].values():
+            found += rn.get("ip") or []
+            for rif in (rn.get("interfaces") or {}).values():
+                found += (rif or {}).get("ip") or []
+        for rl in self.raw.get("links") or []:
+            for ep in (rl if isinstance(rl, list) else rl.get("endpoints") or []):
+                if isinstance(ep, dict):
+                    found += ep.get("ip") or []
+        nets = []
+        for a in found:
+            try:
+                iface = ipaddress.ip_interface(str(a))
+            except ValueError:
+                continue  # reported by resolve
+            if iface.version == 4:
+                nets.append(iface.network)
+        return nets
 
     def _read_vnf(self, n: _Nse, rn: dict, path: tuple) -> None:
         v = rn.get("vnf")
