@@ -9,7 +9,7 @@ import time
 
 from . import __version__, hostcmd
 from . import lab as api
-from .errors import EXIT_FAILED, EXIT_INVALID, EmulatorError, UsageError
+from .errors import EXIT_FAILED, EXIT_INVALID, EmulatorError, EnvironmentProblem, UsageError
 from .loader import Source
 from .nsm import cli as nsm_cli
 from .schema import topology_schema
@@ -234,6 +234,16 @@ def _steps_help() -> str:
     return "\n".join(lines)
 
 
+def cmd_ui(args) -> int:
+    try:
+        from webui import server
+    except ImportError as e:
+        raise EnvironmentProblem(f"the web UI needs its extra packages ({e.name}): "
+                                 f"pip install -e '.[ui]'") from None
+    server.run(host=args.host, port=args.port, topology=args.topology)
+    return 0
+
+
 def cmd_schema(args) -> int:
     print(json.dumps(topology_schema(), indent=2))
     return 0
@@ -320,6 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--junit", metavar="FILE", help="also write JUnit XML here (for CI systems)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
     s.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("ui", help="serve the web UI: draw, validate, deploy, consoles (prints a URL with a token)",
+                       formatter_class=fmt, epilog="examples:\n  emulator ui\n  emulator ui topologies/fw-chain.yaml "
+                                                   "--port 8051")
+    s.add_argument("topology", nargs="?", metavar="TOPOLOGY", help="a topology file to open")
+    s.add_argument("--port", type=int, default=8050)
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; the token is "
+                                                       "always required)")
+    s.set_defaults(fn=cmd_ui)
 
     s = sub.add_parser("schema", help="print the topology JSON Schema (for editors)",
                        formatter_class=fmt, epilog="example:\n  emulator schema > topology.schema.json")
