@@ -55,15 +55,37 @@ def doc(sid: str | None, initial: dict | None = None) -> Doc:
     return DOCS[sid]
 
 
+KIND_LOOK = {  # shape, colour; kinds not listed get a colour from FALLBACK
+    "host": ("round-rectangle", "#3e7cb1"), "router": ("ellipse", "#2f9e6e"), "bridge": ("rectangle", "#8a63d2"),
+    "ovs": ("rectangle", "#5b3fa6"), "ovs-dpdk": ("rectangle", "#b83280"), "nse": ("hexagon", "#dd6b20"),
+    "nsc": ("round-triangle", "#0f766e"), "dpdk-app": ("diamond", "#c05621"),
+}
+FALLBACK = ["#2c7a7b", "#975a16", "#6b46c1", "#2b6cb0", "#9b2c2c", "#276749"]
+
+
+def kind_look(kind: str) -> tuple[str, str]:
+    if kind in KIND_LOOK:
+        return KIND_LOOK[kind]
+    return "round-pentagon", FALLBACK[sum(map(ord, kind)) % len(FALLBACK)]
+
+
+def kind_styles() -> list[dict]:
+    out = []
+    for kind in forms.kinds():
+        shape, colour = kind_look(kind)
+        st = {"shape": shape, "background-color": colour}
+        if shape == "rectangle":
+            st.update(width=46, height=22)
+        out.append({"selector": f"node.kind-{kind}", "style": st})
+    return out
+
+
 STYLE = [
     {"selector": "node", "style": {
         "label": "data(label)", "text-valign": "bottom", "text-margin-y": 4, "font-size": 12,
         "font-family": "system-ui, sans-serif", "color": "#1f2933", "min-zoomed-font-size": 7,
         "width": 34, "height": 34, "background-color": "#7b8794", "border-width": 2, "border-color": "#fff"}},
-    {"selector": "node.kind-host", "style": {"shape": "round-rectangle", "background-color": "#3e7cb1"}},
-    {"selector": "node.kind-router", "style": {"shape": "ellipse", "background-color": "#2f9e6e"}},
-    {"selector": "node.kind-bridge", "style": {"shape": "rectangle", "width": 46, "height": 22,
-                                               "background-color": "#8a63d2"}},
+    "KINDS",
     {"selector": "edge", "style": {"width": 2, "line-color": "#9aa5b1", "curve-style": "bezier"}},
     {"selector": "edge[rate]", "style": {"label": "data(rate)", "font-size": 10, "color": "#52606d",
                                    "text-background-color": "#fff", "text-background-opacity": 0.85,
@@ -73,6 +95,11 @@ STYLE = [
     {"selector": "edge:selected", "style": {"line-color": "#2563eb", "width": 4}},
     {"selector": ".error", "style": {"border-color": "#d64545", "border-width": 4, "line-color": "#d64545",
                                      "line-style": "dashed"}},
+    {"selector": "node.error[errlabel]", "style": {"label": "data(errlabel)", "text-wrap": "wrap",
+                                                   "text-max-width": 180, "color": "#b91c1c"}},
+    {"selector": "edge.error[errlabel]", "style": {"label": "data(errlabel)", "text-wrap": "wrap",
+                                                   "text-max-width": 180, "color": "#b91c1c", "font-size": 10,
+                                                   "text-background-color": "#fff", "text-background-opacity": 0.9}},
     {"selector": "node.st-up", "style": {"border-color": "#27ab83", "border-width": 4}},
     {"selector": "node.st-partial", "style": {"border-color": "#f0b429", "border-width": 4}},
     {"selector": "node.st-down", "style": {"border-color": "#9aa5b1", "border-width": 4, "opacity": 0.6}},
@@ -82,10 +109,19 @@ STYLE = [
 ]
 
 
+def stylesheet() -> list[dict]:
+    out = []
+    for st in STYLE:
+        out.extend(kind_styles() if st == "KINDS" else [st])
+    return out
+
+
 def _palette() -> list:
     items = []
     for kind, summary in forms.kind_summaries().items():
-        items.append(html.Button([html.Span(className=f"swatch kind-{kind}"), html.Span(kind)],
+        shape, colour = kind_look(kind)
+        items.append(html.Button([html.Span(className=f"swatch shape-{shape}", style={"background": colour}),
+                                  html.Span(kind)],
                                  id={"type": "palette", "kind": kind}, className="palette-item",
                                  title=f"{summary}\nclick to add, or drag onto the drawing", draggable="true",
                                  **{"data-kind": kind}))
@@ -104,9 +140,10 @@ def layout_factory(initial: dict | None):
             dcc.Store(id="sid", data=sid),
             dcc.Store(id="rev", data=d.rev),
             dcc.Store(id="drop"), dcc.Store(id="moved"), dcc.Store(id="link-req"),
-            dcc.Store(id="errs"), dcc.Store(id="live"), dcc.Store(id="job"),
+            dcc.Store(id="errs"), dcc.Store(id="live"), dcc.Store(id="job"), dcc.Store(id="fit"),
             dcc.Download(id="download"),
             html.Div(id="sink-errs", hidden=True), html.Div(id="sink-live", hidden=True),
+            html.Div(id="sink-fit", hidden=True),
             dcc.Interval(id="tick", interval=1500),
             html.Header([
                 html.Div([html.Span("emulator", className="brand"), html.Span(" topology designer", className="sub")]),
@@ -140,7 +177,7 @@ def layout_factory(initial: dict | None):
                 html.Main([
                     cyto.Cytoscape(id="cy", elements=model.elements(d.topo), layout={"name": "preset", "fit": True,
                                                                                       "animate": False},
-                                   stylesheet=STYLE, style={"width": "100%", "height": "100%"},
+                                   stylesheet=stylesheet(), style={"width": "100%", "height": "100%"},
                                    minZoom=0.05, maxZoom=3, boxSelectionEnabled=True, autoRefreshLayout=False,
                                    ),
                 ], className="canvas", id="canvas"),
@@ -206,9 +243,11 @@ def register(app: dash.Dash) -> None:
                             Input("errs", "data"))
     app.clientside_callback(ClientsideFunction("emu", "live"), Output("sink-live", "children"),
                             Input("live", "data"))
+    app.clientside_callback(ClientsideFunction("emu", "fit"), Output("sink-fit", "children"),
+                            Input("fit", "data"), prevent_initial_call=True)
 
     @app.callback(
-        Output("cy", "elements"), Output("rev", "data"), Output("msg", "children"),
+        Output("cy", "elements"), Output("rev", "data"), Output("msg", "children"), Output("fit", "data"),
         Input({"type": "palette", "kind": ALL}, "n_clicks"), Input("drop", "data"), Input("moved", "data"),
         Input("link-req", "data"), Input("btn-delete", "n_clicks"), Input("btn-undo", "n_clicks"),
         Input("btn-redo", "n_clicks"), Input("btn-new", "n_clicks"), Input("upload", "contents"),
@@ -220,6 +259,13 @@ def register(app: dash.Dash) -> None:
         prevent_initial_call=True)
     def edit(_pal, drop, moved, link_req, _del, _undo, _redo, _new, upload, _yaml, _apply,
              sid, sel_nodes, sel_edges, filename, yaml_text, prop_values, prop_ids):
+        out = _edit(sid, drop, moved, link_req, upload, sel_nodes, sel_edges, filename, yaml_text, prop_values,
+                    prop_ids)
+        refit = ctx.triggered_id in ("upload", "btn-new", "btn-yaml") and out[1] is not no_update
+        return (*out, {"t": time.time()} if refit else no_update)
+
+    def _edit(sid, drop, moved, link_req, upload, sel_nodes, sel_edges, filename, yaml_text, prop_values,
+              prop_ids):
         d = doc(sid)
         trig = ctx.triggered_id
         msg = ""
@@ -380,7 +426,7 @@ def register(app: dash.Dash) -> None:
             else:
                 cls = "good" if j["status"] == "done" else "bad"
                 progress = html.Span(f"{j['kind']} {j['target']}: {j['message'] or j['status']} "
-                                     f"({j['elapsed']:.1f} s)", className=cls)
+                                     f"({j['elapsed']:.2f} s)", className=cls)
         live = _live(name, topo)
         status = live["status"]
         busy = jobs.busy(name) is not None

@@ -16,19 +16,33 @@ import select
 import signal
 import struct
 import subprocess
+import tempfile
 import termios
 import threading
 
 from emulator import lab as api
 
 
+RC = r"""[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
+[ -f ~/.bashrc ] && . ~/.bashrc
+PS1='\[\e[1;32m\]${EMU_NODE}\[\e[0m\]@${EMU_LAB}:\w# '
+"""
+
+
 class Console:
     def __init__(self, lab: str, node: str, cols: int = 80, rows: int = 24):
-        argv = api.exec_argv(lab, node, ["bash", "-l"])
+        fd, self.rcfile = tempfile.mkstemp(prefix="emulator-console-", suffix=".bashrc")
+        with os.fdopen(fd, "w") as f:  # the usual start-up files, then a prompt that names the node
+            f.write(RC)
+        try:
+            argv = api.exec_argv(lab, node, ["bash", "--rcfile", self.rcfile, "-i"])
+        except BaseException:
+            os.unlink(self.rcfile)
+            raise
         self.master, slave = os.openpty()
         self.resize(cols, rows)
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "USER", "SHELL")}
-        env.update(TERM="xterm-256color", PS1=f"{node}:\\w# ", EMU_LAB=lab, EMU_NODE=node)
+        env.update(TERM="xterm-256color", EMU_LAB=lab, EMU_NODE=node)
         self.proc = subprocess.Popen(["setsid", "-c", *argv], stdin=slave, stdout=slave, stderr=slave,
                                      env=env, cwd="/", close_fds=True)
         os.close(slave)
@@ -71,6 +85,10 @@ class Console:
                 pass
             self.proc.wait(timeout=2)
         os.close(self.master)
+        try:
+            os.unlink(self.rcfile)
+        except OSError:
+            pass
 
 
 def serve(ws, lab: str, node: str, cols: int = 80, rows: int = 24) -> None:

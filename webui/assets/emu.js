@@ -114,7 +114,7 @@
     const t = ev.target.closest && ev.target.closest("button");
     if (!t) return;
     if (t.id === "btn-connect") setConnect(!connectMode);
-    if (t.id === "btn-fit" && cy()) { cy().fit(undefined, 30); if (cy().zoom() > 1.1) { cy().zoom(1.1); cy().center(); } }
+    if (t.id === "btn-fit") fitAll();
     if (t.classList.contains("console-btn") && !t.disabled) emu.openConsole(t.dataset.lab, t.dataset.node);
   });
   document.addEventListener("keydown", (ev) => {
@@ -140,15 +140,29 @@
   });
 
   // ----- painting validation errors and live state
+  function fitAll() {
+    const c = cy();
+    if (!c) return;
+    c.fit(undefined, 30);
+    if (c.zoom() > 1.1) { c.zoom(1.1); c.center(); }
+  }
+  emu.fit = fitAll;
+
   function paintErrors(errs) {
     const c = cy();
     if (!c || !errs) return;
     const e = errs.errors || {};
     c.batch(() => {
-      c.elements(".error").forEach((el) => { if (!e[el.id()]) { el.removeClass("error"); el.removeData("errors"); } });
+      c.elements(".error").forEach((el) => { if (!e[el.id()]) { el.removeClass("error"); el.removeData("errors errlabel"); } });
       for (const id in e) {
         const el = c.getElementById(id);
-        if (el.nonempty()) { el.addClass("error"); el.data("errors", e[id].join("\n")); }
+        if (el.empty()) continue;
+        let first = e[id][0];
+        if (first.length > 60) first = first.slice(0, 57) + "…";
+        const more = e[id].length > 1 ? " (+" + (e[id].length - 1) + ")" : "";
+        el.addClass("error");
+        el.data("errors", e[id].join("\n"));
+        el.data("errlabel", (el.isNode() ? el.id() + "\n" : "") + "⚠ " + first + more);
       }
     });
   }
@@ -174,6 +188,7 @@
   window.dash_clientside.emu = {
     errors: function (errs) { lastErrs = errs; paintErrors(errs); return ""; },
     live: function (live) { lastLive = live; paintLive(live); return ""; },
+    fit: function () { setTimeout(fitAll, 60); return ""; },
   };
 
   // ----- consoles

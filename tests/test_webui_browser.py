@@ -1,0 +1,269 @@
+"""Web UI in a real browser: Playwright driving Debian's chromium against `emulator ui`.
+
+Draws three nodes and two links, saves the YAML and compares it; as root, deploys the drawing,
+types `ip -br addr` in a node's console, destroys the lab and checks nothing is left. Screenshots
+go to test-artifacts/webui/.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+pytest.importorskip("dash")
+pytest.importorskip("dash_cytoscape")
+pytest.importorskip("flask_sock")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from emulator.topo_gen import generate  # noqa: E402
+from webui import model  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ART = os.path.join(ROOT, "test-artifacts", "webui")
+TOKEN = "browser-test-" + os.urandom(6).hex()
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip("chromium is not installed (make setup installs it)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    port = _free_port()
+    cwd = tmp_path_factory.mktemp("ui")
+    os.symlink(os.path.join(ROOT, "scenarios"), cwd / "scenarios")
+    log = open(cwd / "server.log", "w+")
+    env = {**os.environ, "EMULATOR_UI_TOKEN": TOKEN, "PYTHONPATH": ROOT}
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "ui", "--port", str(port)], cwd=cwd, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/", timeout=1)
+            except urllib.error.HTTPError:
+                break  # it answers (403 without the token)
+            except OSError:
+                time.sleep(0.1)
+        log.seek(0)
+        assert f"?token={TOKEN}" in log.read(), "the server does not print its tokened URL"
+        yield {"base": base, "port": port, "proc": proc}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    os.makedirs(ART, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--headless"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(ui, browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 860}, accept_downloads=True)
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(f"{ui['base']}/?token={TOKEN}")
+    pg.wait_for_selector("#cy canvas")
+    pg.wait_for_function("window.emu && window.emu.cy && window.emu.cy()")
+    yield pg
+    ctx.close()
+    assert not errors, errors
+
+
+def shot(pg, name):
+    pg.screenshot(path=os.path.join(ART, name))
+
+
+def node_count(pg) -> int:
+    return pg.evaluate("window.emu.cy().nodes().length")
+
+
+def click_node(pg, node_id, double=False):
+    box = pg.locator("#cy").bounding_box()
+    pos = pg.evaluate(f"window.emu.cy().getElementById({node_id!r}).renderedPosition()")
+    x, y = box["x"] + pos["x"], box["y"] + pos["y"]
+    if double:
+        pg.mouse.dblclick(x, y)
+    else:
+        pg.mouse.click(x, y)
+
+
+def draw_three(pg):
+    """Click host, router, host in the palette; connect h1-r1 and r1-h2; check the drawing."""
+    pg.click("#btn-new")
+    pg.wait_for_function("window.emu.cy().nodes().length === 0")
+    for i, kind in enumerate(["host", "router", "host"], 1):
+        pg.click(f".palette-item[data-kind={kind}]")
+        pg.wait_for_function(f"window.emu.cy().nodes().length === {i}")
+    pg.click("#btn-fit")
+    pg.click("#btn-connect")
+    for a, b in (("h1", "r1"), ("r1", "h2")):
+        click_node(pg, a)
+        click_node(pg, b)
+        pg.wait_for_function(f"window.emu.cy().edges().some(e => e.source().id() === {a!r} "
+                             f"&& e.target().id() === {b!r})")
+    pg.keyboard.press("Escape")
+    assert pg.evaluate("window.emu.cy().edges().length") == 2
+
+
+def save_yaml(pg, tmp_path) -> str:
+    with pg.expect_download() as dl:
+        pg.click("#btn-save")
+    path = tmp_path / "saved.yaml"
+    dl.value.save_as(path)
+    return path.read_text()
+
+
+def test_requests_without_the_token_are_refused(ui):
+    base = ui["base"]
+    for method, path in (("GET", "/"), ("GET", "/_dash-layout"), ("POST", "/_dash-update-component"),
+                         ("GET", "/assets/emu.js"), ("GET", "/vendor/xterm/lib/xterm.js")):
+        req = urllib.request.Request(base + path, method=method, data=b"{}" if method == "POST" else None,
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=5)
+        assert e.value.code in (401, 403), path
+    # a websocket handshake without the token, and one with it from another origin
+    for headers in ({}, {"Cookie": f"emulator_ui_{ui['port']}={TOKEN}", "Origin": "http://evil.example"}):
+        with socket.create_connection(("127.0.0.1", ui["port"]), timeout=5) as s:
+            extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            s.sendall((f"GET /ws/console/x/y HTTP/1.1\r\nHost: 127.0.0.1:{ui['port']}\r\nUpgrade: websocket\r\n"
+                       f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       f"Sec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
+            status = s.recv(200).decode(errors="replace").split("\r\n")[0]
+        assert " 403 " in status, (headers, status)
+
+
+def test_draw_three_nodes_two_links_and_save_yaml(page, tmp_path):
+    draw_three(page)
+    shot(page, "01-drawn.png")
+    text = save_yaml(page, tmp_path)
+    saved = yaml.safe_load(text)
+    assert saved["name"] == "lab1"
+    assert {n: v["kind"] for n, v in saved["nodes"].items()} == {"h1": "host", "r1": "router", "h2": "host"}
+    assert saved["links"] == [["h1", "r1"], ["r1", "h2"]]
+    for v in saved["nodes"].values():  # positions are kept in the file
+        assert set(v["position"]) == {"x", "y"}
+    # no problems: the drawing is a valid topology
+    page.click("text=Problems")
+    page.wait_for_selector(".problems .ok")
+    # open the saved file again: the same drawing
+    page.click("#btn-new")
+    page.wait_for_function("window.emu.cy().nodes().length === 0")
+    page.set_input_files("#upload input[type=file]", str(tmp_path / "saved.yaml"))
+    page.wait_for_function("window.emu.cy().nodes().length === 3")
+    assert yaml.safe_load(save_yaml(page, tmp_path)) == saved
+    pos = page.evaluate("window.emu.cy().getElementById('r1').position()")
+    assert (round(pos["x"], 1), round(pos["y"], 1)) == (saved["nodes"]["r1"]["position"]["x"],
+                                                        saved["nodes"]["r1"]["position"]["y"])
+
+
+def test_properties_validation_delete_undo(page):
+    draw_three(page)
+    page.click("text=Properties")
+    click_node(page, "h1")
+    page.wait_for_selector(".props-title:has-text('node h1')")
+    ip = page.locator("input[id*='\"key\":\"ip\"']")
+    ip.fill("[not-an-address]")
+    page.click("#btn-apply")
+    # the error is attached to the node and listed
+    page.wait_for_function("window.emu.cy().getElementById('h1').hasClass('error')")
+    page.click("text=Problems")
+    page.wait_for_selector(".problem:has-text('nodes.h1')")
+    shot(page, "02-validation-error.png")
+    page.click("#btn-undo")
+    page.wait_for_function("!window.emu.cy().getElementById('h1').hasClass('error')")
+    click_node(page, "r1")
+    page.click("#btn-delete")
+    page.wait_for_function("window.emu.cy().nodes().length === 2 && window.emu.cy().edges().length === 0")
+    page.click("#btn-undo")
+    page.wait_for_function("window.emu.cy().nodes().length === 3 && window.emu.cy().edges().length === 2")
+
+
+def test_500_node_lab_renders_and_responds(page, tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text(model.to_yaml(generate("linear,250").data))
+    t0 = time.monotonic()
+    page.set_input_files("#upload input[type=file]", str(path))
+    page.wait_for_function("window.emu.cy().nodes().length === 500", timeout=30000)
+    rendered = time.monotonic() - t0
+    t0 = time.monotonic()
+    page.click(".palette-item[data-kind=host]")
+    page.wait_for_function("window.emu.cy().nodes().length === 501", timeout=30000)
+    responded = time.monotonic() - t0
+    shot(page, "03-500-nodes.png")
+    assert rendered < 8, f"500 nodes took {rendered:.1f} s to render"
+    assert responded < 5, f"adding a node to 500 took {responded:.1f} s"
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_deploy_console_destroy(page, lab_name, tmp_path):
+    draw_three(page)
+    # name the lab (the topology form: nothing selected)
+    page.evaluate("window.emu.cy().elements().unselect()")
+    page.click("text=Properties")
+    page.wait_for_selector(".props-title:has-text('topology')")
+    page.locator("input[id*='\"key\":\"name\"']").fill(lab_name)
+    page.click("#btn-apply")
+    page.wait_for_selector(f"#lab-status:has-text('{lab_name}')")
+    page.click("#btn-deploy")
+    page.wait_for_selector("#lab-status .st-running", timeout=60000)
+    page.wait_for_function("window.emu.cy().getElementById('h1').hasClass('st-up')", timeout=15000)
+    shot(page, "04-deployed.png")
+    # a console on h1: type a command, see the node's interfaces
+    click_node(page, "h1")
+    page.click(".console-btn:not([disabled])", timeout=15000)
+    page.wait_for_selector(".console .xterm-rows")
+    page.wait_for_function(f"document.querySelector('.console .xterm-rows').innerText.includes('h1@{lab_name}')",
+                           timeout=15000)
+    page.click(".console .xterm")
+    page.keyboard.type("ip -br addr\n")
+    page.wait_for_function("document.querySelector('.console .xterm-rows').innerText.includes('eth0@')",
+                           timeout=15000)
+    text = page.inner_text(".console .xterm-rows")
+    assert re.search(r"eth0@\S+\s+UP\s+10\.", text), text
+    # traffic shows as a rate on the link
+    page.keyboard.type("ping -c 12 -i 0.2 10.255.0.2\n")
+    page.wait_for_function("(window.emu.cy().getElementById('link-0').data('rate') || '').includes('pkt/s')",
+                           timeout=15000)
+    # a second console at the same time, on the router (double-click opens one)
+    click_node(page, "r1", double=True)
+    page.wait_for_function("document.querySelectorAll('.console').length === 2")
+    page.wait_for_function("document.querySelectorAll('.console .xterm-rows')[1].innerText.includes('r1@')",
+                           timeout=15000)
+    shot(page, "05-consoles.png")
+    page.click("#btn-destroy")
+    page.wait_for_selector("#lab-status .st-absent", timeout=60000)
+    page.wait_for_function("document.querySelectorAll('.console.closed').length === 2", timeout=15000)
+    shot(page, "06-destroyed.png")
+    assert not os.path.exists(f"/run/emulator/{lab_name}")
