@@ -321,7 +321,7 @@ def test_plain_ovs_switches_kernel_hosts_with_tcp_working_and_no_dpdk(topo, lab_
     api.deploy(topo("""
         name: {lab}
         nodes:
-          sw: {kind: ovs}
+          sw: {kind: ovs, internal: {gw: {ip: [10.40.0.254/24]}}}
           h1: {kind: host, ip: [10.40.0.1/24]}
           h2: {kind: host, ip: [10.40.0.2/24]}
         links: [[h1, sw], [h2, sw]]
@@ -331,6 +331,7 @@ def test_plain_ovs_switches_kernel_hosts_with_tcp_working_and_no_dpdk(topo, lab_
         assert any("/usr/lib/openvswitch-switch/ovs-vswitchd " in p for p in procs), procs
         assert not os.path.exists(hugepages.lab_mount(state.lab_dir(lab_name))), "no DPDK: no hugepages"
         assert api.ping(lab_name, "h1", "10.40.0.2", count=2)
+        assert api.ping(lab_name, "h1", "10.40.0.254", count=1), "the bridge's internal port answers"
         # TCP through the userspace datapath needs the hosts' tx checksum offload off (done at deploy)
         m = Iperf3().run(ctx_for(lab_name, tmp_path), {"client": "h1", "server": "h2", "duration": 1}).measurements
         assert m["throughput_bps"] > 10e6, m

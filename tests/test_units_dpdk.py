@@ -166,6 +166,16 @@ nodes:
 """, "ovs.db", ""),
     ("""
 name: v
+nodes:
+  sw: {kind: ovs, internal: {gw: {ip: [10.0.0.300/24]}, this-name-is-too-long: {}}}
+""", "nodes.sw.internal.gw.ip[0]", "not an address"),
+    ("""
+name: v
+nodes:
+  sw: {kind: ovs, internal: {this-name-is-too-long: {}}}
+""", "nodes.sw.internal.this-name-is-too-long", "not a valid device name"),
+    ("""
+name: v
 hugepages: {reserve: 0}
 nodes:
   a: {kind: host}

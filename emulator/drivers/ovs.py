@@ -11,6 +11,7 @@ eth2 port 2..., so `flows: ["in_port=1,actions=output:2"]` reads like the topolo
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 
@@ -65,6 +66,11 @@ class OvsDriver(Driver):
     dpdk = False
     properties = {
         "flows": FLOWS,
+        "internal": {"type": "object", "description": "internal ports of the bridge (devices in the lab's "
+                                                     "forwarding namespace), by name, with their addresses: "
+                                                     "e.g. {gw: {ip: [10.0.0.254/24]}}",
+                     "additionalProperties": {"type": "object", "additionalProperties": False,
+                                              "properties": {"ip": {"type": "array", "items": {"type": "string"}}}}},
         "datapath": {"enum": ["auto", "system", "netdev"],
                      "description": "system (kernel module) or netdev (userspace); auto: system when the "
                                     "openvswitch module is loaded"},
@@ -90,6 +96,18 @@ class OvsDriver(Driver):
             for c in (v if isinstance(v, list) else [] if v is None else [v]):
                 if c >= ncpu:
                     problems.append(((key,), f"CPU {c} does not exist here ({ncpu} CPUs: 0-{ncpu - 1})", None))
+        for name, spec in (node.props.get("internal") or {}).items():
+            if len(name) > IFNAMSIZ or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                problems.append((("internal", name), f"internal port name '{name}' is not a valid device name "
+                                                     f"(at most {IFNAMSIZ} letters, digits, '_', '.', '-')", None))
+            for i, a in enumerate((spec or {}).get("ip", [])):
+                try:
+                    ipaddress.ip_interface(a)
+                    if "/" not in a:
+                        raise ValueError
+                except ValueError:
+                    problems.append((("internal", name, "ip", i), f"'{a}' is not an address with prefix length",
+                                     "e.g. 10.0.0.254/24"))
         for i, f in enumerate(node.props.get("flows") or []):
             if "actions=" not in f.replace(" ", ""):
                 problems.append((("flows", i), f"flow '{f}' has no actions=",
@@ -142,7 +160,11 @@ class OvsDriver(Driver):
             if hasattr(lt, "ovs_port"):
                 p.type, p.options = lt.ovs_port(lab, link, iface)
             ports.append(p)
-        acts.append(O.ConfigureBridge(netns=lab.fabric, lab=lab.name, db=db or O.private_db(lab.name),
+        internal = {}
+        for name, spec in (node.props.get("internal") or {}).items():
+            ports.append(O.Port(name=name, ofport=len(ports) + 1, type="internal"))
+            internal[name] = list((spec or {}).get("ip", []))
+        acts.append(O.ConfigureBridge(internal=internal, netns=lab.fabric, lab=lab.name, db=db or O.private_db(lab.name),
                                       bridge=node.device, node=node.name, datapath=self.datapath(node),
                                       ports=ports, flows=list(node.props.get("flows") or []),
                                       external=bool(db)))

@@ -203,6 +203,7 @@ class ConfigureBridge(A.Action):
     ports: list = field(default_factory=list)
     flows: list = field(default_factory=list)
     external: bool = False
+    internal: dict = field(default_factory=dict)   # internal port -> its addresses
 
     def __post_init__(self):
         self.phase, self.batch = A.SWITCHPORTS, "ovs-config"
@@ -221,6 +222,8 @@ class ConfigureBridge(A.Action):
 
     def describe(self):
         s = f"[{self.netns}] ovs-vsctl " + shlex.join(self.vsctl_args())
+        for n, ips in self.internal.items():
+            s += f"\n[{self.netns}] ip link set {n} up" + "".join(f"; ip addr add {c} dev {n}" for c in ips)
         if self.flows:
             s += f"\n[{self.netns}] ovs-ofctl add-flows {self.bridge} - <<< " + "; ".join(self.flows)
         return s
@@ -245,6 +248,12 @@ class ConfigureBridge(A.Action):
             errs = [l for l in bad.stdout.splitlines() if l.split(",")[0] in {p.name for p in a.ports}]
             if errs:
                 raise DeployError(f"Open vSwitch refused ports of {a.bridge}: " + "; ".join(errs))
+            if a.internal and not a.external:   # OVS made them as devices in the forwarding namespace
+                script = "".join(f"link set {n} up\n" + "".join(f"address add {c} dev {n}\n" for c in ips)
+                                 for n, ips in a.internal.items())
+                r = hostcmd.run(["ip", "-batch", "-"], netns=a.netns, input=script)
+                if not r.ok:
+                    raise DeployError(f"internal ports of OVS bridge {a.node}: {r.stderr.strip()}")
             if a.flows:
                 rundir = ctl_rundir(a.db, a.lab)
                 r = hostcmd.run(["ovs-ofctl", "add-flows", f"unix:{rundir}/{a.bridge}.mgmt", "-"],
