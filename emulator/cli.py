@@ -152,6 +152,8 @@ def cmd_inspect(args) -> int:
                          " ".join(f"{k}={v}" for k, v in l.get("impairment", {}).items()) or "-"])
         print(table(["endpoint a", "endpoint b", "state", "a tx pkts", "a rx pkts", "impairment"], rows,
                     max_rows=args.max_rows))
+    if st.get("services"):
+        print(nsm_cli.chains_text(st))
     return 0
 
 

@@ -53,3 +53,13 @@ def test_bad_nsm_chain_step_is_located(tmp_path):
     text = e.value.format()
     assert "s.yaml:3:" in text and "unknown field 'hops'" in text
     assert "s.yaml:5:" in text and "no metric 'hop_count'" in text
+
+
+def test_inspect_text_lists_chains_hop_by_hop():
+    from emulator.nsm.cli import chains_text
+    st = {"services": [{"client": "c", "service": "s", "payload": "IP", "nodes": ["c", "x"],
+                        "hops": [{"client": "c:nsm0", "client_ip": "10.0.0.1/30", "endpoint": "x:in0",
+                                  "endpoint_ip": "10.0.0.2/30"}]}]}
+    assert chains_text(st).splitlines() == ["network service chains:", "  c: s (IP): c -> x",
+                                            "      c:nsm0 10.0.0.1/30 -> x:in0 10.0.0.2/30"]
+    assert chains_text({}) == ""

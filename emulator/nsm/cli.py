@@ -37,6 +37,16 @@ def cmd_import(args) -> int:
     return 0
 
 
+def chains_text(st: dict) -> str:
+    """The network service chains of a running lab (from its state), for `emulator inspect LAB`."""
+    out = []
+    for ch in st.get("services") or []:
+        out.append(f"  {ch['client']}: {ch['service']} ({ch['payload']}): {' -> '.join(ch['nodes'])}")
+        out += [f"      {h['client']} {h['client_ip'] or '-'} -> {h['endpoint']} {h['endpoint_ip'] or '-'}"
+                for h in ch["hops"]]
+    return ("network service chains:\n" + "\n".join(out)) if out else ""
+
+
 def add_parsers(sub, fmt=argparse.RawDescriptionHelpFormatter) -> None:
     s = sub.add_parser("explain", help="for every network service client: the chain it got and why",
                        formatter_class=fmt, epilog="example:\n  emulator explain topologies/nsm-2s1c.yaml")
