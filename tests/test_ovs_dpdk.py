@@ -350,3 +350,17 @@ def test_testpmd_that_fails_to_start_rolls_the_whole_lab_back(topo, lab_name):
     assert "dpdk-app tx: dpdk-testpmd exited" in str(e.value) and "no-such-option" in str(e.value)
     assert lab_name not in state.list_labs()
     assert_nothing_left(lab_name, ["tx", "rx"], free0)
+
+
+@needs_dpdk
+def test_testpmd_of_a_node_answers_through_its_fifo_from_the_command_line(topo, lab_name):
+    api.deploy(topo(MEMIF))
+    try:
+        r = subprocess.run([sys.executable, "-m", "emulator.dpdk", lab_name, "rx2", "show port info 0"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "net_memif" in r.stdout and "role=server" in r.stdout, r.stdout + r.stderr
+        r = subprocess.run([sys.executable, "-m", "emulator.dpdk", lab_name, "nope", "start"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "not a running dpdk-app" in r.stderr
+    finally:
+        api.destroy(lab_name)

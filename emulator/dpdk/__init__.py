@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from .. import actions as A
 from .. import hostcmd, state
-from ..errors import DeployError, EnvironmentProblem
+from ..errors import DeployError, LabError
 
 TESTPMD = "dpdk-testpmd"
 MODES = ["io", "mac", "macswap", "txonly", "rxonly", "flowgen", "icmpecho"]
@@ -189,7 +189,7 @@ class Testpmd:
             with open(spec_path(lab, node)) as f:
                 return cls(json.load(f))
         except FileNotFoundError:
-            raise EnvironmentProblem(f"node '{node}' of lab '{lab}' is not a running dpdk-app") from None
+            raise LabError(f"node '{node}' of lab '{lab}' is not a running dpdk-app") from None
 
     @property
     def node(self) -> str:
