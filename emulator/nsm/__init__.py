@@ -15,4 +15,7 @@ deploys like anything else. Modules:
     explain.py    `emulator explain`: every client's chain and why
     k8s.py        `emulator import-nsm`: NSM Kubernetes manifests -> a topology
     step.py       the `nsm_chain` scenario step: per-hop packet counters prove the path
+    cli.py        the `explain` and `import-nsm` verbs, and the chains `inspect LAB` lists
+
+Node kinds `nse` and `nsc` are drivers (emulator/drivers/nsm.py); VNF roles are emulator/vnf.py.
 """

@@ -3,6 +3,7 @@
 Both spellings NSM has used are accepted and normalised here:
   v1        matches: [{source_selector: {...}, routes: [{destination_selector: {...}}], fallthrough, metadata}]
   v1alpha1  matches: [{match:, sourceSelector: {...}, route: [{destination:, destinationSelector: {...}}]}]
+A route's `weight` is accepted and, as in NSM's endpoint discovery, does not change the selection.
 Requests use NSM's URL form `mechanism://service/ifname?label=value&...` (the mechanism and the
 interface name are optional: `service`, `service/eth2?app=fw` as in the `ns.networkservicemesh.io`
 annotation of NSM 0.x).
