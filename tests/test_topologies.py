@@ -26,6 +26,7 @@ REACH = {
     "nsm-2s1c-user-app": [("client", "172.16.2.2")],
     "seed003-pairs": [],                              # DPDK apps only: traffic in tests/test_ovs_dpdk.py
     "seed002-ovs-dpdk": [("client", "10.20.0.2")],    # kernel ping through OVS-DPDK to testpmd icmpecho
+    "seed003-2vs2": [],                               # DPDK apps only (memif pairs)
 }
 
 
