@@ -195,11 +195,11 @@ def test_cpu_that_does_not_exist_is_refused_at_resolve():
         compile_text(f"""
             name: c
             nodes:
-              a: {{kind: dpdk-app, cores: [{n}]}}
+              a: {{kind: dpdk-app, cores: [0], main_core: {n}}}
               b: {{kind: dpdk-app}}
             links: [{{endpoints: [a, b], type: memif}}]
         """)
-    assert f"CPU {n} does not exist here" in str(e.value) and "nodes.a.cores" in str(e.value)
+    assert f"CPU {n} does not exist here" in str(e.value) and "nodes.a.main_core" in str(e.value)
 
 
 def test_hugepage_shortage_names_the_numbers_and_the_fix():

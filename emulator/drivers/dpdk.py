@@ -69,12 +69,11 @@ class DpdkAppDriver(Driver):
     def resolve(self, lab, node, raw):
         problems = []
         n = os.cpu_count() or 1
-        for c in node.props.get("cores", []) + [node.props.get("main_core", 0)]:
-            if c >= n:
-                problems.append((("cores",) if "cores" in node.props else ("main_core",),
-                                 f"CPU {c} does not exist here ({n} CPUs: 0-{n - 1})", None))
-        if node.exec:
-            problems.append((("exec",), "dpdk-app nodes take no exec:", None))
+        for key, cpus in (("cores", node.props.get("cores", [])), ("main_core", [node.props.get("main_core", 0)])):
+            for c in cpus:
+                if c >= n:
+                    problems.append(((key,), f"CPU {c} does not exist here ({n} CPUs: 0-{n - 1})",
+                                     "cores and main_core name CPUs of this host"))
         return problems
 
     def port(self, lab, node, iface):
