@@ -293,12 +293,11 @@ class _Expander:
             if len(ch.hops) >= MAX_HOPS:
                 self.issue(where, f"service '{svc_name}': the chain is longer than {MAX_HOPS} hops")
                 return
-            n = self.nses[chosen]
             in_if = self.ifname(chosen, "in")
             for st in d.trace:  # the deciding match's metadata, or a metadata-only match's
                 if st.verdict in ("chosen", "metadata") and st.match.metadata:
                     meta = st.match.metadata.get("labels") or {}
-                    ch.metadata.update({str(k): str(v) for k, v in meta.items()})
+                    ch.metadata.update({str(mk): str(mv) for mk, mv in meta.items()})
             mech = self.mechanism(requester == client and req.mechanism or None, requester, chosen, where)
             if mech is None:
                 return
