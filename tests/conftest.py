@@ -60,6 +60,7 @@ def clean_host():
     left_ns = {n for n in _netns_now() - ns0 if not _other_runs_lab(n)}
     left_links = _links_now() - links0
     labs1 = set(os.listdir("/run/emulator")) if os.path.isdir("/run/emulator") else set()
+    labs1 = {lab for lab in labs1 if not _other_runs_lab("emu-" + lab)}
     # remove leftovers by their exact names so one failure does not cascade, then fail
     for lab in labs1 - labs0:
         try:
