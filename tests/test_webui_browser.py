@@ -31,6 +31,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ART = os.path.join(ROOT, "test-artifacts", "webui")
 TOKEN = "browser-test-" + os.urandom(6).hex()
 
+SCN_LAB = f"t{os.getpid() % 100000}x900"  # the test-lab pattern conftest knows
+SCENARIO = """\
+name: webui-ping
+description: two hosts, a ping between them (run from the web UI)
+topology:
+  name: {lab}
+  nodes: {a: {kind: host}, b: {kind: host}}
+  links: [[a, b]]
+steps:
+  - pingall: {}
+  - ping: {from: a, to: b, count: 3, interval: 0.2}
+    expect: {loss_pct: 0}
+"""
+
 if not os.path.exists(CHROMIUM):
     pytest.skip("chromium is not installed (make setup installs it)", allow_module_level=True)
 
@@ -45,7 +59,8 @@ def _free_port() -> int:
 def ui(tmp_path_factory):
     port = _free_port()
     cwd = tmp_path_factory.mktemp("ui")
-    os.symlink(os.path.join(ROOT, "scenarios"), cwd / "scenarios")
+    (cwd / "scenarios").mkdir()
+    (cwd / "scenarios" / "webui-ping.yaml").write_text(SCENARIO.replace("{lab}", SCN_LAB))
     log = open(cwd / "server.log", "w+")
     env = {**os.environ, "EMULATOR_UI_TOKEN": TOKEN, "PYTHONPATH": ROOT}
     proc = subprocess.Popen([sys.executable, "-m", "emulator", "ui", "--port", str(port)], cwd=cwd, env=env,
@@ -165,6 +180,16 @@ def test_requests_without_the_token_are_refused(ui):
 
 def test_draw_three_nodes_two_links_and_save_yaml(page, tmp_path):
     draw_three(page)
+    # drag r1 somewhere else: its new place is what gets saved
+    box = page.locator("#cy").bounding_box()
+    r = page.evaluate("window.emu.cy().getElementById('r1').renderedPosition()")
+    page.mouse.move(box["x"] + r["x"], box["y"] + r["y"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + r["x"] + 20, box["y"] + r["y"] + 60, steps=6)
+    page.mouse.move(box["x"] + r["x"] + 40, box["y"] + r["y"] + 120, steps=6)
+    page.mouse.up()
+    page.wait_for_timeout(600)
+    moved = page.evaluate("window.emu.cy().getElementById('r1').position()")
     shot(page, "01-drawn.png")
     text = save_yaml(page, tmp_path)
     saved = yaml.safe_load(text)
@@ -173,6 +198,8 @@ def test_draw_three_nodes_two_links_and_save_yaml(page, tmp_path):
     assert saved["links"] == [["h1", "r1"], ["r1", "h2"]]
     for v in saved["nodes"].values():  # positions are kept in the file
         assert set(v["position"]) == {"x", "y"}
+    assert saved["nodes"]["r1"]["position"] == {"x": round(moved["x"], 1), "y": round(moved["y"], 1)}
+    assert saved["nodes"]["r1"]["position"]["y"] > saved["nodes"]["h1"]["position"]["y"] + 50
     # no problems: the drawing is a valid topology
     page.click("text=Problems")
     page.wait_for_selector(".problems .ok")
@@ -207,6 +234,15 @@ def test_properties_validation_delete_undo(page):
     page.wait_for_function("window.emu.cy().nodes().length === 2 && window.emu.cy().edges().length === 0")
     page.click("#btn-undo")
     page.wait_for_function("window.emu.cy().nodes().length === 3 && window.emu.cy().edges().length === 2")
+    page.click("#btn-redo")
+    page.wait_for_function("window.emu.cy().nodes().length === 2")
+    page.keyboard.press("Control+z")
+    page.wait_for_function("window.emu.cy().nodes().length === 3")
+    # drag a bridge from the palette onto the drawing
+    page.drag_and_drop(".palette-item[data-kind=bridge]", "#cy", target_position={"x": 200, "y": 120})
+    page.wait_for_function("window.emu.cy().getElementById('sw1').nonempty()")
+    pos = page.evaluate("window.emu.cy().getElementById('sw1').renderedPosition()")
+    assert abs(pos["x"] - 200) < 3 and abs(pos["y"] - 120) < 3, pos
 
 
 def test_500_node_lab_renders_and_responds(page, tmp_path):
@@ -244,14 +280,31 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
     click_node(page, "h1")
     page.click(".console-btn:not([disabled])", timeout=15000)
     page.wait_for_selector(".console .xterm-rows")
-    page.wait_for_function(f"document.querySelector('.console .xterm-rows').innerText.includes('h1@{lab_name}')",
-                           timeout=15000)
+    try:
+        page.wait_for_function("document.querySelector('.console .xterm-rows').innerText"
+                               f".includes('h1@{lab_name}')", timeout=20000)
+    except sync_api.TimeoutError:
+        shot(page, "04b-console-timeout.png")
+        raise AssertionError("no prompt in the console: " + page.inner_text(".console .xterm-rows")) from None
     page.click(".console .xterm")
     page.keyboard.type("ip -br addr\n")
     page.wait_for_function("document.querySelector('.console .xterm-rows').innerText.includes('eth0@')",
                            timeout=15000)
     text = page.inner_text(".console .xterm-rows")
     assert re.search(r"eth0@\S+\s+UP\s+10\.", text), text
+    # the shell's terminal has the size of the pane, and follows it when the dock is resized
+    def stty_matches():
+        page.keyboard.type("stty size\n")
+        rows, cols = page.evaluate("[window.emu.consoles[0].term.rows, window.emu.consoles[0].term.cols]")
+        page.wait_for_function(f"document.querySelector('.console .xterm-rows').innerText.includes('{rows} {cols}')",
+                               timeout=10000)
+        return rows
+    rows0 = stty_matches()
+    page.evaluate("document.getElementById('console-dock').style.height = '420px'")
+    page.wait_for_function(f"window.emu.consoles[0].term.rows > {rows0}")
+    page.keyboard.type("clear\n")
+    assert stty_matches() > rows0
+    page.evaluate("document.getElementById('console-dock').style.height = '280px'")
     # traffic shows as a rate on the link
     page.keyboard.type("ping -c 12 -i 0.2 10.255.0.2\n")
     page.wait_for_function("(window.emu.cy().getElementById('link-0').data('rate') || '').includes('pkt/s')",
@@ -267,3 +320,23 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
     page.wait_for_function("document.querySelectorAll('.console.closed').length === 2", timeout=15000)
     shot(page, "06-destroyed.png")
     assert not os.path.exists(f"/run/emulator/{lab_name}")
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_run_a_scenario_and_see_its_report(page):
+    page.click("text=Scenario")
+    page.click("#scn-file")
+    page.click("text=scenarios/webui-ping.yaml")
+    page.click("#btn-run")
+    page.wait_for_selector("#progress .good", timeout=60000)
+    page.wait_for_selector("#report-overlay:not([hidden])", timeout=10000)
+    frame = page.frame_locator(".report-frame")
+    frame.locator("body").wait_for(timeout=10000)
+    assert "webui-ping" in frame.locator("body").inner_text()
+    assert "passed" in page.inner_text("#scn-log")
+    shot(page, "07-scenario-report.png")
+    page.click("#report-close")
+    page.wait_for_selector("#report-overlay", state="hidden")
+    page.click("#report-show")
+    page.wait_for_selector("#report-overlay:not([hidden])")

@@ -109,6 +109,10 @@ STYLE = [
 ]
 
 
+TAB = {"padding": "7px 4px", "fontSize": "13px", "lineHeight": "18px"}
+TAB_SEL = {**TAB, "fontWeight": 600, "borderTop": "2px solid #2563eb"}
+
+
 def stylesheet() -> list[dict]:
     out = []
     for st in STYLE:
@@ -180,23 +184,30 @@ def layout_factory(initial: dict | None):
                                    stylesheet=stylesheet(), style={"width": "100%", "height": "100%"},
                                    minZoom=0.05, maxZoom=3, boxSelectionEnabled=True, autoRefreshLayout=False,
                                    ),
+                    html.Div([html.Div([html.Span(id="report-title"),
+                                        html.A("open in a new tab", id="report-newtab", target="_blank"),
+                                        html.Button("Close", id="report-close", className="btn")],
+                                       className="report-bar"),
+                              html.Iframe(id="report-frame", className="report-frame")],
+                             id="report-overlay", className="report-overlay", hidden=True),
                 ], className="canvas", id="canvas"),
                 html.Aside([
                     dcc.Tabs(id="tabs", value="props", children=[
-                        dcc.Tab(label="Properties", value="props", children=[
+                        dcc.Tab(label="Properties", value="props", style=TAB, selected_style=TAB_SEL, children=[
                             html.Div(id="props-title", className="props-title"),
                             html.Div(id="props-form", className="props-form"),
                             html.Div([html.Button("Apply", id="btn-apply", className="btn primary"),
                                       html.Span(id="props-actions")], className="props-buttons"),
                             html.Div(id="props-msg", className="msg"),
                         ]),
-                        dcc.Tab(label="Problems", value="problems", id="tab-problems",
+                        dcc.Tab(label="Problems", value="problems", id="tab-problems", style=TAB,
+                                selected_style=TAB_SEL,
                                 children=[html.Div(id="problems", className="problems")]),
-                        dcc.Tab(label="YAML", value="yaml", children=[
+                        dcc.Tab(label="YAML", value="yaml", style=TAB, selected_style=TAB_SEL, children=[
                             dcc.Textarea(id="yaml", className="yaml", spellCheck=False),
                             html.Button("Apply YAML", id="btn-yaml", className="btn"),
                         ]),
-                        dcc.Tab(label="Scenario", value="scenario", children=[
+                        dcc.Tab(label="Scenario", value="scenario", style=TAB, selected_style=TAB_SEL, children=[
                             html.Div([
                                 dcc.Dropdown(id="scn-file", options=_scenarios(), placeholder="scenario file",
                                              className="scn-dd"),
@@ -370,6 +381,11 @@ def register(app: dash.Dash) -> None:
                            else "deploy the lab first",
                            **{"data-lab": (live or {}).get("lab", ""), "data-node": nodes[0]})
 
+    @app.callback(Output("report-overlay", "hidden", allow_duplicate=True),
+                  Input("report-close", "n_clicks"), Input("scn-report", "n_clicks"), prevent_initial_call=True)
+    def report_overlay(_close, _show):
+        return ctx.triggered_id == "report-close"
+
     @app.callback(Output("download", "data"), Input("btn-save", "n_clicks"), State("sid", "data"),
                   prevent_initial_call=True)
     def save(_n, sid):
@@ -404,20 +420,25 @@ def register(app: dash.Dash) -> None:
         Output("live", "data"), Output("lab-status", "children"), Output("progress", "children"),
         Output("btn-deploy", "disabled"), Output("btn-destroy", "disabled"),
         Output("scn-log", "children"), Output("scn-report", "children"),
+        Output("report-overlay", "hidden"), Output("report-frame", "src"), Output("report-newtab", "href"),
+        Output("report-title", "children"),
         Input("tick", "n_intervals"), State("sid", "data"), State("job", "data"), State("live", "data"))
     def tick(_n, sid, job_id, prev_live):
         topo = doc(sid).topo
         name = str(topo.get("name") or "")
         job = jobs.get(job_id) if job_id else None
         progress, scn_log, scn_report = no_update, no_update, no_update
+        overlay = (no_update,) * 4
         if job:
             j = job.as_dict()
             if job.kind == "scenario":
                 scn_log = j["log"][-6000:]
-                if j["status"] != "running" and j["result"].get("html") and os.path.exists(j["result"]["html"]):
-                    scn_report = [html.A("open the report in a new tab", href=f"/report/{job.id}/report.html",
-                                         target="_blank"),
-                                  html.Iframe(src=f"/report/{job.id}/report.html", className="report-frame")]
+                if j["status"] != "running" and j["result"].get("html") and os.path.exists(j["result"]["html"]) \
+                        and not getattr(job, "shown", False):
+                    job.shown = True
+                    url = f"/report/{job.id}/report.html"
+                    scn_report = html.Button("Show the report", id="report-show", className="btn")
+                    overlay = (False, url, url, f"report of {job.target}")
             if j["status"] == "running":
                 pct = int(100 * j["count"] / j["total"]) if j["total"] else 0
                 progress = html.Div([html.Span(f"{j['kind']} {j['target']}: {j['phase']} {j['count']}/{j['total']}"),
@@ -434,7 +455,7 @@ def register(app: dash.Dash) -> None:
         if live == prev_live:
             live = no_update
         return (live, label, progress, busy or status in ("running", "deploying"),
-                busy or status in ("absent", "deploying"), scn_log, scn_report)
+                busy or status in ("absent", "deploying"), scn_log, scn_report, *overlay)
 
 
 def _apply_form(topo: dict, target: tuple, ids: list[dict], values: list) -> dict:

@@ -133,6 +133,12 @@ class StartDpdkApps(A.Action):
             started = [(a, a.launch()) for a in wave]
             for a, (proc, spec) in started:
                 a.wait_ready(proc, spec)
+        # every port connected (OVS attaches to a vhost-user socket within its 1 s reconnect period,
+        # a memif client to its server) before the lab counts as deployed: traffic sent earlier is lost
+        end = time.monotonic() + 30
+        for a in ordered:
+            if a.ports:
+                Testpmd.of(a.lab, a.node).wait_links_up(max(1.0, end - time.monotonic()))
 
     def launch(self):
         os.makedirs(dpdk_dir(self.lab), exist_ok=True)
@@ -194,6 +200,23 @@ class Testpmd:
     @property
     def node(self) -> str:
         return self.spec["node"]
+
+    def links(self) -> list[bool]:
+        """Link state of each port (up or not), from `show port info all`."""
+        out = self.run(["show port info all"], until=r"Link status: \w+(?:.|\n)*" * max(1, len(self.spec["ports"])))
+        return [m == "up" for m in re.findall(r"Link status: (\w+)", out)]
+
+    def wait_links_up(self, timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while True:
+            state = self.links()
+            if state and all(state):
+                return
+            if time.monotonic() > end:
+                down = [p["interface"] + f" ({p['link']})" for p, up in zip(self.spec["ports"], state) if not up]
+                raise DeployError(f"dpdk-app {self.node}: port(s) {', '.join(down) or '?'} still down after "
+                                  f"{timeout:g} s (the other end never connected); see {self.spec['log']}")
+            time.sleep(0.1)
 
     def run(self, commands: list[str], timeout: float = 20.0, until: str | None = None) -> str:
         """Send commands; return their output once testpmd has prompted once per command (and,
