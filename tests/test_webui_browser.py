@@ -340,3 +340,26 @@ def test_run_a_scenario_and_see_its_report(page):
     page.wait_for_selector("#report-overlay", state="hidden")
     page.click("#report-show")
     page.wait_for_selector("#report-overlay:not([hidden])")
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_500_node_lab_deploys_and_shows_live_state(page, tmp_path, lab_name):
+    path = tmp_path / "big.yaml"
+    path.write_text(model.to_yaml(generate("linear,250", lab_name).data))
+    page.set_input_files("#upload input[type=file]", str(path))
+    page.wait_for_function("window.emu.cy().nodes().length === 500", timeout=30000)
+    page.wait_for_selector(f"#lab-status:has-text('{lab_name}')")
+    page.wait_for_selector("#btn-deploy:not([disabled])")
+    t0 = time.monotonic()
+    page.click("#btn-deploy")
+    page.wait_for_selector("#lab-status .st-running", timeout=60000)
+    page.wait_for_function("window.emu.cy().nodes('.st-up').length === 500", timeout=20000)
+    shown = time.monotonic() - t0
+    shot(page, "08-500-nodes-running.png")
+    # still responsive while live state streams in: select a node, its form appears
+    click_node(page, "h1")
+    page.wait_for_selector(".props-title:has-text('node h1')", timeout=5000)
+    page.click("#btn-destroy")
+    page.wait_for_selector("#lab-status .st-absent", timeout=60000)
+    assert shown < 20, f"deploying 500 nodes and showing their state took {shown:.1f} s"
