@@ -1,5 +1,4 @@
 """Integration: network service chains deployed for real; traffic and per-hop counters checked."""
-import ipaddress
 import json
 import os
 import subprocess

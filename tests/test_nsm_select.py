@@ -13,7 +13,8 @@ ALL = [FW, FW2, GW]
 
 
 def m(i, src=None, *dsts, fallthrough=False, metadata=None):
-    return Match(i, dict(src or {}), [Route(dict(d)) for d in dsts], fallthrough, metadata, ("services", "s", "matches", i))
+    return Match(i, dict(src or {}), [Route(dict(d)) for d in dsts], fallthrough, metadata,
+                 ("services", "s", "matches", i))
 
 
 def names(d):
@@ -101,7 +102,8 @@ def test_is_subset_needs_as_many_labels_as_the_selector():
 
 @pytest.mark.parametrize("text, service, mech, ifname, labels", [
     ("kernel://secure-intranet/nsm0", "secure-intranet", "kernel", "nsm0", {}),
-    ("kernel://nse-composition/nsm-1?app=x&version=2", "nse-composition", "kernel", "nsm-1", {"app": "x", "version": "2"}),
+    ("kernel://nse-composition/nsm-1?app=x&version=2", "nse-composition", "kernel", "nsm-1",
+     {"app": "x", "version": "2"}),
     ("icmp-responder", "icmp-responder", "kernel", None, {}),
     ("secure-intranet-connectivity/eth2?app=firewall&version=2", "secure-intranet-connectivity", "kernel", "eth2",
      {"app": "firewall", "version": "2"}),

@@ -49,8 +49,8 @@ def test_user_space_forwarder_one_process_per_pair_and_offloads_off_at_the_ends(
 
 def test_commands_fill_placeholders_and_leave_other_braces():
     w = Wiring("x", "IP", transit=[("in0", "out0")], terminal=["in1"])
-    b = vnf.get("commands").build(w, {"run": ["tc qdisc add dev {in} root netem delay 1ms",
-                                              "echo {if} on {node}", "nft 'add chain t c { type filter hook input priority 0; }'"]})
+    b = vnf.get("commands").build(w, {"run": ["tc qdisc add dev {in} root netem delay 1ms", "echo {if} on {node}",
+                                              "nft 'add chain t c { type filter hook input priority 0; }'"]})
     assert b.exec == ["tc qdisc add dev in0 root netem delay 1ms", "echo in1 on x",
                       "nft 'add chain t c { type filter hook input priority 0; }'"]
     assert b.sysctls == {"net.ipv4.ip_forward": "1"}

@@ -52,7 +52,8 @@ def _delta(before: dict, after: dict, key: str, what: str) -> int:
 
 class NsmChain(Step):
     type = "nsm_chain"
-    summary = "ping along a client's network service chain; per-hop packet counters prove every endpoint was crossed in order"
+    summary = ("ping along a client's network service chain; per-hop packet counters prove every endpoint "
+               "was crossed in order")
     metrics = ("hops", "crossed", "in_order", "sent", "received", "loss_pct", "ttl", "routed_hops",
                "expected_routed_hops", "min_forward_packets", "path", "per_hop")
     schema = {"type": "object", "additionalProperties": False, "required": ["client"],
