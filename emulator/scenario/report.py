@@ -148,6 +148,14 @@ def _sig(x: float) -> str:
     return f"{x:.2e}"
 
 
+def _pct(v: float) -> str:
+    """16.7 -> '16.7%', 8.0 -> '8%', 0.05 -> '0.05%'."""
+    t = _sig(v)
+    if "." in t and "e" not in t:
+        t = t.rstrip("0").rstrip(".")
+    return t + "%"
+
+
 def human_rate(bps) -> str:
     """9.4e7 -> '94.0 Mbit/s'."""
     v = _num(bps)
@@ -232,7 +240,7 @@ def human_value(metric, value, unit=None) -> str:
     if kind == "s":
         return _human_seconds(v)
     if kind == "pct":
-        return f"{_sig(v)}%"
+        return _pct(v)
     if kind == "bytes":
         return _human_bytes(v)
     if isinstance(value, int):
@@ -498,7 +506,7 @@ def summary_table(results) -> str:
     if aggs:
         out.append("aggregates:")
         for a in aggs:
-            out.append(_clip("  " + _aggregate_line(a), TABLE_WIDTH))
+            out.append("  " + _clip(_aggregate_line(a), TABLE_WIDTH - 2))
     return "\n".join(out) + "\n"
 
 
@@ -508,18 +516,18 @@ def _aggregate_line(a) -> str:
     txt = f"{_s(a.get('step'), '?')} {_s(metric, '?')}"
     p = _params_text(a.get("params"), " ")
     if p:
-        txt += f" [{p}]"
+        txt += f" {p}"
     txt += f": {human_value(metric, a.get('mean'), unit)}"
     if _num(a.get("stdev")) is not None:
         txt += f" ± {human_value(metric, a.get('stdev'), unit)}"
     if a.get("n") is not None:
-        txt += f" (n={_s(a.get('n'))})"
+        txt += f" n={_s(a.get('n'))}"
     ref = _d(a.get("reference"))
     if ref:
-        txt += f", reference {human_value(metric, ref.get('value'), ref.get('unit') or unit)}"
+        txt += f"; ref {human_value(metric, ref.get('value'), ref.get('unit') or unit)}"
         r = _ratio(a)
         if r is not None:
-            txt += f", ratio {r:.2f}"
+            txt += f" ratio {r:.2f}"
     return txt
 
 
@@ -758,8 +766,11 @@ def junit_xml(results) -> str:
             else:  # error, interrupted, unknown
                 outcome = "error"
                 msg = _s(step.get("error")) or f"step {st}"
+            detail = ""
+            if outcome in ("failure", "error"):
+                detail = "\n".join(x for x in (msg, body, stderr.rstrip("\n")) if x)
             cases.append((cls, _s(step.get("name"), "?"), step.get("duration_s"), outcome, msg,
-                          body if outcome in ("failure", "error") else "", prefix + body, stderr))
+                          detail, prefix + body, stderr))
     if not cases and _status(results) in ("error", "interrupted", "failed"):
         msg = _s(results.get("error")) or f"scenario {_status(results)} before any run"
         cases.append((name, "(scenario)", results.get("duration_s"), "error", msg, msg, "", ""))
@@ -831,8 +842,8 @@ header{background:#fff;border:1px solid #dadce0;border-radius:10px;padding:18px 
 .badge{display:inline-block;padding:3px 12px;border-radius:14px;color:#fff;font-weight:600;
  font-size:13px;letter-spacing:.04em;text-transform:uppercase;vertical-align:middle}
 .desc{margin:8px 0 6px;color:#3c4043}
-.facts{color:#5f6368;margin:4px 0 0}
-.facts span{margin-right:18px;white-space:nowrap}
+.facts{color:#5f6368;margin:4px 0 0;display:flex;flex-wrap:wrap;gap:2px 18px}
+.facts span{white-space:nowrap}
 .facts b{color:#202124;font-weight:600}
 .env{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:4px 18px;
  margin-top:12px;padding-top:10px;border-top:1px dashed #dadce0;font-size:13px}
@@ -850,7 +861,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .runhead{white-space:nowrap}
 .runhead .p{color:#5f6368;font-size:12px}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
-figure{margin:0;background:#fff;border:1px solid #dadce0;border-radius:8px;padding:10px 12px}
+figure{margin:0;background:#fff;border:1px solid #dadce0;border-radius:8px;padding:8px 10px}
 figure svg{display:block;max-width:100%;height:auto}
 figcaption{font-size:12px;color:#5f6368;margin-top:4px}
 .reach{display:flex;flex-wrap:wrap;gap:16px}
@@ -863,6 +874,7 @@ figcaption{font-size:12px;color:#5f6368;margin-top:4px}
 code,pre{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12px}
 code{background:#f1f3f4;padding:1px 4px;border-radius:3px}
 pre{background:#f8f9fa;border:1px solid #e8eaed;padding:8px;overflow:auto;max-height:320px;white-space:pre-wrap}
+.tables{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
 details{background:#fff;border:1px solid #dadce0;border-radius:8px;margin:8px 0;padding:6px 12px}
 summary{cursor:pointer;font-weight:600}
 .muted{color:#5f6368}
@@ -1087,12 +1099,13 @@ def _html_details(results) -> list[str]:
                 raw = _s(v, "null")
                 rows.append(f'<tr><td>{_e(k)}</td><td class="num"><b>{_e(hvv)}</b></td>'
                             f'<td class="num muted">{_e(raw) if raw != hvv else ""}</td></tr>')
+            parts.append('<div class="tables">')
             if rows:
                 parts.append('<table><tr><th>measurement</th><th>value</th><th>raw</th></tr>'
                              + "".join(rows) + '</table>')
             asserts = _assertions(step)
             if asserts:
-                parts.append('<table style="margin-top:6px"><tr><th>assertion</th><th>got</th>'
+                parts.append('<table><tr><th>assertion</th><th>got</th>'
                              '<th>result</th></tr>')
                 for a in asserts:
                     ok = a.get("ok")
@@ -1101,6 +1114,7 @@ def _html_details(results) -> list[str]:
                                  f'<td class="num">{_e(_assertion_got(a))}</td>'
                                  f'<td style="{_cell_style(ast)}">{_e("ok" if ok is True else "FAILED" if ok is False else "not evaluated")}</td></tr>')
                 parts.append('</table>')
+            parts.append('</div>')
             for k in ("stdout", "stderr"):
                 if meas.get(k):
                     text = _s(meas.get(k))
@@ -1168,7 +1182,7 @@ def _reach_cell(v):
         return "ok", "✓"
     if n >= 100:
         return "bad", "✗"
-    return "part", f"{_sig(n)}%"
+    return "part", _pct(n)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1205,21 +1219,46 @@ def _series_charts(results) -> list[str]:
                     continue
                 groups.setdefault((_s(step.get("name"), "?"), _s(ykey)), []).append((run, pts))
     figs = []
-    for (sname, ykey), lines in groups.items():
-        series = []
-        for run, pts in lines:
-            ci = param_keys.index(_params_text(run.get("params")))
-            rep = _num(run.get("repeat"))
-            di = int(rep - 1) % len(_DASHES) if rep is not None and rep >= 1 else 0
-            series.append({"label": _run_title(run), "points": pts,
-                           "color": _PALETTE[ci % len(_PALETTE)], "dash": _DASHES[di]})
-        kind = _kind(ykey)
-        title = f"{sname}: {_metric_title(ykey)} per interval"
-        svg = line_chart(series, title=title, x_label="time (s)", y_label=_metric_title(ykey),
-                         y_kind=kind, markers=max(len(s["points"]) for s in series) <= 40)
-        figs.append(f'<figure>{svg}<figcaption>{_e(len(series))} run(s); colour = parameters, '
-                    f'dash = repeat</figcaption></figure>')
+    for (sname, ykey), all_lines in groups.items():
+        by_params: dict[str, list] = {}
+        for run, pts in all_lines:
+            by_params.setdefault(_params_text(run.get("params")), []).append((run, pts))
+        means = [sum(abs(p[1]) for _, pts in ls for p in pts) / max(1, sum(len(pts) for _, pts in ls))
+                 for ls in by_params.values()]
+        # lines of very different magnitude (100 Mbit/s next to 1 Gbit/s) would flatten the
+        # small ones: then one chart per parameter combination, repeats overlaid
+        split = len(by_params) > 1 and min(means) >= 0 and (
+            min(means) == 0 or max(means) / min(means) > 4)
+        chunks = list(by_params.items()) if split else [("", all_lines)]
+        for pkey, lines in chunks:
+            figs.append(_series_figure(sname, ykey, lines, pkey, param_keys))
     return figs
+
+
+def _series_figure(sname, ykey, lines, pkey, param_keys) -> str:
+    """One throughput-per-interval figure: the given runs' series overlaid."""
+    series = []
+    for run, pts in lines:
+        ci = param_keys.index(_params_text(run.get("params")))
+        rep = _num(run.get("repeat"))
+        di = int(rep - 1) % len(_DASHES) if rep is not None and rep >= 1 else 0
+        label = _run_title(run)
+        if pkey:  # the parameters are in the title
+            label = _run_label(run) + (f" · repeat {_s(run.get('repeat'))}"
+                                       if run.get("repeat") is not None else "")
+        series.append({"label": label, "points": pts,
+                       "color": _PALETTE[ci % len(_PALETTE)], "dash": _DASHES[di]})
+    kind = _kind(ykey)
+    title = f"{sname}: {_metric_title(ykey)} per interval"
+    if pkey:
+        title += f", {pkey}"
+    svg = line_chart(series, title=title, x_label="time (s)", y_label=_metric_title(ykey),
+                     y_kind=kind, markers=max(len(s["points"]) for s in series) <= 40,
+                     x_from_zero=True)
+    cap = f"{len(series)} run{'s' if len(series) != 1 else ''}"
+    if len(series) > 1:
+        cap += "; colour = parameters, dash = repeat" if not pkey else "; dash = repeat"
+    return f'<figure>{svg}<figcaption>{_e(cap)}</figcaption></figure>'
 
 
 def _metric_title(metric) -> str:
@@ -1475,17 +1514,19 @@ def _y_axis(parts, ticks, factor, ymap, left, right, y_title, plot_top, plot_bot
 
 def line_chart(series, *, title: str, x_label: str, y_label: str, y_kind: str = "plain",
                y_unit=None, x_ticks=None, markers: bool = True, legend=None,
-               width: int = 760, height: int = 330) -> str:
+               x_from_zero: bool = False,
+               width: int = 500, height: int = 300) -> str:
     """An SVG line chart. series: [{"label", "points": [(x, y, err|None)], "color", "dash"}].
     y values in the base unit of y_kind (bit/s, ms, s, %); the axis is labelled in human
-    units. x_ticks: [(x, label)] to label the x axis at given positions (sweeps)."""
+    units. x_ticks: [(x, label)] to label the x axis at given positions (sweeps);
+    x_from_zero starts a numeric x axis at 0 (time)."""
     series = [s for s in series if s.get("points")]
     legend = len(series) > 1 if legend is None else legend
     left, right_pad, top = 70, 20, 34
     plot_w = width - left - right_pad
     items = [(s["label"], s["color"], s.get("dash", ""), "line") for s in series] if legend else []
     leg_h = _legend_height(items, plot_w)
-    total_h = height + leg_h
+    total_h = height + leg_h + (4 if leg_h else 0)
     bottom = height - 48
     parts = _svg_open(width, total_h, title)
     ys = [p[1] for s in series for p in s["points"]]
@@ -1511,7 +1552,11 @@ def line_chart(series, *, title: str, x_label: str, y_label: str, y_kind: str = 
         xt = list(x_ticks)
     else:
         xlo, xhi = min(xs), max(xs)
+        if xlo > 0 and x_from_zero:
+            xlo = 0.0
         xticks = _nice_ticks(xlo, xhi, 8) if xhi > xlo else [xlo - 1, xlo, xlo + 1]
+        if all(float(x).is_integer() for x in xs) and xticks[1] - xticks[0] < 1:
+            xticks = [float(v) for v in range(math.floor(xlo), math.ceil(xhi) + 1)]
         xlo, xhi = xticks[0], xticks[-1]
         xstep = xticks[1] - xticks[0]
         xt = [(t, _tick_label(t, xstep)) for t in xticks]
@@ -1554,7 +1599,7 @@ def line_chart(series, *, title: str, x_label: str, y_label: str, y_kind: str = 
                 parts.append(f'<circle cx="{X(x):.1f}" cy="{Y(y):.1f}" r="3.5" fill="{color}" '
                              f'stroke="#fff" stroke-width="1"><title>{_e(tip)}</title></circle>')
     if items:
-        lp, _ = _legend(items, left, height - 4, plot_w)
+        lp, _ = _legend(items, left, height + 8, plot_w)
         parts += lp
     parts.append('</svg>')
     return "".join(parts)
@@ -1568,14 +1613,14 @@ def _fmt_axis_value(v, kind, unit=None) -> str:
     if kind == "s":
         return _human_seconds(v)
     if kind == "pct":
-        return f"{_sig(v)}%"
+        return _pct(v)
     if kind == "bytes":
         return _human_bytes(v)
     return f"{_sig(v)} {_s(unit)}".strip()
 
 
 def bar_chart(groups, series_labels, colors, *, title: str, y_label: str, y_kind: str = "plain",
-              y_unit=None, width: int = 760, height: int = 330) -> str:
+              y_unit=None, width: int = 500, height: int = 300) -> str:
     """An SVG grouped bar chart. groups: [{"label", "values": [(value, err|None), ...],
     "note"}] with one value per series label; the note (e.g. the ratio) is printed above
     the group."""
@@ -1617,8 +1662,9 @@ def bar_chart(groups, series_labels, colors, *, title: str, y_label: str, y_kind
             tip = f"{series_labels[bi] if bi < len(series_labels) else ''}: {_fmt_axis_value(v, y_kind, y_unit)}"
             parts.append(f'<rect x="{x + 2:.1f}" y="{ya:.1f}" width="{bw - 4:.1f}" '
                          f'height="{max(yb - ya, 0.5):.1f}" fill="{col}"><title>{_e(tip)}</title></rect>')
-            parts.append(f'<text x="{x + bw / 2:.1f}" y="{ya - 5:.1f}" text-anchor="middle" '
-                         f'font-size="11" fill="#3c4043">{_e(_fmt_axis_value(v, y_kind, y_unit))}</text>')
+            parts.append(f'<text x="{x + bw / 2:.1f}" y="{Y(max(v, 0) + (err or 0)) - 5:.1f}" '
+                         f'text-anchor="middle" font-size="11" fill="#3c4043">'
+                         f'{_e(_fmt_axis_value(v, y_kind, y_unit))}</text>')
             if err:
                 px, ea, eb = x + bw / 2, Y(v - err), Y(v + err)
                 parts.append(f'<path d="M{px:.1f},{ea:.1f}V{eb:.1f}M{px - 5:.1f},{ea:.1f}h10'
