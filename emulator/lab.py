@@ -195,6 +195,12 @@ def live_interfaces(st: dict) -> dict[str, dict]:
             for link in s.dump_links():
                 if link["index"] in idx:
                     out[idx[link["index"]]] = link
+    from . import drivers
+    for node, n in st["nodes"].items():   # ports the kernel does not know (DPDK apps, OVS vhost-user)
+        try:
+            out.update(drivers.get(n["kind"]).live(st["name"], node, n))
+        except Exception:
+            pass
     return out
 
 

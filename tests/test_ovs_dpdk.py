@@ -107,6 +107,10 @@ def test_vhost_user_through_ovs_dpdk_delivers_every_packet_and_destroy_leaves_no
                               capture_output=True, text=True).stdout
         assert int(re.search(r"rx pkts=(\d+)", dump).group(1)) >= 128, dump
         # a timed run at full speed: packets flow; what arrives was sent
+        # inspect's live view knows the ports no kernel device backs: both ends up, counters moving
+        live = api.live_interfaces(state.read_state(lab_name))
+        assert live["tx:eth0"]["up"] and live["sw:eth1"]["up"] and live["rx:eth0"]["up"], live
+        assert live["tx:eth0"]["stats"]["tx_packets"] >= 128 and live["rx:eth0"]["stats"]["rx_packets"] >= 128
         r = DpdkTraffic().run(ctx, {"sender": "tx", "receiver": "rx", "duration": 1, "size": 128})
         m = r.measurements
         assert 0 < m["received"] <= m["sent"] and m["mpps"] > 0 and m["gbps"] > 0

@@ -35,5 +35,10 @@ class Driver:
     def plan_node(self, lab: Lab, node: Node) -> list:
         return []
 
+    def live(self, lab: str, node: str, state: dict) -> dict:
+        """Live state of the node's ports that have no kernel device (DPDK, OVS vhost-user):
+        node:if -> {up, operstate, stats}, as lab.live_interfaces() gives for kernel devices."""
+        return {}
+
     def plan_port(self, lab: Lab, node: Node, iface: Interface) -> list:
         return []

@@ -17,6 +17,7 @@ on; txonly, rxonly and flowgen nodes wait for a traffic step (`autostart` overri
 from __future__ import annotations
 
 import os
+import re
 
 from .. import actions as A
 from .. import dpdk as D
@@ -116,6 +117,24 @@ class DpdkAppDriver(Driver):
                                     mode=mode, autostart=p.get("autostart", mode in D.AUTOSTART), ports=ports,
                                     servers=servers, burst=p.get("burst", 32), size=p.get("size", 64)))
         return acts
+
+    def live(self, lab, node, state):
+        t = D.Testpmd.of(lab, node)
+        ports = [p for p in t.spec["ports"] if p["link"] != "veth"]   # veths: the kernel's view
+        if not ports:
+            return {}
+        text = t.run(["show port info all", "show port stats all"], timeout=5, until=D.RATES)
+        up = re.findall(r"Link status: (\w+)", text)
+        nic = D.parse_nic(text)
+        out = {}
+        for p in ports:
+            k = p["port"]
+            state_ = up[k] if k < len(up) else "unknown"
+            s = nic.get(k, {})
+            out[f"{node}:{p['interface']}"] = {
+                "up": state_ == "up", "operstate": state_, "kind": f"dpdk {p['link']}",
+                "stats": {key: s.get(key, 0) for key in ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")}}
+        return out
 
     def plan_port(self, lab, node, iface):
         if lab.links[iface.link].type != "veth":

@@ -39,6 +39,13 @@ def ofport(node: Node, iface: Interface) -> int:
     return names.index(iface.name) + 1
 
 
+def state_file_ovs_db(lab_name: str) -> str:
+    """The OVSDB a deployed lab uses: its own, or the external one its topology named."""
+    from .. import state as _state
+    ext = [r["db"] for r in _state.Journal(lab_name).records() if r.get("op") == "ovs-bridge"]
+    return ext[0] if ext else O.private_db(lab_name)
+
+
 def external_db(lab: Lab) -> str | None:
     return (lab.props.get("ovs") or {}).get("db")
 
@@ -126,6 +133,29 @@ class OvsDriver(Driver):
                      "use vhost-user links to dpdk-app nodes on an external OVS, or remove ovs: db: "
                      "(the lab then starts its own OVS)")]
         return []
+
+    def live(self, lab, node, state):
+        """vhost-user ports: OVS's link state and counters (veth ports: the kernel's view)."""
+        import json as _json
+        db = state_file_ovs_db(lab)
+        r = O.vsctl(db, ["--format=json", "--columns=name,type,link_state,statistics", "list", "Interface"],
+                    timeout=5)
+        if not r.ok:
+            return {}
+        data = _json.loads(r.stdout)
+        cols = data["headings"]
+        rows = {row[cols.index("name")]: dict(zip(cols, row)) for row in data["data"]}
+        out = {}
+        for ifname, i in state.get("interfaces", {}).items():
+            row = rows.get(i["device"])
+            if not row or row.get("type") in ("", "system", "internal"):
+                continue
+            st = dict(row["statistics"][1]) if isinstance(row.get("statistics"), list) else {}
+            ls = row.get("link_state") if isinstance(row.get("link_state"), str) else "unknown"
+            out[f"{node}:{ifname}"] = {"up": ls == "up", "operstate": ls, "kind": row.get("type"),
+                                       "stats": {k: st.get(k, 0) for k in ("rx_packets", "tx_packets",
+                                                                            "rx_bytes", "tx_bytes")}}
+        return out
 
     def datapath(self, node: Node) -> str:
         dp = node.props.get("datapath", "auto")
