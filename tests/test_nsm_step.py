@@ -63,3 +63,18 @@ def test_inspect_text_lists_chains_hop_by_hop():
     assert chains_text(st).splitlines() == ["network service chains:", "  c: s (IP): c -> x",
                                             "      c:nsm0 10.0.0.1/30 -> x:in0 10.0.0.2/30"]
     assert chains_text({}) == ""
+
+
+def test_explain_json_carries_the_reasons(monkeypatch):
+    import json
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "emulator", "explain", "-f", "json", "topologies/nsm-chain4.yaml"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    (ch,) = json.loads(r.stdout)
+    assert ch["nodes"] == ["client", "firewall", "pt1", "pt2", "gateway"]
+    first = ch["hops"][0]
+    assert first["match"] == 3 and [t["verdict"] for t in first["trace"]] == ["skipped"] * 3 + ["chosen"]
+    assert {x["endpoint"] for x in first["rejected"]} == {"pt1", "pt2", "gateway"}
+    assert ch["end"].startswith("gateway")

@@ -78,8 +78,14 @@ class Chain:
                 "hops": [{"client": f"{h.client}:{h.client_if}", "endpoint": f"{h.endpoint}:{h.endpoint_if}",
                           "client_ip": h.client_ip, "endpoint_ip": h.endpoint_ip, "subnet": h.subnet,
                           "labels": h.request_labels, "mechanism": h.mechanism, "forwarder": h.forwarder,
-                          "match": h.decision.match.index if h.decision and h.decision.match else None}
-                         for h in self.hops]}
+                          "match": h.decision.match.index if h.decision and h.decision.match else None,
+                          "chosen_from": h.chosen_from,
+                          "trace": [{"match": st.match.index, "verdict": st.verdict, "reason": st.reason}
+                                    for st in (h.decision.trace if h.decision else [])],
+                          "rejected": [{"endpoint": n, "why": why} for n, why in
+                                       (h.decision.rejected if h.decision else [])]}
+                         for h in self.hops],
+                "end": self.end_reason}
 
 
 @dataclass
