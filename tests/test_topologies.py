@@ -2,11 +2,13 @@
 import glob
 import os
 import re
+import signal
 import time
 
 import pytest
 
 from emulator import lab as api
+from emulator.kernel import netns
 from emulator.loader import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,7 +70,12 @@ def test_example_deploys_and_carries_traffic(path, lab_name):
             assert not re.search(r"\d+\.\d+\.\d+\.\d+", out), f"fw must have no IPv4 address: {out}"
         if name == "1s2c-user-app":
             # traffic crosses the user-space forwarder: without it, nothing passes
-            api.exec_in(lab_name, "fw", ["pkill", "-f", "emulator.tools.pktfwd"])
+            st = api.get(lab_name)
+            ino = netns.inode(st["nodes"]["fw"]["netns"])
+            for pid in netns.pids_by_netns({ino}).get(ino, []):  # this lab's forwarder only
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"emulator.tools.pktfwd" in f.read():
+                        os.kill(pid, signal.SIGTERM)
             time.sleep(0.2)
             assert not api.ping(lab_name, "client", "10.0.1.2", count=1, timeout=1)
     finally:
