@@ -209,7 +209,7 @@ def cmd_run(args) -> int:
             raise UsageError(f"--set {item}: write KEY=VALUE")
         overrides[k] = _scalar(v)
     return runner.run(args.scenario, keep=args.keep, results_dir=args.results, junit=args.junit,
-                      overrides=overrides)
+                      overrides=overrides, lab_name=args.name)
 
 
 def _scalar(v: str):
@@ -331,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--results", metavar="DIR", help="results directory (default results/NAME-TIMESTAMP)")
     s.add_argument("--junit", metavar="FILE", help="also write JUnit XML here (for CI systems)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (repeatable)")
+    s.add_argument("--name", metavar="LAB", help="lab name instead of the topology's (to run a scenario twice "
+                                                "side by side, or next to a lab of that name)")
     s.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("ui", help="serve the web UI: draw, validate, deploy, consoles (prints a URL with a token)",

@@ -42,10 +42,11 @@ topology:
 """
 
 
-def test_smoke_scenario_passes_and_writes_every_result_file(tmp_path):
+def test_smoke_scenario_passes_and_writes_every_result_file(tmp_path, lab_name):
     res = tmp_path / "res"
     junit = tmp_path / "junit.xml"
-    r = run("scenarios/smoke.yaml", "--set", "duration=2", "--results", str(res), "--junit", str(junit))
+    r = run("scenarios/smoke.yaml", "--set", "duration=2", "--results", str(res), "--junit", str(junit),
+            "--name", lab_name)
     assert r.returncode == 0, r.stdout + r.stderr
     for f in ("results.json", "summary.md", "report.html", "junit.xml"):
         assert (res / f).exists(), f
@@ -58,7 +59,7 @@ def test_smoke_scenario_passes_and_writes_every_result_file(tmp_path):
     assert len(steps["iperf3"]["series"]["throughput_bps"]) >= 2
     suite = ET.parse(junit).getroot()
     assert sum(int(s.get("failures")) for s in suite.iter("testsuite")) == 0
-    assert "fw-chain" not in state.list_labs()
+    assert lab_name not in state.list_labs()
 
 
 def test_a_failed_assertion_exits_1_and_is_reported(tmp_path, lab_name):
@@ -194,9 +195,9 @@ def test_capture_background_wait_for_and_link_changes(tmp_path, lab_name):
 
 
 @pytest.mark.parametrize("name", ["1s1c", "1s2c-iptables", "1s2c-bridge", "1s2c-user-app"])
-def test_seed_000_reproductions_report_the_papers_figure(tmp_path, name):
+def test_seed_000_reproductions_report_the_papers_figure(tmp_path, name, lab_name):
     res = tmp_path / "res"
-    r = run(f"scenarios/{name}.yaml", "--set", "duration=2", "--results", str(res))
+    r = run(f"scenarios/{name}.yaml", "--set", "duration=2", "--results", str(res), "--name", lab_name)
     assert r.returncode == 0, r.stdout + r.stderr
     data = json.loads((res / "results.json").read_text())
     ref = [a for a in data["aggregates"] if a.get("reference")]
@@ -204,9 +205,9 @@ def test_seed_000_reproductions_report_the_papers_figure(tmp_path, name):
     assert "ratio" in r.stderr
 
 
-def test_link_failure_scenario_reports_the_outage(tmp_path):
+def test_link_failure_scenario_reports_the_outage(tmp_path, lab_name):
     res = tmp_path / "res"
-    r = run("scenarios/link-failure.yaml", "--set", "duration=6", "--results", str(res))
+    r = run("scenarios/link-failure.yaml", "--set", "duration=6", "--results", str(res), "--name", lab_name)
     assert r.returncode == 0, r.stdout + r.stderr
     data = json.loads((res / "results.json").read_text())
     steps = {s["name"]: s for s in data["runs"][0]["steps"]}

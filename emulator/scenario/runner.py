@@ -153,9 +153,9 @@ def _labelled(params: dict, names: list[str]) -> str:
 
 
 def run(path: str, keep: bool = False, results_dir: str | None = None, junit: str | None = None,
-        overrides: dict | None = None, out: Printer | None = None) -> int:
+        overrides: dict | None = None, out: Printer | None = None, lab_name: str | None = None) -> int:
     out = out or Printer()
-    scenario = spec_mod.load(path, overrides)   # TopologyError -> exit 2, nothing deployed
+    scenario = spec_mod.load(path, overrides, lab_name)   # TopologyError -> exit 2, nothing deployed
     if os.geteuid() != 0:
         raise EnvironmentProblem("running a scenario deploys a lab, which needs root; run with sudo")
     stamp = time.strftime("%Y%m%d-%H%M%S")

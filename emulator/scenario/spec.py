@@ -225,7 +225,8 @@ def _unit(metric: str) -> str:
     return ""
 
 
-def load(path: str, overrides: dict | None = None) -> Scenario:
+def load(path: str, overrides: dict | None = None, lab_name: str | None = None) -> Scenario:
+    """Load and check a scenario; `lab_name` replaces the topology's name (two runs side by side)."""
     src = loader.load_file(path)
     data = src.data
     if not isinstance(data, dict):
@@ -263,6 +264,8 @@ def load(path: str, overrides: dict | None = None) -> Scenario:
         sub_issues: list[Issue] = []
         tdata = substitute(copy.deepcopy(topo_src.data), p, sub_issues,
                            lambda path, m, h=None: topo_src.issue(path, m, h))
+        if lab_name and isinstance(tdata, dict):
+            tdata["name"] = lab_name
         t = Source(tdata, topo_src.file, topo_src.values, topo_src.keys)
         step_specs = []
         for i, raw in enumerate(data["steps"]):
