@@ -201,7 +201,7 @@ def test_draw_three_nodes_two_links_and_save_yaml(page, tmp_path):
     assert saved["nodes"]["r1"]["position"] == {"x": round(moved["x"], 1), "y": round(moved["y"], 1)}
     assert saved["nodes"]["r1"]["position"]["y"] > saved["nodes"]["h1"]["position"]["y"] + 50
     # no problems: the drawing is a valid topology
-    page.click("text=Problems")
+    page.click("#tab-problems")
     page.wait_for_selector(".problems .ok")
     # open the saved file again: the same drawing
     page.click("#btn-new")
@@ -216,7 +216,7 @@ def test_draw_three_nodes_two_links_and_save_yaml(page, tmp_path):
 
 def test_properties_validation_delete_undo(page):
     draw_three(page)
-    page.click("text=Properties")
+    page.click("#tab-props")
     click_node(page, "h1")
     page.wait_for_selector(".props-title:has-text('node h1')")
     ip = page.locator("input[id*='\"key\":\"ip\"']")
@@ -224,7 +224,7 @@ def test_properties_validation_delete_undo(page):
     page.click("#btn-apply")
     # the error is attached to the node and listed
     page.wait_for_function("window.emu.cy().getElementById('h1').hasClass('error')")
-    page.click("text=Problems")
+    page.click("#tab-problems")
     page.wait_for_selector(".problem:has-text('nodes.h1')")
     shot(page, "02-validation-error.png")
     page.click("#btn-undo")
@@ -238,6 +238,16 @@ def test_properties_validation_delete_undo(page):
     page.wait_for_function("window.emu.cy().nodes().length === 2")
     page.keyboard.press("Control+z")
     page.wait_for_function("window.emu.cy().nodes().length === 3")
+    # the YAML tab edits the same document
+    page.click("#tab-yaml")
+    text = page.input_value("#yaml")
+    assert "r1:" in text
+    page.fill("#yaml", text.replace("r1", "fw"))
+    page.click("#btn-yaml")
+    page.wait_for_function("window.emu.cy().getElementById('fw').nonempty() && "
+                           "window.emu.cy().getElementById('r1').empty()")
+    page.click("#btn-undo")
+    page.wait_for_function("window.emu.cy().getElementById('r1').nonempty()")
     # drag a bridge from the palette onto the drawing
     page.drag_and_drop(".palette-item[data-kind=bridge]", "#cy", target_position={"x": 200, "y": 120})
     page.wait_for_function("window.emu.cy().getElementById('sw1').nonempty()")
@@ -267,7 +277,7 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
     draw_three(page)
     # name the lab (the topology form: nothing selected)
     page.evaluate("window.emu.cy().elements().unselect()")
-    page.click("text=Properties")
+    page.click("#tab-props")
     page.wait_for_selector(".props-title:has-text('topology')")
     page.locator("input[id*='\"key\":\"name\"']").fill(lab_name)
     page.click("#btn-apply")
@@ -325,7 +335,7 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
 @pytest.mark.integration
 @pytest.mark.usefixtures("clean_host")
 def test_run_a_scenario_and_see_its_report(page):
-    page.click("text=Scenario")
+    page.click("#tab-scenario")
     page.click("#scn-file")
     page.click("text=scenarios/webui-ping.yaml")
     page.click("#btn-run")

@@ -9,6 +9,7 @@ with dash_clientside.set_props on small Stores.
 from __future__ import annotations
 
 import base64
+import copy
 import glob
 import os
 import threading
@@ -46,13 +47,20 @@ class Doc:
 
 
 DOCS: dict[str, Doc] = {}
+_docs_lock = threading.Lock()
 RATES: dict[str, tuple[float, dict]] = {}  # lab -> (time, {endpoint: stats}) of the previous sample
 
 
+MAX_DOCS = 64  # drawings of the most recently used browser tabs kept on the server
+
+
 def doc(sid: str | None, initial: dict | None = None) -> Doc:
-    if sid not in DOCS:
-        DOCS[sid] = Doc(initial or model.empty())
-    return DOCS[sid]
+    with _docs_lock:
+        d = DOCS.pop(sid, None) or Doc(copy.deepcopy(initial) if initial else model.empty())
+        DOCS[sid] = d  # most recently used last
+        while len(DOCS) > MAX_DOCS:
+            DOCS.pop(next(iter(DOCS)))
+        return d
 
 
 KIND_LOOK = {  # shape, colour; kinds not listed get a colour from FALLBACK
@@ -184,6 +192,13 @@ def layout_factory(initial: dict | None):
                                    stylesheet=stylesheet(), style={"width": "100%", "height": "100%"},
                                    minZoom=0.05, maxZoom=3, boxSelectionEnabled=True, autoRefreshLayout=False,
                                    ),
+                    html.Div("Click a kind in the palette, or drag it here, to add a node. "
+                             "Then Connect two nodes to link them.", id="empty-hint", className="empty-hint",
+                             hidden=bool(d.topo.get("nodes"))),
+                    html.Div([html.Span([html.I(className="lg lg-up"), "up"]),
+                              html.Span([html.I(className="lg lg-down"), "down"]),
+                              html.Span([html.I(className="lg lg-err"), "problem"]),
+                              html.Span([html.I(className="lg lg-sel"), "connecting"])], className="legend"),
                     html.Div([html.Div([html.Span(id="report-title"),
                                         html.A("open in a new tab", id="report-newtab", target="_blank"),
                                         html.Button("Close", id="report-close", className="btn")],
@@ -193,7 +208,7 @@ def layout_factory(initial: dict | None):
                 ], className="canvas", id="canvas"),
                 html.Aside([
                     dcc.Tabs(id="tabs", value="props", children=[
-                        dcc.Tab(label="Properties", value="props", style=TAB, selected_style=TAB_SEL, children=[
+                        dcc.Tab(label="Properties", value="props", id="tab-props", style=TAB, selected_style=TAB_SEL, children=[
                             html.Div(id="props-title", className="props-title"),
                             html.Div(id="props-form", className="props-form"),
                             html.Div([html.Button("Apply", id="btn-apply", className="btn primary"),
@@ -203,11 +218,11 @@ def layout_factory(initial: dict | None):
                         dcc.Tab(label="Problems", value="problems", id="tab-problems", style=TAB,
                                 selected_style=TAB_SEL,
                                 children=[html.Div(id="problems", className="problems")]),
-                        dcc.Tab(label="YAML", value="yaml", style=TAB, selected_style=TAB_SEL, children=[
+                        dcc.Tab(label="YAML", value="yaml", id="tab-yaml", style=TAB, selected_style=TAB_SEL, children=[
                             dcc.Textarea(id="yaml", className="yaml", spellCheck=False),
                             html.Button("Apply YAML", id="btn-yaml", className="btn"),
                         ]),
-                        dcc.Tab(label="Scenario", value="scenario", style=TAB, selected_style=TAB_SEL, children=[
+                        dcc.Tab(label="Scenario", value="scenario", id="tab-scenario", style=TAB, selected_style=TAB_SEL, children=[
                             html.Div([
                                 dcc.Dropdown(id="scn-file", options=_scenarios(), placeholder="scenario file",
                                              className="scn-dd"),
@@ -334,7 +349,7 @@ def register(app: dash.Dash) -> None:
 
     @app.callback(
         Output("yaml", "value"), Output("problems", "children"), Output("errs", "data"),
-        Output("tab-problems", "label"), Output("counts", "children"),
+        Output("tab-problems", "label"), Output("counts", "children"), Output("empty-hint", "hidden"),
         Input("rev", "data"), State("sid", "data"))
     def changed(_rev, sid):
         d = doc(sid)
@@ -349,7 +364,8 @@ def register(app: dash.Dash) -> None:
             rows = [html.Div("no problems: the topology is valid", className="ok")]
         label = f"Problems ({len(issues)})" if issues else "Problems"
         counts = f"{len(topo.get('nodes') or {})} nodes, {len(topo.get('links') or [])} links"
-        return text, rows, {"errors": model.errors_by_element(issues), "rev": d.rev}, label, counts
+        return (text, rows, {"errors": model.errors_by_element(issues), "rev": d.rev}, label, counts,
+                bool(topo.get("nodes")))
 
     @app.callback(
         Output("props-title", "children"), Output("props-form", "children"),
