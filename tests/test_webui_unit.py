@@ -45,7 +45,7 @@ def test_rename_delete_move():
     with pytest.raises(ValueError):
         model.rename_node(t, "fw", "bad name")
     t = model.move_nodes(t, {"fw": {"x": 12.345, "y": -3}})
-    assert t["nodes"]["fw"]["position"] == {"x": 12.3, "y": -3.0}
+    assert t["nodes"]["fw"]["position"] == {"x": 12, "y": -3}
     t2 = model.delete(t, ["fw"], [])
     assert list(t2["nodes"]) == ["h1", "h2"] and t2["links"] == []
     t3 = model.delete(t, [], [0])

@@ -303,7 +303,7 @@ def register(app: dash.Dash) -> None:
                     t, name = model.add_node(t, trig["kind"])
                     msg = f"added {name}"
                 elif trig == "drop" and drop:
-                    t, name = model.add_node(t, drop["kind"], {"x": round(drop["x"], 1), "y": round(drop["y"], 1)})
+                    t, name = model.add_node(t, drop["kind"], {"x": round(drop["x"]), "y": round(drop["y"])})
                     msg = f"added {name}"
                 elif trig == "moved" and moved:
                     t = model.move_nodes(t, moved["positions"])

@@ -150,7 +150,7 @@ def move_nodes(topo: dict, positions: dict) -> dict:
     t = copy.deepcopy(topo)
     for name, p in positions.items():
         if name in t.get("nodes", {}) and isinstance(t["nodes"][name], dict):
-            t["nodes"][name]["position"] = {"x": round(float(p["x"]), 1), "y": round(float(p["y"]), 1)}
+            t["nodes"][name]["position"] = {"x": round(float(p["x"])), "y": round(float(p["y"]))}
     return t
 
 
