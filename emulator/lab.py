@@ -84,7 +84,7 @@ def deploy(path_or_source: str | Source, progress: apply.Progress | None = None)
     _require_root()
     _raise_fd_limit()
     lab = c.lab
-    if state.read_state(lab.name) is not None or Journal_has_records(lab.name):
+    if state.read_state(lab.name) is not None or _journal_has_records(lab.name):
         raise LabError(f"lab '{lab.name}' is already deployed; destroy it first "
                        f"(emulator destroy {lab.name})")
     old = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
@@ -123,7 +123,7 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def Journal_has_records(name: str) -> bool:
+def _journal_has_records(name: str) -> bool:
     return bool(state.Journal(name).records())
 
 
@@ -166,8 +166,11 @@ def labs() -> list[dict]:
     out = []
     for name in state.list_labs():
         st = state.read_state(name) or {"name": name, "status": "unknown", "nodes": {}, "links": []}
-        if st.get("status") == "deploying" and not state.is_busy(name):
+        busy = state.is_busy(name)
+        if st.get("status") in ("deploying", "unknown") and not busy:
             st["status"] = "crashed"  # no process holds the lock: the deploy died
+        elif st.get("status") == "unknown":
+            st["status"] = "deploying"  # just started: the lock is held, state.json not yet written
         out.append(st)
     return out
 
@@ -227,7 +230,7 @@ def cleanup(all_labs: bool = False, progress=None) -> list[tuple[str, list[str]]
     _require_root()
     done = []
     for st in labs():
-        if all_labs or st["status"] in ("crashed", "unknown"):
+        if all_labs or st["status"] == "crashed":
             try:
                 done.append((st["name"], destroy(st["name"], progress)))
             except LabError as e:
