@@ -238,10 +238,20 @@ def test_properties_validation_delete_undo(page):
     page.wait_for_function("window.emu.cy().nodes().length === 2")
     page.keyboard.press("Control+z")
     page.wait_for_function("window.emu.cy().nodes().length === 3")
+    # a link's form: impairments
+    page.click("#tab-props")
+    box = page.locator("#cy").bounding_box()
+    mid = page.evaluate("window.emu.cy().getElementById('link-1').renderedMidpoint()")
+    page.mouse.click(box["x"] + mid["x"], box["y"] + mid["y"])
+    page.wait_for_selector(".props-title:has-text('link 1')")
+    page.locator("input[id*='\"key\":\"delay\"']").fill("5ms")
+    page.click("#btn-apply")
+    page.wait_for_function("document.querySelector('#msg').innerText.includes('properties applied')")
     # the YAML tab edits the same document
     page.click("#tab-yaml")
+    page.wait_for_function("document.querySelector('#yaml').value.includes('delay: 5ms')")
     text = page.input_value("#yaml")
-    assert "r1:" in text
+    assert yaml.safe_load(text)["links"][1] == {"endpoints": ["r1", "h2"], "delay": "5ms"}
     page.fill("#yaml", text.replace("r1", "fw"))
     page.click("#btn-yaml")
     page.wait_for_function("window.emu.cy().getElementById('fw').nonempty() && "
