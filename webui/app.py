@@ -95,9 +95,13 @@ STYLE = [
         "width": 34, "height": 34, "background-color": "#7b8794", "border-width": 2, "border-color": "#fff"}},
     "KINDS",
     {"selector": "edge", "style": {"width": 2, "line-color": "#9aa5b1", "curve-style": "bezier"}},
-    {"selector": "edge[rate]", "style": {"label": "data(rate)", "font-size": 10, "color": "#52606d",
+    {"selector": "edge[rate]", "style": {"label": "data(rate)", "font-size": 10, "text-margin-y": -10, "color": "#52606d",
                                    "text-background-color": "#fff", "text-background-opacity": 0.85,
                                    "text-background-padding": 2, "min-zoomed-font-size": 8}},
+    {"selector": "edge[ifa]", "style": {"source-label": "data(ifa)", "target-label": "data(ifb)",
+                                        "source-text-offset": 28, "target-text-offset": 28, "font-size": 9,
+                                        "source-text-margin-y": 9, "target-text-margin-y": 9,
+                                        "color": "#7b8794", "min-zoomed-font-size": 9}},
     {"selector": ":selected", "style": {"overlay-color": "#2563eb", "overlay-opacity": 0.25,
                                         "overlay-padding": 6}},
     {"selector": "edge:selected", "style": {"line-color": "#2563eb", "width": 4}},
@@ -547,5 +551,8 @@ def _live(name: str, topo: dict) -> dict:
                         - s0.get("rx_bytes", 0)) / dt
             if pkts > 0:
                 rate = f"{pkts:.0f} pkt/s · {report_mod.human_rate(bits)}"
-        out["links"][f"link-{i}"] = {"up": up, "rate": rate}
+        src = model.endpoint_node(eps[0])
+        a_end, b_end = (sl["a"], sl["b"]) if sl["a"].split(":")[0] == src else (sl["b"], sl["a"])
+        out["links"][f"link-{i}"] = {"up": up, "rate": rate, "ifa": a_end.split(":", 1)[1],
+                                     "ifb": b_end.split(":", 1)[1]}
     return out

@@ -21,7 +21,7 @@ from emulator.loader import load_text
 PREFIX = {"host": "h", "router": "r", "bridge": "sw"}
 TOP_ORDER = ["name", "description", "addressing", "nodes", "links"]
 NODE_ORDER = ["kind", "description", "labels", "ip", "interfaces", "routes", "sysctls", "exec"]
-GRID = 140  # distance between preset positions
+GRID = 180  # distance between preset positions
 
 
 def empty(name: str = "lab1") -> dict:

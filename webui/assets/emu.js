@@ -179,8 +179,13 @@
       c.edges().forEach((e) => {
         const s = live.links[e.id()];
         e.removeClass("st-up st-down");
-        if (s) { e.addClass(s.up ? "st-up" : "st-down"); e.data("rate", s.rate || ""); }
-        else e.data("rate", "");
+        if (s) {
+          e.addClass(s.up ? "st-up" : "st-down");
+          e.data({ rate: s.rate || "", ifa: s.ifa, ifb: s.ifb });
+        } else {
+          e.data("rate", "");
+          e.removeData("ifa ifb");
+        }
       });
     });
   }
