@@ -335,6 +335,13 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
     page.wait_for_function("document.querySelectorAll('.console .xterm-rows')[1].innerText.includes('r1@')",
                            timeout=15000)
     shot(page, "05-consoles.png")
+    # a new drawing, then the running lab opened again from the list of labs
+    page.click("#btn-new")
+    page.wait_for_function("window.emu.cy().nodes().length === 0")
+    page.click("#labs-dd")
+    page.get_by_text(f"{lab_name} (running, 3 nodes)").click()
+    page.wait_for_function("window.emu.cy().nodes().length === 3 && window.emu.cy().edges().length === 2")
+    page.wait_for_function("window.emu.cy().getElementById('h1').hasClass('st-up')", timeout=15000)
     page.click("#btn-destroy")
     page.wait_for_selector("#lab-status .st-absent", timeout=60000)
     page.wait_for_function("document.querySelectorAll('.console.closed').length === 2", timeout=15000)

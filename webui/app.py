@@ -170,6 +170,8 @@ def layout_factory(initial: dict | None):
                     html.Button("Save YAML", id="btn-save", className="btn"),
                 ], className="group"),
                 html.Div([
+                    dcc.Dropdown(id="labs-dd", placeholder="running labs…", className="labs-dd", clearable=False,
+                                 searchable=False, options=[]),
                     html.Span(id="lab-status", className="lab-status"),
                     html.Button("Deploy", id="btn-deploy", className="btn primary"),
                     html.Button("Destroy", id="btn-destroy", className="btn danger"),
@@ -281,21 +283,21 @@ def register(app: dash.Dash) -> None:
         Input({"type": "palette", "kind": ALL}, "n_clicks"), Input("drop", "data"), Input("moved", "data"),
         Input("link-req", "data"), Input("btn-delete", "n_clicks"), Input("btn-undo", "n_clicks"),
         Input("btn-redo", "n_clicks"), Input("btn-new", "n_clicks"), Input("upload", "contents"),
-        Input("btn-yaml", "n_clicks"), Input("btn-apply", "n_clicks"),
+        Input("btn-yaml", "n_clicks"), Input("btn-apply", "n_clicks"), Input("labs-dd", "value"),
         State("sid", "data"), State("cy", "selectedNodeData"), State("cy", "selectedEdgeData"),
         State("upload", "filename"), State("yaml", "value"),
         State({"type": "prop", "form": ALL, "key": ALL, "w": ALL}, "value"),
         State({"type": "prop", "form": ALL, "key": ALL, "w": ALL}, "id"),
         prevent_initial_call=True)
-    def edit(_pal, drop, moved, link_req, _del, _undo, _redo, _new, upload, _yaml, _apply,
+    def edit(_pal, drop, moved, link_req, _del, _undo, _redo, _new, upload, _yaml, _apply, lab_pick,
              sid, sel_nodes, sel_edges, filename, yaml_text, prop_values, prop_ids):
         out = _edit(sid, drop, moved, link_req, upload, sel_nodes, sel_edges, filename, yaml_text, prop_values,
-                    prop_ids)
-        refit = ctx.triggered_id in ("upload", "btn-new", "btn-yaml") and out[1] is not no_update
+                    prop_ids, lab_pick)
+        refit = ctx.triggered_id in ("upload", "btn-new", "btn-yaml", "labs-dd") and out[1] is not no_update
         return (*out, {"t": time.time()} if refit else no_update)
 
     def _edit(sid, drop, moved, link_req, upload, sel_nodes, sel_edges, filename, yaml_text, prop_values,
-              prop_ids):
+              prop_ids, lab_pick=None):
         d = doc(sid)
         trig = ctx.triggered_id
         msg = ""
@@ -339,6 +341,9 @@ def register(app: dash.Dash) -> None:
                 elif trig == "btn-yaml":
                     t = model.layout_missing(model.from_yaml(yaml_text or "", "<yaml>"))
                     msg = "YAML applied"
+                elif trig == "labs-dd" and lab_pick:
+                    t = model.layout_missing(_lab_topology(lab_pick))
+                    msg = f"opened running lab {lab_pick}"
                 elif trig == "btn-apply":
                     t = _apply_form(t, d.target, prop_ids, prop_values)
                     msg = "properties applied"
@@ -401,6 +406,10 @@ def register(app: dash.Dash) -> None:
                            else "deploy the lab first",
                            **{"data-lab": (live or {}).get("lab", ""), "data-node": nodes[0]})
 
+    @app.callback(Output("labs-dd", "value"), Input("rev", "data"), prevent_initial_call=True)
+    def _labs_reset(_rev):
+        return None  # so that the same lab can be picked again
+
     @app.callback(Output("report-overlay", "hidden", allow_duplicate=True),
                   Input("report-close", "n_clicks"), Input("scn-report", "n_clicks"), prevent_initial_call=True)
     def report_overlay(_close, _show):
@@ -441,7 +450,7 @@ def register(app: dash.Dash) -> None:
         Output("btn-deploy", "disabled"), Output("btn-destroy", "disabled"),
         Output("scn-log", "children"), Output("scn-report", "children"),
         Output("report-overlay", "hidden"), Output("report-frame", "src"), Output("report-newtab", "href"),
-        Output("report-title", "children"),
+        Output("report-title", "children"), Output("labs-dd", "options"),
         Input("tick", "n_intervals"), State("sid", "data"), State("job", "data"), State("live", "data"))
     def tick(_n, sid, job_id, prev_live):
         topo = doc(sid).topo
@@ -468,14 +477,17 @@ def register(app: dash.Dash) -> None:
                 cls = "good" if j["status"] == "done" else "bad"
                 progress = html.Span(f"{j['kind']} {j['target']}: {j['message'] or j['status']} "
                                      f"({j['elapsed']:.2f} s)", className=cls)
-        live = _live(name, topo)
+        all_labs = api.labs()
+        lab_options = [{"label": f"{s['name']} ({s.get('status')}, {len(s.get('nodes', {}))} nodes)",
+                        "value": s["name"]} for s in all_labs]
+        live = _live(name, topo, all_labs)
         status = live["status"]
         busy = jobs.busy(name) is not None
         label = html.Span(["lab ", html.B(name or "?"), ": ", html.Span(status, className=f"st st-{status}")])
         if live == prev_live:
             live = no_update
         return (live, label, progress, busy or status in ("running", "deploying"),
-                busy or status in ("absent", "deploying"), scn_log, scn_report, *overlay)
+                busy or status in ("absent", "deploying"), scn_log, scn_report, *overlay, lab_options)
 
 
 def _apply_form(topo: dict, target: tuple, ids: list[dict], values: list) -> dict:
@@ -507,9 +519,23 @@ def _apply_form(topo: dict, target: tuple, ids: list[dict], values: list) -> dic
     raise ValueError(f"unknown form {target}")
 
 
-def _live(name: str, topo: dict) -> dict:
+def _lab_topology(name: str) -> dict:
+    """A running lab as a drawing: its topology file when it is still there, else what its state says."""
+    st = api.get(name)
+    path = st.get("file")
+    if path and os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            topo = model.from_yaml(f.read(), path)
+        if topo.get("name") == name:
+            return topo
+    nodes = {n: {"kind": v.get("kind", "host")} for n, v in st.get("nodes", {}).items()}
+    links = [[l["a"], l["b"]] for l in st.get("links", [])]
+    return {"name": name, "nodes": nodes, "links": links}
+
+
+def _live(name: str, topo: dict, all_labs: list[dict] | None = None) -> dict:
     """Lab status, node status and per-link rates for the drawing (public API only)."""
-    st = next((s for s in api.labs() if s.get("name") == name), None)
+    st = next((s for s in (api.labs() if all_labs is None else all_labs) if s.get("name") == name), None)
     if st is None:
         return {"lab": name, "status": "absent", "nodes": {}, "links": {}}
     out = {"lab": name, "status": st.get("status", "unknown"), "nodes": {}, "links": {}}
