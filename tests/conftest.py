@@ -1,6 +1,5 @@
 import itertools
 import os
-import re
 import textwrap
 
 import pytest
@@ -45,22 +44,20 @@ def _links_now():
     return out
 
 
-def _other_runs_lab(ns: str) -> bool:
-    """A namespace of a test lab made by another concurrent test process (lab names t<pid>x<n>)."""
-    m = re.match(r"emu-t(\d+)x\d+", ns)
-    return bool(m) and int(m.group(1)) != os.getpid() % 100000
-
-
 @pytest.fixture
 def clean_host():
-    """Fails the test if it leaves namespaces, root-namespace links or lab state behind."""
+    """Fails the test if it leaves namespaces, root-namespace links or lab state behind.
+
+    Only this test run's labs count (every test lab is named t<pid>x<n> by `lab_name`): labs of
+    other runs or of the user on the same machine are neither judged nor touched."""
     ns0, links0 = _netns_now(), _links_now()
     labs0 = set(os.listdir("/run/emulator")) if os.path.isdir("/run/emulator") else set()
     yield
-    left_ns = {n for n in _netns_now() - ns0 if not _other_runs_lab(n)}
+    left_ns = {n for n in _netns_now() - ns0 if n.startswith(f"emu-t{os.getpid() % 100000}x")}
     left_links = _links_now() - links0
     labs1 = set(os.listdir("/run/emulator")) if os.path.isdir("/run/emulator") else set()
-    labs1 = {lab for lab in labs1 if not _other_runs_lab("emu-" + lab)}
+    mine = f"t{os.getpid() % 100000}x"
+    labs1 = {lab for lab in labs1 if lab.startswith(mine)}  # only this run's labs: never another's
     # remove leftovers by their exact names so one failure does not cascade, then fail
     for lab in labs1 - labs0:
         try:
