@@ -167,3 +167,22 @@ def test_url_and_loopback():
     assert not server.is_loopback("0.0.0.0")
     assert server.url("0.0.0.0", 8050, "abc") == "http://127.0.0.1:8050/?token=abc"
     assert yaml.safe_load(model.to_yaml({"name": "x", "nodes": {}})) == {"name": "x", "nodes": {}}
+
+
+def test_every_kind_has_a_form_and_a_look():
+    from webui.app import kind_look, stylesheet
+    sels = {s["selector"] for s in stylesheet()}
+    for kind in forms.kinds():
+        rows = forms.node_form("n1", {"kind": kind, "position": {"x": 1, "y": 2}})
+        assert len(rows) >= 3, kind
+        assert f"node.kind-{kind}" in sels
+        shape, colour = kind_look(kind)
+        assert colour.startswith("#")
+    assert forms.link_form(0, {"endpoints": ["a:eth0", {"node": "b", "interface": "eth1"}], "mtu": 1400})
+    assert forms.top_form({"name": "x", "nodes": {}})
+
+
+def test_ui_verb_is_on_the_command_line():
+    from emulator.cli import build_parser
+    args = build_parser().parse_args(["ui", "--port", "8123"])
+    assert (args.port, args.host, args.topology) == (8123, "127.0.0.1", None)
