@@ -372,3 +372,42 @@ def test_testpmd_of_a_node_answers_through_its_fifo_from_the_command_line(topo, 
         assert r.returncode == 1 and "not a running dpdk-app" in r.stderr
     finally:
         api.destroy(lab_name)
+
+
+PACED = """
+name: {lab}
+hugepages: {reserve: 200}
+nodes:
+  tx: {kind: dpdk-app, mode: txonly, cores: [0], memory: 64}
+  rx: {kind: dpdk-app, mode: rxonly, cores: [1], memory: 64}
+links:
+  - {endpoints: [rx, tx], type: memif}
+"""
+
+
+@needs_dpdk
+def test_paced_sender_offers_the_requested_rate_and_says_when_it_cannot(topo, lab_name, tmp_path):
+    free0 = hugepages.meminfo()["free"]
+    api.deploy(topo(PACED))
+    try:
+        ctx = ctx_for(lab_name, tmp_path)
+        r = DpdkTraffic().run(ctx, {"sender": "tx", "receiver": "rx", "rate": "20k", "duration": 2})
+        m = r.measurements
+        assert m["rate_pps"] == 20000 and m["paced"], m
+        assert 15000 <= m["offered_pps"] <= 25000, m            # within 25 % of the requested rate
+        assert m["sent"] > 0 and m["received"] >= 0.99 * m["sent"] and m["received"] <= m["sent"], m
+        assert m["rate_reached"] == (m["offered_pps"] >= 18000) and m["pace_ticks"] > 10
+        assert r.series["tx_mpps"] and all(0.01 < x < 0.03 for x in r.series["tx_mpps"]), r.series
+        # far beyond what ticks of tx_first can pace here: said so, and measured flat out instead
+        r = DpdkTraffic().run(ctx, {"sender": "tx", "receiver": "rx", "rate": "500M", "duration": 1})
+        m = r.measurements
+        assert m["rate_pps"] == 500 * 10 ** 6 and not m["paced"] and m["rate_reached"] is False, m
+        assert "could not be reached" in m["rate_note"] and "could not be reached" in r.summary
+        assert m["received"] > 0 and m["offered_pps"] == round(m["sent"] / m["duration_s"], 1) or \
+            abs(m["offered_pps"] - m["sent"] / m["duration_s"]) < 0.01 * m["offered_pps"], m
+        # the node is back in its own mode, and an unpaced burst count still matches exactly
+        m = DpdkTraffic().run(ctx, {"sender": "tx", "receiver": "rx", "bursts": 2}).measurements
+        assert m["sent"] == m["received"] == 64 and "rate_pps" not in m
+    finally:
+        api.destroy(lab_name)
+    assert_nothing_left(lab_name, ["tx", "rx"], free0)

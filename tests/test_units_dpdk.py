@@ -258,15 +258,69 @@ topology:
     b: {kind: dpdk-app, mode: rxonly}
   links: [{endpoints: [a, b], type: memif}]
 steps:
-  - dpdk_traffic: {sender: a, receiver: b, rate: 5}
+  - dpdk_traffic: {sender: a, receiver: b, rtae: 5}
   - dpdk_traffic: {sender: a, receiver: b}
     expect: {mpps: "> 1", jitter: "< 1"}
 """)
     with pytest.raises(TopologyError) as e:
         spec.load(str(p))
     out = str(e.value)
-    assert "s.yaml:10:" in out and "rate" in out
+    assert "s.yaml:10:" in out and "unknown field 'rtae'" in out and "did you mean 'rate'" in out
     assert "no metric 'jitter'" in out
+
+
+def test_packet_rates_parse_with_si_suffixes():
+    from emulator.dpdk.steps import pps
+    assert pps("20k") == 20000 and pps("1M") == 10 ** 6 and pps("1.5Mpps") == 1500000
+    assert pps(" 100 kpps ") == 100000 and pps(20000) == 20000 and pps(2.5e4) == 25000 and pps("750") == 750
+    for bad in ("0", "fast", "-5", "1e6", "10 mbit", 0, -1, True, "0.2", "2G"):
+        with pytest.raises(ValueError):
+            pps(bad)
+
+
+@pytest.mark.parametrize("rate,ok,what", [
+    ("100k", True, ""), (20000, True, ""), ('"1.5M"', True, ""), ("50kpps", True, ""),
+    ("fast", False, "invalid value 'fast'"), ('"0"', False, "invalid value '0'"), ("-20k", False, "invalid value"),
+    ("10mbit", False, "invalid value '10mbit'"), (0, False, "minimum of 0"), (-5, False, "minimum of 0"),
+    ("[1]", False, "expected a string or a number"),
+])
+def test_dpdk_traffic_rate_is_checked_where_it_is_written(tmp_path, rate, ok, what):
+    from emulator.scenario import spec
+    p = tmp_path / "r.yaml"
+    p.write_text(f"""
+name: r
+topology:
+  name: r
+  nodes:
+    a: {{kind: dpdk-app, mode: txonly}}
+    b: {{kind: dpdk-app, mode: rxonly}}
+  links: [{{endpoints: [a, b], type: memif}}]
+sweep:
+  size: [64, 1500]
+steps:
+  - dpdk_traffic: {{sender: a, receiver: b, size: "${{size}}",
+                   rate: {rate}}}
+    expect: {{offered_pps: "> 1000", rate_reached: true}}
+""")
+    if ok:
+        sc = spec.load(str(p))
+        assert [pt.steps[0].args["rate"] for pt in sc.points] == [rate.strip('"') if isinstance(rate, str)
+                                                                    else rate] * 2
+        return
+    with pytest.raises(TopologyError) as e:
+        spec.load(str(p))
+    out = str(e.value)
+    assert "r.yaml:13:" in out and "rate" in out and what in out, out
+
+
+def test_paced_rate_conflicts_are_step_errors_before_touching_testpmd():
+    from emulator.dpdk.steps import DpdkTraffic
+    from emulator.scenario.steps import RunContext, StepError
+    ctx = RunContext(lab="nolab", state={"nodes": {}}, artifacts_dir="/nonexistent")
+    for args, msg in (({"rate": "5G"}, "out of range"), ({"rate": "10k", "bursts": 2}, "exclude each other"),
+                      ({"rate": "10k", "mode": "flowgen"}, "flowgen cannot be paced")):
+        with pytest.raises(StepError, match=msg):
+            DpdkTraffic().run(ctx, {"sender": "a", "receiver": "b", **args})
 
 
 def test_seed003_layout_and_plots_from_results(tmp_path):

@@ -218,9 +218,11 @@ class Testpmd:
                                   f"{timeout:g} s (the other end never connected); see {self.spec['log']}")
             time.sleep(0.1)
 
-    def run(self, commands: list[str], timeout: float = 20.0, until: str | None = None) -> str:
+    def run(self, commands: list[str], timeout: float = 20.0, until: str | None = None,
+            poll: float = 0.02) -> str:
         """Send commands; return their output once testpmd has prompted once per command (and,
-        with `until`, once that regular expression matches the output)."""
+        with `until`, once that regular expression matches the output). `poll`: seconds between
+        looks at the log (paced traffic looks every millisecond)."""
         log = self.spec["log"]
         start = os.path.getsize(log) if os.path.exists(log) else 0
         try:
@@ -240,7 +242,7 @@ class Testpmd:
             if time.monotonic() > end:
                 raise DeployError(f"dpdk-app {self.node}: no answer from testpmd to {commands} after "
                                   f"{timeout:g} s; output: {text[-800:]!r}")
-            time.sleep(0.02)
+            time.sleep(poll)
 
 
 STOPPED = r"Accumulated forward statistics[^\n]*\n(?:.*\n){3}|Forward statistics for port \d+[^\n]*\n(?:.*\n){2}.*TX-total|Packet forwarding not started"

@@ -9,6 +9,7 @@ reads results.json and writes, under its directory:
     seed003/latency-burst-<B>.svg       mean and p99 round trip (us) vs packet size, a line per step
 
 Points come from the `size` and `burst` parameters of each run (a sweep); a missing burst is "-".
+A `rate` parameter (dpdk_traffic's paced sending) makes a step a line per rate ("STEP @ RATE pps").
 Plain SVG, no plotting library.
 """
 from __future__ import annotations
@@ -40,7 +41,8 @@ def collect(results: dict) -> dict:
             burst = params.get("burst", m.get("burst", "-"))
             if size is None:
                 continue
-            slot = acc.setdefault(str(burst), {}).setdefault(st["name"], {}).setdefault(int(size), {})
+            name = st["name"] + (f" @ {params['rate']} pps" if params.get("rate") is not None else "")
+            slot = acc.setdefault(str(burst), {}).setdefault(name, {}).setdefault(int(size), {})
             for k, v in m.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     slot.setdefault(k, []).append(float(v))
