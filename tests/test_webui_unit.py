@@ -186,3 +186,11 @@ def test_ui_verb_is_on_the_command_line():
     from emulator.cli import build_parser
     args = build_parser().parse_args(["ui", "--port", "8123"])
     assert (args.port, args.host, args.topology) == (8123, "127.0.0.1", None)
+
+
+def test_a_drawing_the_server_lost_is_not_edited_blindly():
+    from webui import app as ui_app
+    d = ui_app.doc("unknown-tab-after-a-restart")
+    assert d.orphan
+    d2 = ui_app.doc("a-page-load", page=True)
+    assert not d2.orphan

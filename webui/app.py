@@ -36,6 +36,7 @@ class Doc:
         self.redo: list[dict] = []
         self.rev = 0
         self.target: tuple = ("top",)  # what the property form edits
+        self.orphan = False
         self.lock = threading.Lock()
 
     def change(self, topo: dict) -> None:
@@ -54,9 +55,14 @@ RATES: dict[str, tuple[float, dict]] = {}  # lab -> (time, {endpoint: stats}) of
 MAX_DOCS = 64  # drawings of the most recently used browser tabs kept on the server
 
 
-def doc(sid: str | None, initial: dict | None = None) -> Doc:
+def doc(sid: str | None, initial: dict | None = None, page: bool = False) -> Doc:
+    """The drawing of a browser tab; one the server does not know (it was restarted) is new and empty,
+    and marked so that the page can say so instead of editing a drawing it does not show."""
     with _docs_lock:
-        d = DOCS.pop(sid, None) or Doc(copy.deepcopy(initial) if initial else model.empty())
+        d = DOCS.pop(sid, None)
+        if d is None:
+            d = Doc(copy.deepcopy(initial) if initial else model.empty())
+            d.orphan = not page
         DOCS[sid] = d  # most recently used last
         while len(DOCS) > MAX_DOCS:
             DOCS.pop(next(iter(DOCS)))
@@ -151,7 +157,7 @@ def _scenarios() -> list[str]:
 def layout_factory(initial: dict | None):
     def layout():
         sid = uuid.uuid4().hex
-        d = doc(sid, initial)
+        d = doc(sid, initial, page=True)
         return html.Div([
             dcc.Store(id="sid", data=sid),
             dcc.Store(id="rev", data=d.rev),
@@ -302,6 +308,11 @@ def register(app: dash.Dash) -> None:
         trig = ctx.triggered_id
         msg = ""
         redraw = True
+        if d.orphan and trig not in ("upload", "btn-new", "labs-dd", "btn-yaml"):
+            return no_update, no_update, html.Span("the server was restarted and no longer has this drawing: "
+                                                   "save it from the YAML tab, then reload the page",
+                                                   className="bad")
+        d.orphan = False
         with d.lock:
             t = d.topo
             try:
