@@ -69,7 +69,8 @@ def install_guard(server: Flask, token: str, port: int) -> None:
     def _headers(resp):
         resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        resp.headers.setdefault("Cache-Control", "no-store")
+        if not request.path.startswith(("/_dash-component-suites/", "/assets/", "/vendor/")):
+            resp.headers.setdefault("Cache-Control", "no-store")  # pages and callbacks; scripts may be cached
         return resp
 
 
