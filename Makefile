@@ -35,6 +35,9 @@ system:
 	      /usr/share/openvswitch/scripts/ovs-ctl stop >/dev/null; fi;; \
 	  esac; \
 	fi
+	@# Debian's nodejs comes without npm (NodeSource's includes it): the web UI needs npm
+	@command -v npm >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
+	  apt-get install -y -qq --no-install-recommends npm >/dev/null; }
 
 $(VENV)/.installed: setup.py
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -44,7 +47,7 @@ $(VENV)/.installed: setup.py
 
 venv: $(VENV)/.installed
 
-demo: setup
+demo: system venv
 	@$(PY) -m emulator destroy $(DEMO) >/dev/null 2>&1 || true
 	$(PY) -m emulator deploy $(DEMO)
 	$(PY) -m emulator exec fw-chain client -- ping -c 3 10.100.2.2
