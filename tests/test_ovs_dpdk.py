@@ -397,7 +397,7 @@ def test_paced_sender_offers_the_requested_rate_and_says_when_it_cannot(topo, la
         assert 15000 <= m["offered_pps"] <= 25000, m            # within 25 % of the requested rate
         assert m["sent"] > 0 and m["received"] >= 0.99 * m["sent"] and m["received"] <= m["sent"], m
         assert m["rate_reached"] == (m["offered_pps"] >= 18000) and m["pace_ticks"] > 10
-        assert r.series["tx_mpps"] and all(0.01 < x < 0.03 for x in r.series["tx_mpps"]), r.series
+        assert r.series["tx_mpps"] and all(0.005 < x < 0.04 for x in r.series["tx_mpps"]), r.series
         # far beyond what ticks of tx_first can pace here: said so, and measured flat out instead
         r = DpdkTraffic().run(ctx, {"sender": "tx", "receiver": "rx", "rate": "500M", "duration": 1})
         m = r.measurements
