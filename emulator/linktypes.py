@@ -8,8 +8,9 @@ from __future__ import annotations
 from . import actions as A
 from . import drivers
 from .model import Lab, Link
+from .registry import Registry
 
-_REGISTRY: dict[str, "LinkType"] = {}
+_REGISTRY: Registry["LinkType"] = Registry("link type")
 
 
 class LinkType:
@@ -24,19 +25,7 @@ class LinkType:
         raise NotImplementedError
 
 
-def register(lt: LinkType) -> LinkType:
-    if lt.name in _REGISTRY:
-        raise ValueError(f"link type '{lt.name}' registered twice")
-    _REGISTRY[lt.name] = lt
-    return lt
-
-
-def get(name: str) -> LinkType:
-    return _REGISTRY[name]
-
-
-def names() -> list[str]:
-    return list(_REGISTRY)
+register, get, names = _REGISTRY.register, _REGISTRY.get, _REGISTRY.names
 
 
 class Veth(LinkType):

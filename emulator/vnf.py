@@ -18,7 +18,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-_REGISTRY: dict[str, "Role"] = {}
+from .registry import Registry
+
+_REGISTRY: Registry["Role"] = Registry("vnf role")
 
 _ALLOW_TEXT = "what passes: icmp, all, tcp, udp, tcp/PORT or tcp/FIRST-LAST (udp alike)"
 ALLOW = {"type": "array", "items": {"type": "string", "pattern": r"^(all|icmp|(tcp|udp)(/[0-9]+(-[0-9]+)?)?)$",
@@ -66,19 +68,7 @@ class Role:
         raise NotImplementedError
 
 
-def register(role: Role) -> Role:
-    if role.name in _REGISTRY:
-        raise ValueError(f"vnf role '{role.name}' registered twice")
-    _REGISTRY[role.name] = role
-    return role
-
-
-def get(name: str) -> Role:
-    return _REGISTRY[name]
-
-
-def names() -> list[str]:
-    return list(_REGISTRY)
+register, get, names = _REGISTRY.register, _REGISTRY.get, _REGISTRY.names
 
 
 def hint(name: str) -> str:

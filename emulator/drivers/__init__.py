@@ -8,11 +8,11 @@ slot in without touching the pipeline.
 """
 from __future__ import annotations
 
-import difflib
 
+from ..registry import Registry
 from .base import Driver
 
-_REGISTRY: dict[str, Driver] = {}
+_REGISTRY: Registry[Driver] = Registry("kind", key="kind")
 
 
 class UnknownKind(KeyError):
@@ -21,34 +21,17 @@ class UnknownKind(KeyError):
         super().__init__(kind)
 
     def hint(self) -> str:
-        close = difflib.get_close_matches(self.kind, kinds(), n=1)
-        known = "known kinds: " + ", ".join(kinds())
-        return (f"did you mean '{close[0]}'? " if close else "") + known
+        return _REGISTRY.hint(self.kind)
 
 
-def register(driver: Driver) -> Driver:
-    if not driver.kind:
-        raise ValueError(f"driver {type(driver).__name__} has no kind")
-    if driver.kind in _REGISTRY:
-        raise ValueError(f"kind '{driver.kind}' is registered twice "
-                         f"({type(_REGISTRY[driver.kind]).__name__} and {type(driver).__name__})")
-    _REGISTRY[driver.kind] = driver
-    return driver
+register, kinds, all_drivers = _REGISTRY.register, _REGISTRY.names, _REGISTRY.values
 
 
 def get(kind: str) -> Driver:
     try:
-        return _REGISTRY[kind]
+        return _REGISTRY.get(kind)
     except KeyError:
         raise UnknownKind(kind) from None
-
-
-def kinds() -> list[str]:
-    return list(_REGISTRY)
-
-
-def all_drivers() -> list[Driver]:
-    return list(_REGISTRY.values())
 
 
 def _load_builtin() -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-_REGISTRY: dict[str, "ForwarderType"] = {}
+from ..registry import Registry
+
+_REGISTRY: Registry["ForwarderType"] = Registry("forwarder type")
 
 
 @dataclass(frozen=True)
@@ -22,23 +24,7 @@ class ForwarderType:
         return tuple(self.link_types)
 
 
-def register(ft: ForwarderType) -> ForwarderType:
-    if ft.name in _REGISTRY:
-        raise ValueError(f"forwarder type '{ft.name}' registered twice")
-    _REGISTRY[ft.name] = ft
-    return ft
-
-
-def get(name: str) -> ForwarderType:
-    return _REGISTRY[name]
-
-
-def names() -> list[str]:
-    return list(_REGISTRY)
-
-
-def all_types() -> list[ForwarderType]:
-    return list(_REGISTRY.values())
+register, get, names, all_types = _REGISTRY.register, _REGISTRY.get, _REGISTRY.names, _REGISTRY.values
 
 
 register(ForwarderType("kernel", "NSM kernel forwarder: a veth pair per cross-connect, routes by netlink",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from .. import hostcmd, runtime, units
 from ..errors import EmulatorError, EnvironmentProblem, UsageError
 from ..model import Impairment
+from ..registry import Registry
 
 
 class StepError(EmulatorError):
@@ -87,22 +88,8 @@ class Step:
         raise NotImplementedError
 
 
-REGISTRY: dict[str, Step] = {}
-
-
-def register(step: Step) -> Step:
-    if step.type in REGISTRY:
-        raise ValueError(f"step type '{step.type}' registered twice")
-    REGISTRY[step.type] = step
-    return step
-
-
-def get(kind: str) -> Step:
-    return REGISTRY[kind]
-
-
-def names() -> list[str]:
-    return list(REGISTRY)
+REGISTRY: Registry[Step] = Registry("step type", key="type")
+register, get, names = REGISTRY.register, REGISTRY.get, REGISTRY.names
 
 
 DURATION = {"type": ["string", "number"], "description": "seconds, or e.g. 500ms, 2s"}
