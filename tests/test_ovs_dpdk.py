@@ -207,7 +207,7 @@ def test_hugepage_shortage_is_exit_3_and_creates_nothing(topo, lab_name):
           b: {kind: dpdk-app, memory: 65536}
         links: [{endpoints: [a, b], type: memif}]
     """)
-    with pytest.raises(EnvironmentProblem, match="needs 65536 hugepages"):
+    with pytest.raises(EnvironmentProblem, match="needs 65568 hugepages"):  # 2 x (65536 + 32) MB / 2 MB
         api.deploy(path)
     r = subprocess.run([sys.executable, "-m", "emulator", "deploy", path], capture_output=True, text=True,
                        timeout=60)

@@ -36,17 +36,23 @@ CPU_LIST = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum
             "uniqueItems": True}
 
 
+#: DPDK's dynamic memory mode lets a process grow past its -m / socket-mem (memif and vhost
+#: rings, mempools): each gets this much headroom, or the last app of a tight pool fails to start
+APP_HEADROOM_MB, OVS_HEADROOM_MB = 32, 128
+
+
 def hugepage_users(lab) -> tuple[int, list[str]]:
-    """MB of hugepages the lab's DPDK processes take, and who takes them."""
+    """MB of hugepages the lab's DPDK processes take (with headroom), and who takes them."""
     mb, who = 0, []
     for n in lab.nodes.values():
         if n.kind == "dpdk-app":
             m = n.props.get("memory", 256)
-            mb += m
-            who.append(f"{n.name} {m} MB")
+            mb += m + APP_HEADROOM_MB
+            who.append(f"{n.name} {m}+{APP_HEADROOM_MB} MB")
     if any(n.kind == "ovs-dpdk" for n in lab.nodes.values()) and not (lab.props.get("ovs") or {}).get("db"):
-        mb += ovs_socket_mem(lab)   # one ovs-vswitchd per lab
-        who.append(f"ovs-vswitchd {ovs_socket_mem(lab)} MB")
+        m = ovs_socket_mem(lab)   # one ovs-vswitchd per lab
+        mb += m + OVS_HEADROOM_MB
+        who.append(f"ovs-vswitchd {m}+{OVS_HEADROOM_MB} MB")
     return mb, who
 
 
