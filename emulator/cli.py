@@ -28,6 +28,8 @@ typical session:
   emulator exec     fw-chain client -- ping -c1 10.100.2.2
   emulator inspect  fw-chain                     what runs, with link state and counters
   emulator destroy  fw-chain                     remove it (also after a crash)
+  emulator run      scenarios/smoke.yaml         deploy, drive traffic, assert, report, tear down
+  emulator ui                                    draw and run labs in the browser
 
 exit codes: 0 ok, 1 failed at run time, 2 invalid input (nothing was changed),
 3 the environment cannot do it (not root, missing tool or kernel feature)
