@@ -378,6 +378,30 @@ def _env_items(results) -> list[tuple[str, str]]:
 # write_all
 
 
+def _header_facts(results) -> list[tuple[str, str, bool]]:
+    """(label, text, is it code) for a report's header: file, topology, start, duration, exit code,
+    parameters. The markdown and HTML reports format the same facts."""
+    results = _d(results)
+    sc = _d(results.get("scenario"))
+    facts = []
+    for label, val in (("file", sc.get("file")), ("topology", sc.get("topology")),
+                       ("started", results.get("started"))):
+        if val is not None:
+            facts.append((label, _s(val), True))
+    if results.get("duration_s") is not None:
+        facts.append(("duration", _duration(results.get("duration_s")), False))
+    if results.get("exit_code") is not None:
+        facts.append(("exit code", _s(results.get("exit_code")), False))
+    par = _d(results.get("parameters"))
+    if par:
+        txt = ", ".join(_s(n) for n in _l(par.get("names"))) or "—"
+        if par.get("points") is not None:
+            txt += f" ({_s(par.get('points'))} points"
+            txt += f" × {_s(par.get('repeat'))} repeats)" if par.get("repeat") is not None else ")"
+        facts.append(("parameters", txt, False))
+    return facts
+
+
 def _atomic_write(path: str, text: str) -> None:
     d = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=d)
@@ -574,23 +598,7 @@ def summary_markdown(results) -> str:
     out = [f"# Scenario {_md(name)}: {_status_word(st) if st != 'passed' else 'passed'}", ""]
     if sc.get("description"):
         out += [_md(sc.get("description")), ""]
-    facts = []
-    for label, val in (("file", sc.get("file")), ("topology", sc.get("topology")),
-                       ("started", results.get("started"))):
-        if val is not None:
-            facts.append(f"{label} {_md_code(val)}")
-    if results.get("duration_s") is not None:
-        facts.append(f"duration {_duration(results.get('duration_s'))}")
-    if results.get("exit_code") is not None:
-        facts.append(f"exit code {_md(results.get('exit_code'))}")
-    par = _d(results.get("parameters"))
-    if par:
-        names = ", ".join(_s(n) for n in _l(par.get("names")))
-        p = f"parameters {_md(names) or '—'}"
-        if par.get("points") is not None:
-            p += f" ({_md(par.get('points'))} points"
-            p += f" × {_md(par.get('repeat'))} repeats)" if par.get("repeat") is not None else ")"
-        facts.append(p)
+    facts = [f"{label} {_md_code(val) if code else _md(val)}" for label, val, code in _header_facts(results)]
     facts.append(_md(_counts_text(_step_counts(results))))
     out += ["- " + f for f in facts] + [""]
 
@@ -908,23 +916,7 @@ def report_html(results) -> str:
     h = ['<header>', f'<h1>{_e(name)}</h1>{_badge(st)}']
     if sc.get("description"):
         h.append(f'<p class="desc">{_e(sc.get("description"))}</p>')
-    facts = []
-    for label, val in (("file", sc.get("file")), ("topology", sc.get("topology")),
-                       ("started", results.get("started"))):
-        if val is not None:
-            facts.append(f'<span>{label} <b>{_e(val)}</b></span>')
-    if results.get("duration_s") is not None:
-        facts.append(f'<span>duration <b>{_e(_duration(results.get("duration_s")))}</b></span>')
-    if results.get("exit_code") is not None:
-        facts.append(f'<span>exit code <b>{_e(results.get("exit_code"))}</b></span>')
-    par = _d(results.get("parameters"))
-    if par:
-        names = ", ".join(_s(n) for n in _l(par.get("names"))) or "—"
-        txt = names
-        if par.get("points") is not None:
-            txt += f" ({_s(par.get('points'))} points"
-            txt += f" × {_s(par.get('repeat'))} repeats)" if par.get("repeat") is not None else ")"
-        facts.append(f'<span>parameters <b>{_e(txt)}</b></span>')
+    facts = [f'<span>{label} <b>{_e(val)}</b></span>' for label, val, _code in _header_facts(results)]
     facts.append(f'<span>runs <b>{len(_runs(results))}</b></span>')
     h.append(f'<p class="facts">{"".join(facts)}</p>')
     env = _env_items(results)
