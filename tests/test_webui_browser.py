@@ -76,7 +76,7 @@ def ui(tmp_path_factory):
                 time.sleep(0.1)
         log.seek(0)
         assert f"?token={TOKEN}" in log.read(), "the server does not print its tokened URL"
-        yield {"base": base, "port": port, "proc": proc}
+        yield {"base": base, "port": port, "proc": proc, "log": str(cwd / "server.log")}
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -351,12 +351,22 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("clean_host")
-def test_run_a_scenario_and_see_its_report(page):
+def test_run_a_scenario_and_see_its_report(page, ui):
     page.click("#tab-scenario")
     page.click("#scn-file")
     page.click("text=scenarios/webui-ping.yaml")
+    page.wait_for_selector("#scn-file :text('scenarios/webui-ping.yaml')")
     page.click("#btn-run")
-    page.wait_for_selector("#progress .good", timeout=60000)
+    try:
+        page.wait_for_selector("#progress .good, #progress .bad", timeout=90000)
+    except sync_api.TimeoutError:
+        pass
+    if not page.query_selector("#progress .good"):
+        shot(page, "07b-scenario-failed.png")
+        with open(ui["log"]) as f:
+            server = f.read()[-4000:]
+        raise AssertionError(f"the scenario did not pass: {page.inner_text('#progress')}\n{page.inner_text('#scn-log')}"
+                             f"\n--- server log ---\n{server}")
     page.wait_for_selector("#report-overlay:not([hidden])", timeout=10000)
     frame = page.frame_locator(".report-frame")
     frame.locator("body").wait_for(timeout=10000)
