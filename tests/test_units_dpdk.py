@@ -6,8 +6,8 @@ import pytest
 from emulator import actions as A
 from emulator import hostcmd, hugepages
 from emulator import ovs as O
-from emulator.dpdk import StartDpdkApps, parse_forward_stats, parse_rates
-from emulator.errors import EnvironmentProblem, TopologyError
+from emulator.dpdk import StartDpdkApps, parse_forward_stats, parse_rates, start_waves
+from emulator.errors import DeployError, EnvironmentProblem, TopologyError
 
 from conftest import compile_text
 
@@ -74,7 +74,7 @@ def test_ovs_bridges_of_a_lab_are_one_ovs_vsctl_transaction():
     assert len(flows) == 1 and flows[0][-1] == "-"   # flows of 'sw' from stdin; 'lb' has none
 
 
-def test_dpdk_app_argv_per_link_type_and_memif_servers_first():
+def test_dpdk_app_argv_per_link_type_and_each_memif_server_before_its_clients():
     c = compile_text("""
         name: m
         nodes:
@@ -89,7 +89,10 @@ def test_dpdk_app_argv_per_link_type_and_memif_servers_first():
     """)
     apps = {a.node: a for a in by_type(c.actions, StartDpdkApps)}
     fwd = apps["fwd"]
-    assert fwd.servers and fwd.autostart and fwd.prefix == "emu-m-fwd"
+    assert fwd.autostart and fwd.prefix == "emu-m-fwd"
+    # fwd serves a and is a client of b: b, then fwd, then a (a memif client never retries)
+    assert fwd.after == ["b"] and apps["a"].after == ["fwd"] and apps["b"].after == []
+    assert [[x.node for x in w] for w in start_waves(list(apps.values()))] == [["b"], ["fwd"], ["a"]]
     argv = " ".join(fwd.argv)
     assert "--lcores 0@0,1@1" in argv and "-m 96" in argv and "--single-file-segments" in argv
     assert "--huge-dir=/run/emulator/m/hugepages" in argv and "--burst=64" in argv
@@ -356,3 +359,16 @@ def test_stop_and_rate_markers_wait_for_complete_blocks():
 
 
 RATES_SAMPLE = RATES   # the sample text above (the function imports the regex under the same name)
+
+
+def test_memif_links_that_wait_on_each_other_in_a_cycle_are_refused_before_anything_starts():
+    c = compile_text("""
+        name: cyc
+        nodes: {x: {kind: dpdk-app}, y: {kind: dpdk-app}}
+        links:
+          - {endpoints: [x, y], type: memif}
+          - {endpoints: [y, x], type: memif}
+    """)
+    apps = by_type(c.actions, StartDpdkApps)
+    with pytest.raises(DeployError, match="cycle.*swap the endpoints"):
+        start_waves(apps)

@@ -74,6 +74,24 @@ def preflight(lab) -> A.Action:
                                       mount=hugepages.lab_mount(state.lab_dir(lab.name)), users=", ".join(who))
 
 
+def start_waves(actions: list) -> list[list]:
+    """The apps in waves: an app starts once every memif server it connects to has started."""
+    left = {a.node: a for a in actions}
+    started: set[str] = set()
+    waves = []
+    while left:
+        wave = [a for a in left.values() if all(d in started or d not in left for d in a.after)]
+        if not wave:
+            cycle = " -> ".join(sorted(left))
+            raise DeployError(f"the memif links of {cycle} form a cycle of clients waiting for servers; "
+                              f"swap the endpoints of one of them (a memif link's first endpoint is the server)")
+        waves.append(wave)
+        for a in wave:
+            started.add(a.node)
+            del left[a.node]
+    return waves
+
+
 def dpdk_dir(lab: str) -> str:
     return os.path.join(state.lab_dir(lab), "dpdk")
 
@@ -96,7 +114,8 @@ def lcores(main: int, cores: list[int]) -> str:
 
 @dataclass
 class StartDpdkApps(A.Action):
-    """Start the testpmd of every dpdk-app node (memif servers first), wait until each is ready."""
+    """Start the testpmd of every dpdk-app node, each after the memif servers it connects to (a memif
+    client started before its server never connects), and wait until each is ready."""
     lab: str = ""
     node: str = ""
     ns: str = ""
@@ -105,7 +124,7 @@ class StartDpdkApps(A.Action):
     mode: str = "io"
     autostart: bool = True
     ports: list = field(default_factory=list)     # [{"interface", "vdev", "link"}]
-    servers: bool = False                        # has memif server ports: started before clients
+    after: list = field(default_factory=list)    # nodes serving its memif client ports: started first
     burst: int = 32
     size: int = 64
 
@@ -133,9 +152,8 @@ class StartDpdkApps(A.Action):
             return
         hostcmd.require(TESTPMD, "dpdk-dev")
         hostcmd.require("stdbuf", "coreutils")
-        ordered = sorted(actions, key=lambda a: not a.servers)
-        waves = [[a for a in ordered if a.servers], [a for a in ordered if not a.servers]]
-        for wave in waves:
+        ordered = list(actions)
+        for wave in start_waves(ordered):
             started = [(a, a.launch()) for a in wave]
             for a, (proc, spec) in started:
                 a.wait_ready(proc, spec)

@@ -89,13 +89,15 @@ class DpdkAppDriver(Driver):
         p = node.props
         mode = p.get("mode", "io")
         cores = p.get("cores", [1 if (os.cpu_count() or 1) > 1 else 0])
-        vdevs, ports, servers = [], [], False
+        vdevs, ports, after = [], [], []
         for k, iface in enumerate(i for i in node.interfaces.values() if i.link >= 0):
             link = lab.links[iface.link]
             lt = linktypes.get(link.type)
             if hasattr(lt, "vdev"):
                 v = lt.vdev(lab, link, iface, k)
-                servers = servers or lt.is_server(lab, link, iface)
+                peer = link.b if iface is link.a else link.a
+                if link.type == "memif" and not lt.is_server(lab, link, iface) and peer.node not in after:
+                    after.append(peer.node)
             else:
                 v = f"net_af_packet{k},iface={iface.device}"
             vdevs.append(v)
@@ -115,7 +117,7 @@ class DpdkAppDriver(Driver):
         argv += list(p.get("args", []))
         acts.append(D.StartDpdkApps(lab=lab.name, node=node.name, ns=node.netns, argv=argv, prefix=prefix,
                                     mode=mode, autostart=p.get("autostart", mode in D.AUTOSTART), ports=ports,
-                                    servers=servers, burst=p.get("burst", 32), size=p.get("size", 64)))
+                                    after=after, burst=p.get("burst", 32), size=p.get("size", 64)))
         return acts
 
     def live(self, lab, node, state):
