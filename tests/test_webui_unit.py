@@ -1,5 +1,4 @@
 """Web UI without a browser: the drawing's document model, forms from the schema, the access token."""
-import time
 
 import pytest
 
@@ -112,13 +111,11 @@ def test_apply_form_edits_node_link_and_topology():
     assert model.validate(model.to_yaml(t)) == []
 
 
-def test_500_nodes_lay_out_and_convert_quickly():
+def test_500_nodes_lay_out_and_convert():   # how fast: bench/webui_model.py
     src = generate("linear,250")
-    t0 = time.monotonic()
     t = model.layout_missing(src.data)
     els = model.elements(t)
     text = model.to_yaml(t)
-    assert time.monotonic() - t0 < 2
     assert sum(1 for e in els if "source" not in e["data"]) == 500
     assert all("position" in e for e in els if "source" not in e["data"])
     assert model.validate(text) == []
