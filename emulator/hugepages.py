@@ -6,9 +6,9 @@ every file of the lab at once, whatever state the processes died in; nothing is 
 
 The pool itself (vm.nr_hugepages) is host-wide. Deploy checks that enough pages are free and says
 how to get them when they are not (exit 3); with `hugepages: {reserve: N}` in the topology or
-`emulator deploy --hugepages N` it raises the pool itself. A reservation is left in place at destroy
-(like any host tuning; it is only a reservation of free memory): lower it with
-`echo 0 > /proc/sys/vm/nr_hugepages`.
+`emulator deploy --hugepages N` it raises the pool itself, and journals how many pages it added;
+destroy (and cleanup) lower the pool by exactly that many, so pages reserved by the user or by
+another lab stay reserved.
 """
 from __future__ import annotations
 
@@ -64,8 +64,9 @@ def runtime_dir(prefix: str) -> str:
     return os.path.join(DPDK_RUNTIME, prefix)
 
 
-def check(need_mb: int, reserve: int | None = None, what: str = "") -> dict:
-    """Make sure `need_mb` of hugepages are free (reserving `reserve` pages first when asked)."""
+def check(need_mb: int, reserve: int | None = None, what: str = "", on_reserved=None) -> dict:
+    """Make sure `need_mb` of hugepages are free (reserving `reserve` pages first when asked).
+    `on_reserved(pages)` is told how many pages the pool grew by, as soon as it grew."""
     info = meminfo()
     need = pages_for(need_mb, info["size_kb"])
     avail = info["free"] - info["reserved"]
@@ -78,7 +79,10 @@ def check(need_mb: int, reserve: int | None = None, what: str = "") -> dict:
         except OSError as e:
             raise EnvironmentProblem(f"cannot reserve hugepages (writing {target} to {NR_HUGEPAGES}: "
                                      f"{e.strerror})") from None
+        before = info["total"]
         info = meminfo()
+        if on_reserved and info["total"] > before:
+            on_reserved(info["total"] - before)
         avail = info["free"] - info["reserved"]
         if avail < want:
             raise EnvironmentProblem(
@@ -123,7 +127,10 @@ class PrepareHugepages(A.Action):
             env = os.environ.get(ENV_RESERVE)
             if env and env.isdigit():
                 reserve = max(reserve or 0, int(env))
-            check(a.need_mb, reserve, f"lab '{a.lab}' ({a.users})")
+            journal = ctx.journal
+            check(a.need_mb, reserve, f"lab '{a.lab}' ({a.users})",
+                  on_reserved=(lambda n: journal.append([{"op": "hugepages-reserved", "pages": n}]))
+                  if journal is not None else None)
             os.makedirs(a.mount, exist_ok=True)
             if not os.path.ismount(a.mount):
                 r = hostcmd.run(["mount", "-t", "hugetlbfs", "-o", f"pagesize={meminfo()['size_kb']}K",
@@ -184,6 +191,20 @@ def _zombie(pid: int) -> bool:
         return True
 
 
+def _undo_reserved(rec: dict) -> None:
+    """Give back the pages this lab added to the pool (pages still in use become surplus and are
+    freed by the kernel when their last user lets go)."""
+    pages = int(rec.get("pages") or 0)
+    if pages <= 0:
+        return
+    total = meminfo()["total"]
+    try:
+        with open(NR_HUGEPAGES, "w") as f:
+            f.write(str(max(0, total - pages)))
+    except OSError as e:
+        raise OSError(f"cannot give back {pages} hugepages ({NR_HUGEPAGES}: {e.strerror})") from None
+
+
 def _undo_runtime(rec: dict) -> None:
     """A DPDK process of one exact file prefix, if still alive, and its runtime directory."""
     prefix = rec["prefix"]
@@ -196,4 +217,5 @@ def _undo_runtime(rec: dict) -> None:
 
 
 teardown.register_undo("hugetlbfs", _undo_mount)
+teardown.register_undo("hugepages-reserved", _undo_reserved)
 teardown.register_undo("dpdk-runtime", _undo_runtime)

@@ -40,7 +40,19 @@ def test_step_is_registered_with_its_metrics():
 def test_nsm_scenarios_load(path):
     sc = spec.load(path)
     types = [s.type for s in sc.points[0].steps]
-    assert "nsm_chain" in types and "iperf3" in types
+    assert "nsm_chain" in types and ("iperf3" in types or "dpdk_traffic" in types)
+
+
+def test_nsm_chain_of_a_dpdk_client_says_which_step_drives_it():
+    from emulator.nsm.step import NsmChain
+    from emulator.scenario.steps import RunContext
+    st = {"name": "lab", "nodes": {"gen": {"kind": "dpdk-app"}},
+          "services": [{"client": "gen", "service": "bulk", "payload": "ETHERNET", "nodes": ["gen", "relay", "sink"],
+                        "hops": [{"client": "gen:mem0", "endpoint": "relay:in0", "endpoint_ip": None},
+                                 {"client": "relay:out0", "endpoint": "sink:in0", "endpoint_ip": None}]}]}
+    with pytest.raises(StepError, match=r"DPDK app and cannot ping.*dpdk_traffic: \{sender: gen, receiver: sink, "
+                                        r"via: \[relay\]\}"):
+        NsmChain().run(RunContext(lab="lab", state=st, artifacts_dir="/nonexistent"), {"client": "gen"})
 
 
 def test_bad_nsm_chain_step_is_located(tmp_path):

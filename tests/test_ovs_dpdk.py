@@ -48,8 +48,15 @@ def lab_processes(lab: str) -> list[str]:
     return out
 
 
-def assert_nothing_left(lab: str, nodes: list[str], free_before: int):
+def nr_hugepages() -> int:
+    with open(hugepages.NR_HUGEPAGES) as f:
+        return int(f.read())
+
+
+def assert_nothing_left(lab: str, nodes: list[str], nr_before: int):
     assert lab_processes(lab) == [], "OVS or testpmd processes left behind"
+    # the pages the lab's `reserve:` added to the pool were given back, and only those
+    assert nr_hugepages() == nr_before
     assert not os.path.exists(state.lab_dir(lab)), "lab directory (sockets, OVS db) left behind"
     assert not os.path.ismount(hugepages.lab_mount(state.lab_dir(lab)))
     for n in nodes + ["ovs"]:
@@ -87,7 +94,7 @@ links:
 
 @needs_dpdk
 def test_vhost_user_through_ovs_dpdk_delivers_every_packet_and_destroy_leaves_nothing(topo, lab_name, tmp_path):
-    free0 = hugepages.meminfo()["free"]
+    nr0 = nr_hugepages()
     st = api.deploy(topo(OVS_PAIR))
     try:
         run = os.path.join(state.lab_dir(lab_name), "ovs")
@@ -117,7 +124,7 @@ def test_vhost_user_through_ovs_dpdk_delivers_every_packet_and_destroy_leaves_no
         assert len(r.series["rx_mpps"]) == 1
     finally:
         api.destroy(lab_name)
-    assert_nothing_left(lab_name, ["tx", "rx"], free0)
+    assert_nothing_left(lab_name, ["tx", "rx"], nr0)
 
 
 MEMIF = """
@@ -141,7 +148,7 @@ links:
 
 @needs_dpdk
 def test_memif_direct_and_through_a_testpmd_io_forwarder(topo, lab_name, tmp_path):
-    free0 = hugepages.meminfo()["free"]
+    nr0 = nr_hugepages()
     api.deploy(topo(MEMIF))
     try:
         ctx = ctx_for(lab_name, tmp_path)
@@ -161,7 +168,7 @@ def test_memif_direct_and_through_a_testpmd_io_forwarder(topo, lab_name, tmp_pat
         assert 0 < m["received"] <= m["sent"], m
     finally:
         api.destroy(lab_name)
-    assert_nothing_left(lab_name, ["tx", "fwd", "rx", "tx2", "rx2", "tx3", "rx3"], free0)
+    assert_nothing_left(lab_name, ["tx", "fwd", "rx", "tx2", "rx2", "tx3", "rx3"], nr0)
 
 
 KERNEL = """
@@ -184,7 +191,7 @@ links:
 
 @needs_dpdk
 def test_kernel_node_pings_icmpecho_through_ovs_dpdk_and_hosts_talk_over_plain_ovs(topo, lab_name, tmp_path):
-    free0 = hugepages.meminfo()["free"]
+    nr0 = nr_hugepages()
     api.deploy(topo(KERNEL))
     try:
         assert api.ping(lab_name, "h1", "10.30.0.2", count=2)
@@ -196,7 +203,7 @@ def test_kernel_node_pings_icmpecho_through_ovs_dpdk_and_hosts_talk_over_plain_o
         assert len(r.series["rtt_us"]) == m["received"]
     finally:
         api.destroy(lab_name)
-    assert_nothing_left(lab_name, ["echo"], free0)
+    assert_nothing_left(lab_name, ["echo"], nr0)
 
 
 def test_hugepage_shortage_is_exit_3_and_creates_nothing(topo, lab_name):
@@ -235,7 +242,7 @@ def test_reserve_raises_the_pool_until_enough_pages_are_free():
 def test_sigkilled_deploy_with_ovs_and_testpmd_running_is_fully_destroyed(topo, lab_name):
     import signal
     import time
-    free0 = hugepages.meminfo()["free"]
+    nr0 = nr_hugepages()
     path = topo(OVS_PAIR)
     p = subprocess.Popen([sys.executable, "-m", "emulator", "deploy", path], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
@@ -256,7 +263,7 @@ def test_sigkilled_deploy_with_ovs_and_testpmd_running_is_fully_destroyed(topo, 
     r = subprocess.run([sys.executable, "-m", "emulator", "destroy", lab_name], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
-    assert_nothing_left(lab_name, ["tx", "rx"], free0)
+    assert_nothing_left(lab_name, ["tx", "rx"], nr0)
 
 
 @pytest.fixture
@@ -272,6 +279,7 @@ def user_ovs(tmp_path):
     subprocess.run(["mount", "-t", "hugetlbfs", "nodev", str(huge)], check=True)
     env = {**os.environ, "OVS_RUNDIR": str(run)}
     db = f"unix:{run}/db.sock"
+    nr0 = nr_hugepages()
     try:
         hugepages.check(256, reserve=160)
         subprocess.run(["ovsdb-tool", "create", f"{run}/conf.db", "/usr/share/openvswitch/vswitch.ovsschema"],
@@ -300,6 +308,8 @@ def user_ovs(tmp_path):
         subprocess.run(["ip", "netns", "del", ns])
         subprocess.run(["umount", str(huge)])
         subprocess.run(["rm", "-rf", f"/var/run/dpdk/{ns}"])
+        with open(hugepages.NR_HUGEPAGES, "w") as f:   # the pages this "user" reserved
+            f.write(str(nr0))
 
 
 @needs_dpdk
@@ -325,7 +335,7 @@ def test_external_ovs_gets_only_tagged_bridges_and_keeps_its_own(topo, lab_name,
 
 def test_plain_ovs_switches_kernel_hosts_with_tcp_working_and_no_dpdk(topo, lab_name, tmp_path):
     from emulator.scenario.steps import Iperf3
-    free0 = hugepages.meminfo()["free"]
+    nr0 = nr_hugepages()
     api.deploy(topo("""
         name: {lab}
         nodes:
@@ -345,19 +355,19 @@ def test_plain_ovs_switches_kernel_hosts_with_tcp_working_and_no_dpdk(topo, lab_
         assert m["throughput_bps"] > 10e6, m
     finally:
         api.destroy(lab_name)
-    assert_nothing_left(lab_name, [], free0)
+    assert_nothing_left(lab_name, [], nr0)
 
 
 @needs_dpdk
 def test_testpmd_that_fails_to_start_rolls_the_whole_lab_back(topo, lab_name):
     from emulator.errors import DeployError
-    free0 = hugepages.meminfo()["free"]
+    nr0 = nr_hugepages()
     path = topo(OVS_PAIR.replace("memory: 128}\n  rx:", 'memory: 128, args: ["--no-such-option"]}\n  rx:'))
     with pytest.raises(DeployError) as e:
         api.deploy(path)
     assert "dpdk-app tx: dpdk-testpmd exited" in str(e.value) and "no-such-option" in str(e.value)
     assert lab_name not in state.list_labs()
-    assert_nothing_left(lab_name, ["tx", "rx"], free0)
+    assert_nothing_left(lab_name, ["tx", "rx"], nr0)
 
 
 @needs_dpdk
@@ -387,7 +397,7 @@ links:
 
 @needs_dpdk
 def test_paced_sender_offers_the_requested_rate_and_says_when_it_cannot(topo, lab_name, tmp_path):
-    free0 = hugepages.meminfo()["free"]
+    nr0 = nr_hugepages()
     api.deploy(topo(PACED))
     try:
         ctx = ctx_for(lab_name, tmp_path)
@@ -410,4 +420,4 @@ def test_paced_sender_offers_the_requested_rate_and_says_when_it_cannot(topo, la
         assert m["sent"] == m["received"] == 64 and "rate_pps" not in m
     finally:
         api.destroy(lab_name)
-    assert_nothing_left(lab_name, ["tx", "rx"], free0)
+    assert_nothing_left(lab_name, ["tx", "rx"], nr0)

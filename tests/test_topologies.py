@@ -29,6 +29,7 @@ REACH = {
     "seed003-pairs": [],                              # DPDK apps only: traffic in tests/test_ovs_dpdk.py
     "seed002-ovs-dpdk": [("client", "10.20.0.2")],    # kernel ping through OVS-DPDK to testpmd icmpecho
     "seed003-2vs2": [],                               # DPDK apps only (memif pairs)
+    "nsm-dpdk": [("client", "172.16.9.2")],           # kernel client -> testpmd io -> testpmd icmpecho
 }
 
 

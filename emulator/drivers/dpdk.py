@@ -106,7 +106,10 @@ class DpdkAppDriver(Driver):
         argv = ["stdbuf", "-oL", D.TESTPMD, "--lcores", D.lcores(p.get("main_core", 0), cores),
                 f"--file-prefix={prefix}", "--no-pci",
                 f"--huge-dir={hugepages.lab_mount(state.lab_dir(lab.name))}", "--single-file-segments",
-                "-m", str(p.get("memory", 256))]
+                "-m", str(p.get("memory", 256)),
+                # no growth past its budget (memory + headroom): a greedy app fails in its own log
+                # instead of starving the next one
+                "--socket-limit", str(p.get("memory", 256) + D.APP_HEADROOM_MB)]
         argv += [f"--vdev={v}" for v in vdevs] + list(p.get("eal", []))
         argv += ["--", "-i", f"--forward-mode={mode}", f"--nb-cores={len(cores)}",
                  f"--burst={p.get('burst', 32)}", f"--txpkts={p.get('size', 64)}",

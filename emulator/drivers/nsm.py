@@ -4,13 +4,27 @@ plays a VNF role) and `nsc` (a client: a namespace that requests network service
 Both are namespace nodes like `host`. Their cross-connects, addresses, routes and VNF commands
 are not written by hand: the expand-services stage (emulator/nsm/expand.py) adds them to the
 topology before it is resolved, so by the time these drivers see a node it is a plain host.
+With `dpdk: {mode: ...}` the stage turns the node into a `dpdk-app` instead: a DPDK endpoint or
+client, whose connections are testpmd ports (memif between DPDK ends, af_packet on a veth).
 """
 from __future__ import annotations
 
 from .. import vnf
 from ..nsm.spec import REQUEST, SELECTOR, SERVICES, forwarders_schema
 from . import register
+from .dpdk import DpdkAppDriver
 from .host import NAMESPACE_NODE_PROPERTIES, HostDriver
+
+#: what a DPDK endpoint or client takes of dpdk-app's settings
+DPDK_KEYS = ("mode", "autostart", "cores", "main_core", "memory", "burst", "size", "ring", "args", "eal")
+DPDK_DATAPLANE = {
+    "type": "object", "additionalProperties": False,
+    "properties": {k: DpdkAppDriver.properties[k] for k in DPDK_KEYS},
+    "description": "run it as a DPDK app (dpdk-testpmd, as kind dpdk-app) instead of a kernel namespace: its "
+                   "connections are testpmd ports (memif, or af_packet on a kernel veth) and its mode is its "
+                   "role: io or mac forward between the in and out port of a chain, icmpecho answers ping, "
+                   "rxonly counts, txonly and flowgen send; mechanisms default to [memif, kernel]",
+}
 
 NSE_PROPERTIES = {
     **NAMESPACE_NODE_PROPERTIES,
@@ -24,12 +38,14 @@ NSE_PROPERTIES = {
     "vnf": vnf.schema(),
     "mechanisms": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                    "description": "connection mechanisms it accepts, preferred first; also what it asks for "
-                                  "when it requests the next hop (default: [kernel])"},
+                                  "when it requests the next hop (default: [kernel]; DPDK: [memif, kernel])"},
+    "dpdk": DPDK_DATAPLANE,
 }
 NSC_PROPERTIES = {
     **NAMESPACE_NODE_PROPERTIES,
     "requests": {"type": "array", "items": REQUEST, "minItems": 1,
                  "description": "network services requested, NSM URL form mechanism://service/ifname?label=value"},
+    "dpdk": DPDK_DATAPLANE,
 }
 
 

@@ -14,6 +14,12 @@ endpoint side .2), routes so that every address of the chain is reachable from e
 and forwarding endpoints route. Payload ETHERNET: one /30 from the last endpoint's cidr for the
 two ends; endpoints in between carry no address and pass frames (bridge, user-space forwarder).
 
+DPDK ends (`dpdk: {mode: ...}` on an nse or nsc) become `dpdk-app` nodes: their connections are
+testpmd ports, memif between two DPDK ends (the endpoint side serves) and af_packet on a veth to
+a kernel end; they carry ETHERNET payload only (testpmd does not route), a DPDK endpoint in the
+middle of a chain forwards port pairs (mode io or mac), and an icmpecho endpoint at the end of a
+chain answers for the address it got.
+
 Every generated link, route, sysctl and command is located at the YAML that caused it (the
 request for a first hop, the match for the others, the endpoint's vnf for its commands), so
 errors found by later stages point there.
@@ -35,6 +41,11 @@ from .spec import Endpoint, Request, Service, parse_request, parse_service, pars
 
 DEFAULT_CIDR_POOL = "172.16.0.0/16"
 MAX_HOPS = 64
+#: mechanisms each data plane can terminate: a kernel namespace a veth; a DPDK app memif, or a
+#: veth it reads with af_packet
+PLANE_MECHANISMS = {"kernel": ("kernel",), "dpdk": ("memif", "kernel")}
+#: what a DPDK end cannot have: it has no kernel stack of its own
+NOT_FOR_DPDK = ("ip", "interfaces", "routes", "sysctls", "exec")
 
 
 @dataclass
@@ -116,6 +127,10 @@ class _Expander:
         self.chains: list[Chain] = []
         self.rr: dict[tuple, int] = {}
         self._taken: set | None = None
+        self.dpdk: dict[str, dict] = {}          # DPDK ends (nse or nsc): their testpmd settings
+
+    def plane(self, node: str) -> str:
+        return "dpdk" if node in self.dpdk else "kernel"
 
     def issue(self, path, message, hint=None):
         self.c.add(tuple(path), message, hint)
@@ -126,8 +141,21 @@ class _Expander:
             self.services[name] = parse_service(name, rs, self.issue)
         for name, rf in (self.raw.get("forwarders") or {}).items():
             self.forwarders.append((name, fwd_mod.get(rf["type"])))
+        for name, rn in self.raw["nodes"].items():
+            if rn.get("kind") in ("nse", "nsc") and rn.get("dpdk") is not None:
+                self.dpdk[name] = dict(rn["dpdk"])
+                for k in NOT_FOR_DPDK + (("vnf",) if rn.get("kind") == "nse" else ()):
+                    if k in rn:
+                        self.issue(("nodes", name, k),
+                                   f"'{name}' is a DPDK {rn['kind']}: " +
+                                   ("its role is its testpmd mode" if k == "vnf" else
+                                    f"it has no kernel stack, so {k}: does not apply"),
+                                   "set dpdk: {mode: io|mac|icmpecho|rxonly|...}, or drop dpdk: to make it a "
+                                   "kernel namespace")
         if not self.forwarders:  # NSM always runs one: the kernel forwarder is the default
             self.forwarders.append(("kernel", fwd_mod.get("kernel")))
+            if self.dpdk:        # and DPDK ends get their memif connections
+                self.forwarders.append(("dpdk", fwd_mod.get("dpdk")))
         taken = []
         for name, rn in self.raw["nodes"].items():
             if rn.get("kind") != "nse":
@@ -139,7 +167,15 @@ class _Expander:
                            "add services: [NAME] (NSM_SERVICE_NAMES)")
             labels = {str(k): str(v) for k, v in (rn.get("labels") or {}).items()}
             ep = Endpoint(name, svcs, labels, rn.get("cidr"), rn.get("vnf"), path)
-            n = _Nse(ep, mechanisms=[str(m).lower() for m in rn.get("mechanisms") or ["kernel"]])
+            plane = self.plane(name)
+            n = _Nse(ep, mechanisms=[str(m).lower() for m in rn.get("mechanisms") or PLANE_MECHANISMS[plane]])
+            for i, m in enumerate(n.mechanisms):
+                if m not in PLANE_MECHANISMS[plane]:
+                    self.issue(path + ("mechanisms", i),
+                               f"'{name}' is a {'DPDK app' if plane == 'dpdk' else 'kernel namespace'}: "
+                               f"it cannot terminate {m} connections",
+                               f"it accepts {', '.join(PLANE_MECHANISMS[plane])}" +
+                               ("; add dpdk: {mode: io} to make it a DPDK endpoint" if m == "memif" else ""))
             if ep.cidr is not None:
                 try:
                     iface = ipaddress.ip_interface(ep.cidr)
@@ -192,6 +228,8 @@ class _Expander:
         return nets
 
     def _read_vnf(self, n: _Nse, rn: dict, path: tuple) -> None:
+        if n.spec.name in self.dpdk:
+            return   # its testpmd mode is its role
         v = rn.get("vnf")
         if v is None:
             n.role = vnf_mod.get("passthrough")
@@ -263,6 +301,13 @@ class _Expander:
             types = "; ".join(f"{f.name}: {', '.join(f.mechanisms)}" for f in fwd_mod.all_types())
             self.issue(req.path, f"no forwarder builds '{req.mechanism}' connections",
                        f"forwarders of this lab: {have}; forwarder types and their mechanisms: {types}")
+            return
+        plane = self.plane(client)
+        if req.mechanism not in PLANE_MECHANISMS[plane]:
+            self.issue(req.path, f"'{client}' is a {'DPDK' if plane == 'dpdk' else 'kernel'} client: it cannot "
+                                 f"use {req.mechanism} connections",
+                       f"it uses {', '.join(PLANE_MECHANISMS[plane])}" +
+                       ("; a memif connection needs a DPDK client: dpdk: {mode: txonly}" if plane == "kernel" else ""))
             return
         svc = self.service(svc_name)
         eps = self.endpoints_of(svc_name)
@@ -387,12 +432,25 @@ class _Expander:
 
     def address(self) -> None:
         for ch in self.chains:
+            dpdk = [n for n in ch.nodes if n in self.dpdk]
+            if dpdk and ch.payload != "ETHERNET":
+                self.issue(("nodes", dpdk[0], "dpdk"),
+                           f"DPDK {'client' if dpdk[0] == ch.client else 'endpoint'} '{dpdk[0]}' passes frames, it "
+                           f"does not route: the chain of '{ch.client}' is service '{ch.service}', payload IP",
+                           f"give the service payload: ETHERNET (at {self.src.issue(('services', ch.service), '').location()})"
+                           if ch.service in self.services else "declare the service with payload: ETHERNET")
+                continue
             if ch.payload == "ETHERNET":
-                got = self.take(ch.hops[-1].endpoint, ch.hops[-1].path)
+                last = ch.hops[-1].endpoint
+                got = self.take(last, ch.hops[-1].path)
                 if got:
                     ch.hops[0].client_ip, ch.hops[-1].endpoint_ip, sub = got
                     for h in ch.hops:
                         h.subnet = sub
+                    if ch.client in self.dpdk:
+                        ch.hops[0].client_ip = None
+                    if last in self.dpdk and self.dpdk[last].get("mode", "io") != "icmpecho":
+                        ch.hops[-1].endpoint_ip = None
             else:
                 for h in ch.hops:
                     got = self.take(h.endpoint, h.path)
@@ -411,15 +469,28 @@ class _Expander:
             for h in ch.hops:
                 fwd_type = dict(self.forwarders)[h.forwarder]
                 li = len(links)
-                links.append({"endpoints": [
-                    {"node": h.client, "interface": h.client_if, "ip": [h.client_ip] if h.client_ip else []},
-                    {"node": h.endpoint, "interface": h.endpoint_if, "ip": [h.endpoint_ip] if h.endpoint_ip else []}],
-                    "type": fwd_type.link_types[h.mechanism],
-                    "description": f"{ch.service}: {h.client} -> {h.endpoint} (request of {ch.client})"})
+                ends = [self._end(h.client, h.client_if, h.client_ip),
+                        self._end(h.endpoint, h.endpoint_if, h.endpoint_ip)]
+                if h.mechanism == "memif":
+                    ends.reverse()   # the first end serves the socket: the endpoint, as the NSE listens
+                links.append({"endpoints": ends, "type": fwd_type.link_types[h.mechanism],
+                              "description": f"{ch.service}: {h.client} -> {h.endpoint} (request of {ch.client})"})
                 self.locate(("links", li), h.path)
             if ch.payload == "IP":
                 self.route(ch)
         self.apply_vnfs(nodes)
+        for name, d in self.dpdk.items():
+            rn = self.raw["nodes"][name]
+            app = {"kind": "dpdk-app", **d}
+            for k in d:
+                self.locate(("nodes", name, k), ("nodes", name, "dpdk", k))
+            if rn.get("labels") is not None:
+                app["labels"] = rn["labels"]
+            nodes[name] = app
+
+    def _end(self, node: str, ifname: str, ip: str | None) -> dict:
+        # only a kernel end, or an icmpecho endpoint (which answers for it), gets an address
+        return {"node": node, "interface": ifname, "ip": [ip] if ip else []}
 
     def route(self, ch: Chain) -> None:
         hops = ch.hops
@@ -456,7 +527,13 @@ class _Expander:
                     n.wiring.transit.append((h.endpoint_if, ch.hops[idx + 1].client_if))
                 else:
                     n.wiring.terminal.append(h.endpoint_if)
+        for ch in self.chains:   # a DPDK app in the middle forwards frames as they are: no offloads at the ends
+            if any(n in self.dpdk for n in ch.nodes[1:-1]):
+                ends.add((ch.client, ch.hops[0].client_if))
+                ends.add((ch.hops[-1].endpoint, ch.hops[-1].endpoint_if))
         for name, n in self.nses.items():
+            if name in self.dpdk and n.wiring is not None:
+                self._check_dpdk_wiring(name, n.wiring)
             if n.role is None or n.wiring is None:
                 continue
             vpath = ("nodes", name, "vnf") if "vnf" in self.raw["nodes"][name] else ("nodes", name)
@@ -480,7 +557,23 @@ class _Expander:
                         ends.add((ch.client, ch.hops[0].client_if))
                         ends.add((ch.hops[-1].endpoint, ch.hops[-1].endpoint_if))
         for node, ifname in sorted(ends):
-            self._exec(node, [f"ethtool -K {ifname} tx off tso off gso off"], ("nodes", node))
+            if node not in self.dpdk:
+                self._exec(node, [f"ethtool -K {ifname} tx off tso off gso off"], ("nodes", node))
+
+    def _check_dpdk_wiring(self, name: str, w: vnf_mod.Wiring) -> None:
+        """testpmd forwards port pairs (0<->1, 2<->3...): a DPDK endpoint in the middle of a chain must
+        forward (io, mac) and be in the middle of every chain it is in, so its ports pair in and out."""
+        if not w.transit:
+            return
+        mode = self.dpdk[name].get("mode", "io")
+        path = ("nodes", name, "dpdk") + (("mode",) if "mode" in self.dpdk[name] else ())
+        if mode not in ("io", "mac"):
+            self.issue(path, f"DPDK endpoint '{name}' is in the middle of a chain, but mode {mode} does not "
+                             f"forward from its in port to its out port", "use mode io (or mac)")
+        elif w.terminal:
+            self.issue(path, f"DPDK endpoint '{name}' ends a chain on {', '.join(w.terminal)} and forwards "
+                             f"another one: testpmd pairs its ports two by two",
+                       "give the chains that end here an endpoint of their own")
 
     def _exec(self, node: str, cmds: list[str], origin: tuple) -> None:
         if not cmds:

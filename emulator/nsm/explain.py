@@ -37,7 +37,8 @@ def explain(chains: list[Chain], lab_name: str = "") -> str:
                 out.append(f"    rejected    {name}: {why}")
             ca = h.client_ip or "no address"
             ea = h.endpoint_ip or "no address"
-            out.append(f"    connect     {h.client}:{h.client_if} {ca} <-> {h.endpoint}:{h.endpoint_if} {ea}")
+            out.append(f"    connect     {h.client}:{h.client_if} {ca} <-> {h.endpoint}:{h.endpoint_if} {ea}"
+                       f"   ({h.mechanism}, forwarder {h.forwarder})")
         if ch.end_reason:
             out.append(f"  end: {ch.end_reason}")
         out.append("")

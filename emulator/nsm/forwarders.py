@@ -1,8 +1,11 @@
 """The forwarder-type registry: which mechanisms a forwarder cross-connects, and with which link type.
 
 `kernel` (NSM's kernel forwarder) makes a veth pair directly between the two namespaces of a
-cross-connect and configures addresses and routes through netlink. Later types (vpp: memif,
-vhost-user, tap) register here when their link types exist.
+cross-connect and configures addresses and routes through netlink; a DPDK end reads its veth
+through af_packet. `dpdk` connects two DPDK ends by memif, the two testpmd processes sharing
+one socket (what NSM's VPP forwarder does with direct memif), the endpoint side as the server.
+A VPP forwarder (TAP to kernel ends, memif proxy) would register here too; VPP is not
+packaged for this host.
 """
 from __future__ import annotations
 
@@ -29,3 +32,5 @@ register, get, names, all_types = _REGISTRY.register, _REGISTRY.get, _REGISTRY.n
 
 register(ForwarderType("kernel", "NSM kernel forwarder: a veth pair per cross-connect, routes by netlink",
                        {"kernel": "veth"}))
+register(ForwarderType("dpdk", "memif between DPDK endpoints and clients: the two testpmd share one socket "
+                                "(NSM's direct memif), the endpoint side serves", {"memif": "memif"}))

@@ -72,6 +72,11 @@ class NsmChain(Step):
     def run(self, ctx, a):
         ch = find_chain(ctx.state, a["client"], a.get("service"), a.get("request"))
         hops = ch["hops"]
+        if (ctx.state.get("nodes", {}).get(ch["client"]) or {}).get("kind") == "dpdk-app":
+            middle = [h["endpoint"].split(":")[0] for h in hops[:-1]]
+            raise StepError(f"client '{ch['client']}' is a DPDK app and cannot ping: drive its chain with "
+                            f"dpdk_traffic: {{sender: {ch['client']}, receiver: {hops[-1]['endpoint'].split(':')[0]}"
+                            + (f", via: [{', '.join(middle)}]" if middle else "") + "}")
         dst = hops[-1]["endpoint_ip"]
         if not dst:
             raise StepError(f"the last endpoint of {ch['client']}'s chain has no address")

@@ -133,7 +133,11 @@ class StartOvs(A.Action):
         if not self.dpdk:
             return []
         extra = f"--file-prefix={self.file_prefix} --no-pci --huge-dir={self.huge_dir}"
-        oc = ["dpdk-init=true", f"dpdk-socket-mem={self.socket_mem}", f"dpdk-lcore-mask={self.lcore_mask}",
+        # socket-limit: OVS sizes its mempools by halving from 256K mbufs until one fits, so without a
+        # limit it takes whatever the pool has free, and the lab's next DPDK app cannot start
+        from ..dpdk import OVS_HEADROOM_MB
+        oc = ["dpdk-init=true", f"dpdk-socket-mem={self.socket_mem}",
+              f"dpdk-socket-limit={self.socket_mem + OVS_HEADROOM_MB}", f"dpdk-lcore-mask={self.lcore_mask}",
               f'dpdk-extra="{extra}"']
         if self.pmd_mask:
             oc.append(f"pmd-cpu-mask={self.pmd_mask}")
