@@ -28,19 +28,19 @@ def _ints(spec: str, parts: list[str], n: int) -> list[int]:
 
 
 def generate(spec: str, name: str | None = None) -> Source:
-    shape, *parts = spec.split(",")
+    shape, *parts = [p.strip() for p in spec.split(",")]   # "single, 2" is single,2
     if shape not in SHAPES:
         raise UsageError(f"--topo: unknown shape '{shape}'; known: " + "; ".join(SHAPES.values()))
     nodes: dict = {}
     links: list = []
     if shape == "single":
-        (n,) = _ints(spec, parts, 1)
+        sizes = (n,) = _ints(spec, parts, 1)
         nodes["s1"] = {"kind": "bridge"}
         for i in range(1, n + 1):
             nodes[f"h{i}"] = {"kind": "host"}
             links.append([f"h{i}:eth0", "s1"])
     elif shape == "linear":
-        (n,) = _ints(spec, parts, 1)
+        sizes = (n,) = _ints(spec, parts, 1)
         for i in range(1, n + 1):
             nodes[f"h{i}"] = {"kind": "host"}
         for i in range(1, n + 1):
@@ -49,7 +49,7 @@ def generate(spec: str, name: str | None = None) -> Source:
         for i in range(1, n):
             links.append([f"s{i}", f"s{i + 1}"])
     else:
-        depth, fanout = _ints(spec, parts, 2)
+        sizes = depth, fanout = _ints(spec, parts, 2)
         if fanout ** depth > 5000:
             raise UsageError(f"--topo {spec}: {fanout ** depth} hosts is more than this tool generates (5000)")
         counter = {"s": 0, "h": 0}
@@ -68,6 +68,6 @@ def generate(spec: str, name: str | None = None) -> Source:
                 links.append([sw, child + (":eth0" if child.startswith("h") else "")])
             return sw
         add(depth)
-    lab = name or (shape + "".join(parts))
+    lab = name or (shape + "".join(str(v) for v in sizes))
     data = {"name": lab, "nodes": nodes, "links": links}
     return Source(data, file=f"<--topo {spec}>")

@@ -398,10 +398,10 @@ def test_topo_gen_bad_specs(spec, fragment):
         topo_gen.generate(spec)
 
 
-@pytest.mark.xfail(strict=True, reason="topo_gen builds the lab name from the raw sizes: 'single 2' is not a "
-                                       "valid lab name (emulator/topo_gen.py is outside this suite's scope)")
-def test_topo_gen_spec_with_spaces_compiles():
-    lab.compile(topo_gen.generate("single, 2"), check_host=False)
+def test_topo_gen_spec_with_spaces_compiles_to_the_same_lab():
+    c = lab.compile(topo_gen.generate("single, 2"), check_host=False)
+    assert c.lab.name == "single2" and sorted(c.lab.nodes) == ["h1", "h2", "s1"]
+    assert topo_gen.generate(" tree , 2, 02").data["name"] == "tree22"
 
 
 # -- schema and drivers ---------------------------------------------------------------------------

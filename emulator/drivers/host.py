@@ -34,8 +34,9 @@ NAMESPACE_NODE_PROPERTIES = {
     "routes": {"type": "array", "items": ROUTE},
     "sysctls": {"type": "object", "additionalProperties": {"type": ["string", "integer"]},
                 "description": "sysctls set in the node's namespace, e.g. net.ipv4.ip_forward: 1"},
-    "exec": {"type": "array", "items": {"anyOf": [{"type": "string"},
-                                                  {"type": "array", "items": {"type": "string"}}]},
+    "exec": {"type": "array", "items": {"anyOf": [
+                 {"type": "string", "pattern": "\\S", "description": "a shell command (not blank)"},
+                 {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
              "description": "startup commands run in the node after the lab is wired "
                             "(a string runs through /bin/sh -c, a list is an argv); they see "
                             "EMULATOR_LAB, EMULATOR_NODE and EMULATOR_PYTHON (the emulator's Python)"},
