@@ -32,6 +32,15 @@ class Veth(LinkType):
     name = "veth"
     summary = "a kernel veth pair between two namespaces (the default)"
 
+    def check(self, lab, link):
+        # a veth pair has one MTU: the link's, or its ends', and they must agree
+        given = ([f"{link.mtu} on the link"] if link.mtu else []) + \
+            [f"{e.mtu} on {e.key}" for e in (link.a, link.b) if e.mtu]
+        if len({int(g.split()[0]) for g in given}) > 1:
+            return [(("mtu",) if link.mtu else (), f"the MTUs of this veth disagree: {', '.join(given)}",
+                     "a veth pair has one MTU: give it once (on the link, or the same on both ends)")]
+        return []
+
     def plan(self, lab, link):
         a, b = link.a, link.b
         # create from the forwarder's side, so most links are made in one namespace and one batch

@@ -24,7 +24,7 @@ VALID = {
     "nodes": {
         "h1": {"kind": "host", "ip": ["10.1.0.1/24"], "routes": [{"to": "default", "via": "r1"}],
                "sysctls": {"net.ipv4.conf.all.rp_filter": 0}, "labels": {"role": "client"}},
-        "r1": {"kind": "router", "interfaces": {"eth0": {"ip": ["10.1.0.2/24"]}, "eth1": {"mtu": 9000}},
+        "r1": {"kind": "router", "interfaces": {"eth0": {"ip": ["10.1.0.2/24"]}, "eth1": {"mtu": 1500}},
                "exec": ["true", ["echo", "hi"]]},
         "sw1": {"kind": "bridge", "stp": False},
         "h2": {"kind": "host", "routes": [{"to": "10.1.0.0/24", "via": "r1", "metric": 5}]},

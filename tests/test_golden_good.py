@@ -109,7 +109,7 @@ def test_ipv6_routes(monkeypatch):
 def test_endpoint_mapping_attributes(monkeypatch):
     c = compiled("endpoint_mapping", monkeypatch)
     a, b = c.lab.nodes["a"], c.lab.nodes["b"]
-    assert a.interfaces["data0"].mac == "02:00:00:00:00:0a" and a.interfaces["data0"].mtu == 9000
+    assert a.interfaces["data0"].mac == "02:00:00:00:00:0a" and a.interfaces["data0"].mtu == 1400
     assert b.interfaces["eth0"].mac == "02:00:00:00:00:0b"
     assert b.interfaces["mgmt"].addresses == []          # ip: [] means no address at all
     assert a.interfaces["eth0"].addresses == ["10.255.0.1/30"]
