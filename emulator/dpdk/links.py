@@ -44,6 +44,40 @@ def _sock_check(lab: Lab, link: Link) -> list:
     return []
 
 
+def _cycle_check(lab: Lab, link: Link) -> list:
+    """A memif client starts after its server (a client started first never connects), so memif
+    links must not make apps wait for each other in a circle. Reported on the cycle's last link."""
+    waits: dict[str, list] = {}          # client node -> [(server node, link id)]
+    for ln in lab.links:
+        if ln.type == "memif" and ln.a and ln.b:
+            waits.setdefault(ln.b.node, []).append((ln.a.node, ln.id))
+    # this link makes b wait for a: a cycle through it is a way from a back to b
+    parent: dict[str, tuple] = {link.a.node: (None, link.id)}
+    todo = [link.a.node]
+    while todo:
+        node = todo.pop()
+        for nxt, lid in waits.get(node, ()):
+            if nxt in parent:
+                continue
+            parent[nxt] = (node, lid)
+            todo.append(nxt)
+    if link.b.node not in parent:
+        return []
+    nodes, ids, cur = [link.b.node], [], link.b.node
+    while cur is not None:
+        prev, lid = parent[cur]
+        ids.append(lid)
+        if prev is not None:
+            nodes.append(prev)
+        cur = prev
+    if link.id != max(ids):
+        return []
+    cycle = [link.b.node] + list(reversed(nodes))[:-1] + [link.b.node]
+    return [(("endpoints",), "memif clients would wait for each other in a circle: " + " -> ".join(cycle)
+             + " (each waits for the next, its server, to start first)",
+             "swap the endpoints of one of these links: a memif link's first endpoint serves")]
+
+
 class VhostUser(linktypes.LinkType):
     name = "vhost-user"
     summary = "shared memory between an ovs-dpdk port (dpdkvhostuserclient) and a dpdk-app (net_virtio_user)"
@@ -81,7 +115,7 @@ class Memif(linktypes.LinkType):
             return [(("type",), f"a memif link joins two dpdk-app nodes; this one joins {ka} '{link.a.node}' and "
                                 f"{kb} '{link.b.node}'",
                      "to an ovs-dpdk node use type: vhost-user; to a kernel node a veth (the default)")]
-        return _no_impairments(link, "memif") + _sock_check(lab, link)
+        return _no_impairments(link, "memif") + _sock_check(lab, link) + _cycle_check(lab, link)
 
     def plan(self, lab, link):
         return []
