@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from . import actions as A
 from . import drivers, linktypes, units
-from .model import Impairment, Lab, Link
+from .model import Impairment, Lab
 
 
 def plan(lab: Lab) -> list[A.Action]:

@@ -1135,7 +1135,7 @@ def _reachability(results) -> list[str]:
                 for n in [src] + list(_d(row).keys()):
                     if _s(n) not in nodes:
                         nodes.append(_s(n))
-            t = [f'<figure><table><tr><th title="from \\ to">from \\ to</th>']
+            t = ['<figure><table><tr><th title="from \\ to">from \\ to</th>']
             t += [f'<th>{_e(n)}</th>' for n in nodes]
             t.append('</tr>')
             for src in nodes:
