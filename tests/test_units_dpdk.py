@@ -113,7 +113,7 @@ nodes:
   sw: {kind: ovs-dpdk}
 links:
   - {endpoints: [a, sw], type: vhost-user}
-""", "test.yaml:7:", "a vhost-user link joins an ovs-dpdk node and a dpdk-app node"),
+""", "test.yaml:7:", "a vhost-user link joins a dpdk-app node to an ovs-dpdk or another dpdk-app node"),
     ("""
 name: v
 nodes:
@@ -375,3 +375,16 @@ def test_memif_links_that_wait_on_each_other_in_a_cycle_are_refused_before_anyth
     apps = [StartDpdkApps(lab="c", node="x", after=["y"]), StartDpdkApps(lab="c", node="y", after=["x"])]
     with pytest.raises(DeployError, match="cycle.*swap the endpoints"):
         start_waves(apps)
+
+
+def test_vhost_user_between_two_dpdk_apps_is_virtio_on_the_first_end_and_a_reconnecting_vhost_on_the_second():
+    c = compile_text("""
+        name: vv
+        nodes: {front: {kind: dpdk-app, mode: txonly}, back: {kind: dpdk-app, mode: rxonly}}
+        links: [{endpoints: [front, back], type: vhost-user}]
+    """)
+    apps = {a.node: a for a in by_type(c.actions, StartDpdkApps)}
+    assert "--vdev=net_virtio_user0,path=/run/emulator/vv/sock/L0.sock,server=1,queues=1,queue_size=1024" \
+        in apps["front"].argv
+    assert "--vdev=net_vhost0,iface=/run/emulator/vv/sock/L0.sock,client=1,queues=1" in apps["back"].argv
+    assert apps["front"].after == apps["back"].after == []   # the vhost side retries: no start order

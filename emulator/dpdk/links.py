@@ -1,7 +1,10 @@
 """Link types `vhost-user` and `memif`: shared-memory links with no kernel device.
 
     vhost-user  an ovs-dpdk port (dpdkvhostuserclient, OVS connects) <-> a dpdk-app port
-                (net_virtio_user in server mode, the app listens); OVS reconnects when the app restarts
+                (net_virtio_user in server mode, the app listens); OVS reconnects when the app restarts.
+                Between two dpdk-apps: the first endpoint is the virtio side (net_virtio_user, it
+                listens), the second the vhost backend (net_vhost in client mode, it reconnects
+                until the first is up: no start order)
     memif       two dpdk-app ports (net_memif); the first endpoint is the server (it listens on the
                 socket), the second the client. Servers start first.
 
@@ -80,14 +83,15 @@ def _cycle_check(lab: Lab, link: Link) -> list:
 
 class VhostUser(linktypes.LinkType):
     name = "vhost-user"
-    summary = "shared memory between an ovs-dpdk port (dpdkvhostuserclient) and a dpdk-app (net_virtio_user)"
+    summary = ("virtio over shared memory: an ovs-dpdk port (dpdkvhostuserclient) to a dpdk-app (net_virtio_user), "
+               "or two dpdk-apps (net_virtio_user first, net_vhost second)")
 
     def check(self, lab, link):
         ka, kb = _kinds(lab, link)
-        if sorted((ka, kb)) != ["dpdk-app", "ovs-dpdk"]:
-            return [(("type",), f"a vhost-user link joins an ovs-dpdk node and a dpdk-app node; this one joins "
-                                f"{ka} '{link.a.node}' and {kb} '{link.b.node}'",
-                     "between two dpdk-app nodes use type: memif; to a kernel node use a veth (the default)")]
+        if sorted((ka, kb)) not in (["dpdk-app", "ovs-dpdk"], ["dpdk-app", "dpdk-app"]):
+            return [(("type",), f"a vhost-user link joins a dpdk-app node to an ovs-dpdk or another dpdk-app node; "
+                                f"this one joins {ka} '{link.a.node}' and {kb} '{link.b.node}'",
+                     "to a kernel node use a veth (the default)")]
         return _no_impairments(link, "vhost-user") + _sock_check(lab, link)
 
     def plan(self, lab, link):
@@ -97,6 +101,9 @@ class VhostUser(linktypes.LinkType):
         return "dpdkvhostuserclient", {"vhost-server-path": socket_path(lab, link)}
 
     def vdev(self, lab, link, iface, k: int) -> str:
+        if iface is link.b and lab.nodes[link.a.node].kind == "dpdk-app":
+            # the vhost backend of a dpdk-app pair: connects to the virtio side, and retries until it listens
+            return f"net_vhost{k},iface={socket_path(lab, link)},client=1,queues=1"
         v = f"net_virtio_user{k},path={socket_path(lab, link)},server=1,queues=1,"
         v += f"queue_size={min(1024, lab.nodes[iface.node].props.get('ring', 1024))}"
         return v + (f",mac={iface.mac}" if iface.mac else "")

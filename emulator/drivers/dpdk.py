@@ -4,6 +4,8 @@ Its interfaces become testpmd ports, in interface order (port 0, 1, ...), by lin
 
     vhost-user (to an ovs-dpdk node)   net_virtio_user, server mode (OVS connects, and reconnects)
     memif (to another dpdk-app)        net_memif, server on the link's first endpoint
+    vhost-user (to another dpdk-app)   net_virtio_user (server) on the first endpoint, net_vhost on
+                                       the second (client mode: it reconnects until the first listens)
     veth (the default)                 net_af_packet on the kernel veth (the DPDK app reads the kernel)
 
     tx:  {kind: dpdk-app, mode: txonly, cores: [1], memory: 256}

@@ -5,7 +5,8 @@ Both are namespace nodes like `host`. Their cross-connects, addresses, routes an
 are not written by hand: the expand-services stage (emulator/nsm/expand.py) adds them to the
 topology before it is resolved, so by the time these drivers see a node it is a plain host.
 With `dpdk: {mode: ...}` the stage turns the node into a `dpdk-app` instead: a DPDK endpoint or
-client, whose connections are testpmd ports (memif between DPDK ends, af_packet on a veth).
+client, whose connections are testpmd ports (memif or vhost-user between DPDK ends, af_packet
+on a veth).
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ DPDK_DATAPLANE = {
     "type": "object", "additionalProperties": False,
     "properties": {k: DpdkAppDriver.properties[k] for k in DPDK_KEYS},
     "description": "run it as a DPDK app (dpdk-testpmd, as kind dpdk-app) instead of a kernel namespace: its "
-                   "connections are testpmd ports (memif, or af_packet on a kernel veth) and its mode is its "
-                   "role: io or mac forward between the in and out port of a chain, icmpecho answers ping, "
-                   "rxonly counts, txonly and flowgen send; mechanisms default to [memif, kernel]",
+                   "connections are testpmd ports (memif, vhost-user, or af_packet on a kernel veth) and its "
+                   "mode is its role: io or mac forward between the in and out port of a chain, icmpecho answers ping, "
+                   "rxonly counts, txonly and flowgen send; mechanisms default to [memif, vhost-user, kernel]",
 }
 
 NSE_PROPERTIES = {
@@ -38,7 +39,7 @@ NSE_PROPERTIES = {
     "vnf": vnf.schema(),
     "mechanisms": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                    "description": "connection mechanisms it accepts, preferred first; also what it asks for "
-                                  "when it requests the next hop (default: [kernel]; DPDK: [memif, kernel])"},
+                                  "when it requests the next hop (default: [kernel]; DPDK: [memif, vhost-user, kernel])"},
     "dpdk": DPDK_DATAPLANE,
 }
 NSC_PROPERTIES = {

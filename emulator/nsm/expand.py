@@ -15,8 +15,7 @@ and forwarding endpoints route. Payload ETHERNET: one /30 from the last endpoint
 two ends; endpoints in between carry no address and pass frames (bridge, user-space forwarder).
 
 DPDK ends (`dpdk: {mode: ...}` on an nse or nsc) become `dpdk-app` nodes: their connections are
-testpmd ports, memif between two DPDK ends (the endpoint side serves) and af_packet on a veth to
-a kernel end; they carry ETHERNET payload only (testpmd does not route), a DPDK endpoint in the
+testpmd ports, memif or vhost-user between two DPDK ends and af_packet on a veth to a kernel end; they carry ETHERNET payload only (testpmd does not route), a DPDK endpoint in the
 middle of a chain forwards port pairs (mode io or mac), and an icmpecho endpoint at the end of a
 chain answers for the address it got.
 
@@ -41,9 +40,9 @@ from .spec import Endpoint, Request, Service, parse_request, parse_service, pars
 
 DEFAULT_CIDR_POOL = "172.16.0.0/16"
 MAX_HOPS = 64
-#: mechanisms each data plane can terminate: a kernel namespace a veth; a DPDK app memif, or a
-#: veth it reads with af_packet
-PLANE_MECHANISMS = {"kernel": ("kernel",), "dpdk": ("memif", "kernel")}
+#: mechanisms each data plane can terminate, preferred first: a kernel namespace a veth; a DPDK
+#: app memif, vhost-user, or a veth it reads with af_packet
+PLANE_MECHANISMS = {"kernel": ("kernel",), "dpdk": ("memif", "vhost-user", "kernel")}
 #: what a DPDK end cannot have: it has no kernel stack of its own
 NOT_FOR_DPDK = ("ip", "interfaces", "routes", "sysctls", "exec")
 

@@ -3,7 +3,8 @@
 `kernel` (NSM's kernel forwarder) makes a veth pair directly between the two namespaces of a
 cross-connect and configures addresses and routes through netlink; a DPDK end reads its veth
 through af_packet. `dpdk` connects two DPDK ends by memif, the two testpmd processes sharing
-one socket (what NSM's VPP forwarder does with direct memif), the endpoint side as the server.
+one socket (what NSM's VPP forwarder does with direct memif), the endpoint side as the server,
+or by vhost-user (the client side virtio, the endpoint side the vhost backend).
 A VPP forwarder (TAP to kernel ends, memif proxy) would register here too; VPP is not
 packaged for this host.
 """
@@ -32,5 +33,6 @@ register, get, names, all_types = _REGISTRY.register, _REGISTRY.get, _REGISTRY.n
 
 register(ForwarderType("kernel", "NSM kernel forwarder: a veth pair per cross-connect, routes by netlink",
                        {"kernel": "veth"}))
-register(ForwarderType("dpdk", "memif between DPDK endpoints and clients: the two testpmd share one socket "
-                                "(NSM's direct memif), the endpoint side serves", {"memif": "memif"}))
+register(ForwarderType("dpdk", "memif or vhost-user between DPDK endpoints and clients: the two testpmd share "
+                                "one socket (NSM's direct memif); memif: the endpoint side serves, vhost-user: the "
+                                "endpoint side is the vhost backend", {"memif": "memif", "vhost-user": "vhost-user"}))
