@@ -555,6 +555,25 @@ def _aggregate_line(a) -> str:
     return txt
 
 
+AGG_COLUMNS = ("step", "metric", "params", "n", "mean", "stdev", "min", "max", "reference", "ratio")
+
+
+def _aggregate_row(a) -> dict:
+    """The texts of one aggregate's row (the AGG_COLUMNS and the reference's source), unescaped:
+    the markdown and HTML tables only format them."""
+    m, u = a.get("metric"), a.get("unit")
+    ref = _d(a.get("reference"))
+    r = _ratio(a)
+    row = {"step": _s(a.get("step")), "metric": _s(m), "params": _params_text(a.get("params")),
+           "n": _s(a.get("n")), "mean": human_value(m, a.get("mean"), u),
+           "reference": human_value(m, ref.get("value"), ref.get("unit") or u) if ref else "",
+           "source": _s(ref.get("source")) if ref and ref.get("source") else "",
+           "ratio": f"{r:.2f}" if r is not None else ""}
+    for k in ("stdev", "min", "max"):
+        row[k] = human_value(m, a.get(k), u) if a.get(k) is not None else ""
+    return row
+
+
 def _ratio(a) -> float | None:
     a = _d(a)
     r = _num(a.get("ratio"))
@@ -637,20 +656,9 @@ def summary_markdown(results) -> str:
                 "| step | metric | params | n | mean | stdev | min | max | reference | ratio |",
                 "|---|---|---|---|---|---|---|---|---|---|"]
         for a in aggs:
-            m, u = a.get("metric"), a.get("unit")
-            ref = _d(a.get("reference"))
-            r = _ratio(a)
-            refcell = ""
-            if ref:
-                refcell = human_value(m, ref.get("value"), ref.get("unit") or u)
-                if ref.get("source"):
-                    refcell += f" ({_s(ref.get('source'))})"
-            cells = [_md(a.get("step")), _md(m), _md(_params_text(a.get("params"))),
-                     _md(a.get("n")), _md(human_value(m, a.get("mean"), u)),
-                     _md(human_value(m, a.get("stdev"), u)) if a.get("stdev") is not None else "",
-                     _md(human_value(m, a.get("min"), u)) if a.get("min") is not None else "",
-                     _md(human_value(m, a.get("max"), u)) if a.get("max") is not None else "",
-                     _md(refcell), f"{r:.2f}" if r is not None else ""]
+            c = _aggregate_row(a)
+            ref = c["reference"] + (f" ({c['source']})" if c["source"] else "")
+            cells = [_md(c[k]) for k in AGG_COLUMNS[:-2]] + [_md(ref), c["ratio"]]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
 
@@ -1043,22 +1051,12 @@ def _html_aggregates(aggs) -> str:
     out = ['<table><thead><tr><th>step</th><th>metric</th><th>params</th><th>n</th><th>mean</th>'
            '<th>stdev</th><th>min</th><th>max</th><th>reference</th><th>ratio</th></tr></thead><tbody>']
     for a in aggs:
-        m, u = a.get("metric"), a.get("unit")
-        ref = _d(a.get("reference"))
-        r = _ratio(a)
-        refcell = ""
-        if ref:
-            refcell = _e(human_value(m, ref.get("value"), ref.get("unit") or u))
-            if ref.get("source"):
-                refcell += f'<br><span class="muted">{_e(ref.get("source"))}</span>'
-
-        def hv(k):
-            return _e(human_value(m, a.get(k), u)) if a.get(k) is not None else ""
-        out.append(f'<tr><td>{_e(a.get("step"))}</td><td>{_e(m)}</td>'
-                   f'<td>{_e(_params_text(a.get("params")))}</td><td class="num">{_e(a.get("n"))}</td>'
-                   f'<td class="num"><b>{hv("mean")}</b></td><td class="num">{hv("stdev")}</td>'
-                   f'<td class="num">{hv("min")}</td><td class="num">{hv("max")}</td>'
-                   f'<td>{refcell}</td><td class="num">{f"{r:.2f}" if r is not None else ""}</td></tr>')
+        c = {k: _e(v) for k, v in _aggregate_row(a).items()}
+        ref = c["reference"] + (f'<br><span class="muted">{c["source"]}</span>' if c["source"] else "")
+        out.append(f'<tr><td>{c["step"]}</td><td>{c["metric"]}</td><td>{c["params"]}</td>'
+                   f'<td class="num">{c["n"]}</td><td class="num"><b>{c["mean"]}</b></td>'
+                   f'<td class="num">{c["stdev"]}</td><td class="num">{c["min"]}</td><td class="num">{c["max"]}</td>'
+                   f'<td>{ref}</td><td class="num">{c["ratio"]}</td></tr>')
     out.append('</tbody></table>')
     return "".join(out)
 
