@@ -11,11 +11,11 @@ import ipaddress
 import re
 
 from . import drivers, linktypes, units
+from .drivers.base import IFNAMSIZ
 from .errors import Issue, TopologyError
 from .loader import Source
 from .model import Addressing, Impairment, Interface, Lab, Link, Node, Route
 
-IFNAMSIZ = 15
 _IFNAME_BAD = re.compile(r"[\s/:%]")
 _IFNAME_RESERVED = ("lo", "all", "default")
 

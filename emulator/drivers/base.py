@@ -3,6 +3,18 @@ from __future__ import annotations
 
 from ..model import Interface, Lab, Node
 
+IFNAMSIZ = 15   # the longest Linux interface name
+
+
+def place_forwarder_port(node: Node, iface: Interface) -> None:
+    """A forwarder's port (Linux bridge, OVS) is a device in the forwarder's namespace named
+    BRIDGE-IF, or BRIDGE[:8]-pINDEX when that is longer than an interface name may be."""
+    dev = f"{node.device}-{iface.name}"
+    if len(dev) > IFNAMSIZ:
+        dev = f"{node.device[:8]}-p{iface.index}"[:IFNAMSIZ]
+    iface.device = dev
+    iface.netns = node.netns
+
 
 class Driver:
     kind: str = ""

@@ -4,9 +4,7 @@ from __future__ import annotations
 from .. import actions as A
 from ..model import Interface, Lab, Node
 from . import register
-from .base import Driver
-
-IFNAMSIZ = 15
+from .base import IFNAMSIZ, Driver, place_forwarder_port
 
 
 class BridgeDriver(Driver):
@@ -31,11 +29,7 @@ class BridgeDriver(Driver):
         return []
 
     def port(self, lab, node, iface):
-        dev = f"{node.device}-{iface.name}"
-        if len(dev) > IFNAMSIZ:
-            dev = f"{node.device[:8]}-p{iface.index}"[:IFNAMSIZ]
-        iface.device = dev
-        iface.netns = node.netns
+        place_forwarder_port(node, iface)
         iface.master = node.device
         return []
 

@@ -21,8 +21,7 @@ from .. import hugepages, linktypes, state
 from .. import ovs as O
 from ..model import Interface, Lab, Node
 from . import register
-from .base import Driver
-from .bridge import IFNAMSIZ
+from .base import IFNAMSIZ, Driver, place_forwarder_port
 
 FLOWS = {"type": "array", "items": {"type": "string", "minLength": 1},
          "description": "OpenFlow rules (ovs-ofctl syntax), e.g. in_port=1,actions=output:2; "
@@ -122,11 +121,7 @@ class OvsDriver(Driver):
         return problems
 
     def port(self, lab, node, iface):
-        dev = f"{node.device}-{iface.name}"
-        if len(dev) > IFNAMSIZ:
-            dev = f"{node.device[:8]}-p{iface.index}"[:IFNAMSIZ]
-        iface.device = dev
-        iface.netns = node.netns
+        place_forwarder_port(node, iface)
         if external_db(lab) and lab.links[iface.link].type == "veth":
             return [((), f"{iface.key} is a veth, but with ovs: db: the bridge lives in an OVS outside the "
                          f"lab, which cannot open a device in the lab's namespace",
