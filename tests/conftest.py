@@ -81,3 +81,14 @@ def topo(tmp_path, lab_name):
 
 def compile_text(text: str):
     return api.compile(load_text(textwrap.dedent(text), "test.yaml"), check_host=False)
+
+
+def check_golden(path, text: str) -> None:
+    """Compare `text` with the golden file at `path`; with UPDATE_GOLDEN=1, write it first
+    (then review the diff before committing)."""
+    from pathlib import Path
+    path = Path(path)
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(text)
+    assert path.exists(), f"{path} is missing (run with UPDATE_GOLDEN=1 and review)"
+    assert text == path.read_text()

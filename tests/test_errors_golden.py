@@ -15,6 +15,7 @@ import pytest
 
 from emulator import lab
 from emulator.errors import TopologyError
+from conftest import check_golden
 
 ROOT = Path(__file__).resolve().parent.parent
 ERRORS = ROOT / "tests" / "errors"
@@ -43,10 +44,7 @@ def test_error_golden(name, monkeypatch):
     err = compile_error(rel, monkeypatch)
     text = err.format() + "\n"
     assert str(err) + "\n" == text
-    golden = ERRORS / f"{name}.txt"
-    if UPDATE:
-        golden.write_text(text)
-    assert text == golden.read_text()
+    check_golden(ERRORS / f"{name}.txt", text)
     # every issue is located: file:line:column and a YAML path, and says something
     assert err.issues
     for issue in err.issues:

@@ -10,19 +10,18 @@ and review the diff (git diff tests/golden) before committing.
 """
 import ipaddress
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from emulator import graph, lab, topo_gen
 from emulator.model import FIRST_INDEX
+from conftest import check_golden
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 FILES = sorted(p.stem for p in GOLDEN.glob("*.yaml"))
 GENERATED = {"topo_linear_3": "linear,3", "topo_single_3": "single,3", "topo_tree_2_2": "tree,2,2"}
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
 def compiled(name: str, monkeypatch):
@@ -30,13 +29,6 @@ def compiled(name: str, monkeypatch):
         return lab.compile(topo_gen.generate(GENERATED[name]), check_host=False)
     monkeypatch.chdir(ROOT)
     return lab.compile(f"tests/golden/{name}.yaml", check_host=False)
-
-
-def check_golden(path: Path, text: str) -> None:
-    if UPDATE:
-        path.write_text(text)
-    assert path.exists(), f"{path} is missing (run with UPDATE_GOLDEN=1 and review)"
-    assert text == path.read_text()
 
 
 def test_every_required_case_exists():

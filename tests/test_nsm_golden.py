@@ -7,29 +7,21 @@ links, addresses, routes, sysctls, VNF commands). Regenerate after a deliberate 
 and review the diff (git diff tests/nsm) before committing.
 """
 import ipaddress
-import os
 from pathlib import Path
 
 import pytest
 
 from emulator import graph, lab
 from emulator.nsm.explain import explain
+from conftest import check_golden
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = sorted(p.stem for p in (ROOT / "tests" / "nsm").glob("*.yaml"))
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
 def compiled(name, monkeypatch):
     monkeypatch.chdir(ROOT)
     return lab.compile(f"tests/nsm/{name}.yaml", check_host=False)
-
-
-def check(path: Path, text: str) -> None:
-    if UPDATE:
-        path.write_text(text)
-    assert path.exists(), f"{path} is missing (run with UPDATE_GOLDEN=1 and review)"
-    assert text == path.read_text()
 
 
 def test_cases_exist():
@@ -41,9 +33,9 @@ def test_cases_exist():
 def test_golden(name, monkeypatch):
     c = compiled(name, monkeypatch)
     base = ROOT / "tests" / "nsm" / name
-    check(base.with_suffix(".explain.txt"), explain(c.services))
-    check(base.with_suffix(".graph.txt"), graph.to_text(c.lab, c.graph) + "\n")
-    check(base.with_suffix(".plan.txt"), "".join(a.describe() + "\n" for a in c.actions if _ours(a.describe())))
+    check_golden(base.with_suffix(".explain.txt"), explain(c.services))
+    check_golden(base.with_suffix(".graph.txt"), graph.to_text(c.lab, c.graph) + "\n")
+    check_golden(base.with_suffix(".plan.txt"), "".join(a.describe() + "\n" for a in c.actions if _ours(a.describe())))
 
 
 def _ours(line: str) -> bool:

@@ -1,6 +1,5 @@
 """`emulator import-nsm`: NSM Kubernetes manifests (tests/data/nsm-k8s-*, written for these tests)
 become a topology whose chains are the ones NSM would build."""
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +10,10 @@ from emulator import lab
 from emulator.errors import UsageError
 from emulator.loader import load_text
 from emulator.nsm.k8s import import_manifests, parse_labels
+from conftest import check_golden
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
 def chains_of(text):
@@ -25,10 +24,7 @@ def chains_of(text):
 def test_v1_manifests(monkeypatch):
     monkeypatch.chdir(ROOT)
     text = import_manifests(["tests/data/nsm-k8s-v1"])
-    golden = DATA / "nsm-k8s-v1.topology.yaml"
-    if UPDATE:
-        golden.write_text(text)
-    assert text == golden.read_text()
+    check_golden(DATA / "nsm-k8s-v1.topology.yaml", text)
     chains, c = chains_of(text)
     (ch,) = chains.values()
     assert ch.nodes == ["alpine", "nse-filter", "nse-relay", "nse-web"]
