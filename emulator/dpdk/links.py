@@ -49,36 +49,37 @@ def _sock_check(lab: Lab, link: Link) -> list:
 
 def _cycle_check(lab: Lab, link: Link) -> list:
     """A memif client starts after its server (a client started first never connects), so memif
-    links must not make apps wait for each other in a circle. Reported on the cycle's last link."""
-    waits: dict[str, list] = {}          # client node -> [(server node, link id)]
-    for ln in lab.links:
-        if ln.type == "memif" and ln.a and ln.b:
-            waits.setdefault(ln.b.node, []).append((ln.a.node, ln.id))
-    # this link makes b wait for a: a cycle through it is a way from a back to b
-    parent: dict[str, tuple] = {link.a.node: (None, link.id)}
-    todo = [link.a.node]
-    while todo:
-        node = todo.pop()
-        for nxt, lid in waits.get(node, ()):
-            if nxt in parent:
-                continue
-            parent[nxt] = (node, lid)
-            todo.append(nxt)
-    if link.b.node not in parent:
+    links must not make apps wait for each other in a circle. Reported on each cycle's last link."""
+    cycle = _memif_cycles(lab).get(link.id)
+    if not cycle:
         return []
-    nodes, ids, cur = [link.b.node], [], link.b.node
-    while cur is not None:
-        prev, lid = parent[cur]
-        ids.append(lid)
-        if prev is not None:
-            nodes.append(prev)
-        cur = prev
-    if link.id != max(ids):
-        return []
-    cycle = [link.b.node] + list(reversed(nodes))[:-1] + [link.b.node]
     return [(("endpoints",), "memif clients would wait for each other in a circle: " + " -> ".join(cycle)
              + " (each waits for the next, its server, to start first)",
              "swap the endpoints of one of these links: a memif link's first endpoint serves")]
+
+
+def _memif_cycles(lab: Lab) -> dict[int, list[str]]:
+    """link id -> the cycle of waiting apps it closes (client first), for the last link of each
+    cycle; worked out once per lab (strongly connected components of client -> server)."""
+    cached = lab.__dict__.get("_memif_cycles")
+    if cached is not None:
+        return cached
+    import networkx as nx   # the graph stage has imported it already
+    g = nx.DiGraph()
+    for ln in lab.links:
+        if ln.type == "memif" and ln.a and ln.b:
+            g.add_edge(ln.b.node, ln.a.node, link=ln.id)   # the client (b) waits for the server (a)
+    out: dict[int, list[str]] = {}
+    for comp in nx.strongly_connected_components(g):
+        if len(comp) < 2:
+            continue
+        edges = nx.find_cycle(g.subgraph(comp))
+        last = max(edges, key=lambda e: g.edges[e]["link"])
+        k = edges.index(last)
+        edges = edges[k:] + edges[:k]          # start at the client of the reported link
+        out[g.edges[last]["link"]] = [u for u, _v in edges] + [last[0]]
+    lab.__dict__["_memif_cycles"] = out
+    return out
 
 
 class VhostUser(linktypes.LinkType):
