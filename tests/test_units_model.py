@@ -456,3 +456,18 @@ def test_source_without_text_still_validates():
     (issue,) = exc.value.issues
     assert issue.file == "<api>" and issue.line is None
     assert issue.format().startswith("<api>: nodes.a.kind: unknown kind 'nope'")
+
+
+def test_taken_prefixes_overlap_exactly_as_ipaddress_says():
+    import random
+    from emulator.addressing import Taken
+    rnd = random.Random(7)
+    nets = [ipaddress.ip_network((rnd.randrange(0, 1 << 32) & ~((1 << (32 - p)) - 1), p))
+            for p in (rnd.choice([8, 16, 20, 24, 28, 30, 31, 32]) for _ in range(60))]
+    taken = Taken(nets[:30])
+    for cand in nets[30:] + [ipaddress.ip_network("0.0.0.0/0")] + [n.supernet() for n in nets[:30]]:
+        want = any(cand.overlaps(t) for t in nets[:30])
+        assert taken.overlaps(int(cand.network_address), cand.prefixlen) == want, cand
+    for n in nets[:30]:   # a taken prefix, and every prefix inside it, overlaps
+        assert taken.overlaps(int(n.network_address), n.prefixlen)
+        assert taken.overlaps(int(n.broadcast_address), 32)
