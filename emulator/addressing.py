@@ -82,6 +82,7 @@ def allocate(lab: Lab, g: nx.MultiGraph, src: Source) -> None:
     if lab.addressing.auto:
         for seg_kind, seg in segments(lab, g):
             need = [i for i in seg if i.auto_address and not i.addresses
+                    and drivers.get(lab.nodes[i.node].kind).auto_address
                     and drivers.get(lab.nodes[i.node].kind).addressable]
             if not need:
                 continue

@@ -24,6 +24,8 @@ class Driver:
     forwarder: bool = False
     #: True when the node's interfaces carry IP addresses (hosts, routers)
     addressable: bool = True
+    #: False when its ports take only the addresses written for them (no kernel address to give)
+    auto_address: bool = True
     #: JSON Schema of the fields this kind accepts besides the common ones
     properties: dict = {}
     #: top-level topology fields this kind adds (e.g. hugepages:, ovs:); resolved into Lab.props

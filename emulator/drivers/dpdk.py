@@ -38,6 +38,7 @@ class DpdkAppDriver(Driver):
     kind = "dpdk-app"
     summary = "a namespace running dpdk-testpmd (io, mac, txonly, rxonly, flowgen, icmpecho) on its links"
     addressable = True   # icmpecho answers for the address the node is given; steps resolve it by name
+    auto_address = False  # testpmd owns its ports: a pool address would be shown but never configured
     properties = {
         "mode": {"enum": D.MODES, "description": "testpmd forwarding mode (default io)"},
         "autostart": {"type": "boolean", "description": "start forwarding at deploy (default: for io, mac, "
