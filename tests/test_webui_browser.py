@@ -366,6 +366,7 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
 @pytest.mark.usefixtures("clean_host")
 def test_run_a_scenario_and_see_its_report(page, ui):
     page.click("#tab-scenario")
+    assert page.is_disabled("#btn-run")            # nothing to run before a file is chosen
     page.click("#scn-file")
     page.click("text=scenarios/webui-ping.yaml")
     page.wait_for_selector("#scn-file :text('scenarios/webui-ping.yaml')")

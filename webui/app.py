@@ -238,7 +238,8 @@ def layout_factory(initial: dict | None):
                             html.Div([
                                 dcc.Dropdown(id="scn-file", options=_scenarios(), placeholder="scenario file",
                                              className="scn-dd"),
-                                html.Button("Run", id="btn-run", className="btn primary"),
+                                html.Button("Run", id="btn-run", className="btn primary", disabled=True,
+                                            title="choose a scenario file first"),
                             ], className="scn-row"),
                             html.Pre(id="scn-log", className="scn-log"),
                             html.Div(id="scn-report", className="scn-report"),
@@ -416,6 +417,10 @@ def register(app: dash.Dash) -> None:
                            title="a shell inside the node (or double-click the node)" if running
                            else "deploy the lab first",
                            **{"data-lab": (live or {}).get("lab", ""), "data-node": nodes[0]})
+
+    @app.callback(Output("btn-run", "disabled"), Input("scn-file", "value"))
+    def run_enabled(scn):
+        return not scn   # Run waits for a file: a click cannot race the choice
 
     @app.callback(Output("labs-dd", "value"), Input("rev", "data"), prevent_initial_call=True)
     def _labs_reset(_rev):
