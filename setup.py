@@ -14,6 +14,7 @@ setup(
         "PyYAML>=6.0",
         "jsonschema>=4.18",
         "networkx>=3.0",
+        "pyroute2>=0.9",
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "dash>=2.16", "dash-cytoscape>=1.0", "flask-sock>=0.7",
