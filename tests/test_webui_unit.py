@@ -191,3 +191,19 @@ def test_a_drawing_the_server_lost_is_not_edited_blindly():
     assert d.orphan
     d2 = ui_app.doc("a-page-load", page=True)
     assert not d2.orphan
+
+
+def test_a_move_that_changes_nothing_leaves_undo_alone():
+    """A click can "drag" a node by zero pixels, and its debounced move can arrive after the node
+    was deleted: neither may become the history entry that the next Undo takes back."""
+    from webui.app import Doc
+    t = drawn()
+    d = Doc(t)
+    deleted = model.delete(t, ["r1"], [])
+    assert d.change(deleted)
+    same = model.move_nodes(deleted, {"r1": {"x": 5, "y": 5},
+                                      "h1": deleted["nodes"]["h1"]["position"]})
+    assert not d.change(same)
+    assert d.undo == [t] and d.topo == deleted
+    assert d.change(model.move_nodes(deleted, {"h1": {"x": 1, "y": 2}}))
+    assert len(d.undo) == 2

@@ -39,12 +39,18 @@ class Doc:
         self.orphan = False
         self.lock = threading.Lock()
 
-    def change(self, topo: dict) -> None:
+    def change(self, topo: dict) -> bool:
+        """Make `topo` the drawing; False (and no history entry) when it changes nothing, e.g. a
+        click that "dragged" a node by zero pixels, or a move of a node deleted meanwhile: otherwise
+        the next Undo would undo that non-change instead of the user's last edit."""
+        if topo == self.topo:
+            return False
         self.undo.append(self.topo)
         del self.undo[:-HISTORY]
         self.redo.clear()
         self.topo = topo
         self.rev += 1
+        return True
 
 
 DOCS: dict[str, Doc] = {}
@@ -365,7 +371,8 @@ def register(app: dash.Dash) -> None:
                 return no_update, no_update, html.Span(str(e), className="bad")
             except (ValueError, KeyError, IndexError, UnicodeDecodeError) as e:
                 return no_update, no_update, html.Span(str(e), className="bad")
-            d.change(t)
+            if not d.change(t):
+                return no_update, no_update, msg or no_update
             return (model.elements(t) if redraw else no_update), d.rev, msg
 
     @app.callback(
