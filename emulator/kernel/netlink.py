@@ -85,6 +85,13 @@ def ifinfo(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
     return _IFINFO.pack(socket.AF_UNSPEC, 0, index, flags, change)
 
 
+def frame(req: "Request", seq: int) -> bytes:
+    """One request as it goes on the wire: nlmsghdr (asking for an ack) + body, padded."""
+    n = _HDR.size + len(req.body)
+    return (_HDR.pack(n, req.type, NLM_F_REQUEST | NLM_F_ACK | req.flags, seq, 0) + req.body
+            + b"\0" * (_align(n) - n))
+
+
 class NetlinkError(OSError):
     """A request the kernel refused; `what` names the object, `kmsg` the kernel's extended message."""
 
@@ -241,9 +248,7 @@ class Socket:
             while i < len(reqs) and (not buf or len(buf) < _CHUNK_BYTES):
                 r = reqs[i]
                 self.seq += 1
-                n = _HDR.size + len(r.body)
-                buf += _HDR.pack(n, r.type, NLM_F_REQUEST | NLM_F_ACK | r.flags, self.seq, 0) + r.body
-                buf += b"\0" * (_align(n) - n)
+                buf += frame(r, self.seq)
                 pending[self.seq] = r
                 i += 1
             self.sock.send(buf)
