@@ -9,22 +9,33 @@ how to get them when they are not (exit 3); with `hugepages: {reserve: N}` in th
 `emulator deploy --hugepages N` it raises the pool itself, and journals how many pages it added;
 destroy (and cleanup) lower the pool by exactly that many, so pages reserved by the user or by
 another lab stay reserved.
+
+Labs deployed at the same time must not count the same free pages twice: the check and the
+reservation run under one host-wide lock (RUN_DIR/.hugepages.lock), and each lab leaves a ledger
+entry (LAB/hugepages.json: the pages its DPDK processes will take). A later check counts as free
+only what is free minus what other labs set aside and have not taken yet (their ledger pages less
+the pages already allocated in their own hugetlbfs mount), so two concurrent deploys either both
+fit or the second stops up front (exit 3) with the numbers.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import math
 import os
 import shutil
 from dataclasses import dataclass
 
 from . import actions as A
-from . import hostcmd, teardown
+from . import hostcmd, state, teardown
 from .errors import EnvironmentProblem
 
 NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
 DPDK_RUNTIME = "/var/run/dpdk"       # DPDK's per-file-prefix runtime directories (as root)
 #: set by `emulator deploy --hugepages N`: reserve that many pages when they are not free
 ENV_RESERVE = "EMULATOR_HUGEPAGES"
+LEDGER = "hugepages.json"            # in a lab's directory: {"pages": N} its DPDK processes take
 
 SCHEMA = {
     "type": "object", "additionalProperties": False,
@@ -64,12 +75,73 @@ def runtime_dir(prefix: str) -> str:
     return os.path.join(DPDK_RUNTIME, prefix)
 
 
-def check(need_mb: int, reserve: int | None = None, what: str = "", on_reserved=None) -> dict:
+@contextlib.contextmanager
+def pool_lock():
+    """Host-wide: one emulator process at a time checks, reserves or gives back pool pages."""
+    os.makedirs(state.RUN_DIR, mode=0o755, exist_ok=True)
+    fd = os.open(os.path.join(state.RUN_DIR, ".hugepages.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)   # releases the lock
+
+
+def used_pages(mount: str, size_kb: int) -> int:
+    """Pages allocated in a lab's hugetlbfs mount (hugetlbfs counts a file's allocated pages in st_blocks)."""
+    used = 0
+    try:
+        with os.scandir(mount) as it:
+            for e in it:
+                try:
+                    used += e.stat(follow_symlinks=False).st_blocks * 512
+                except OSError:
+                    pass
+    except OSError:
+        return 0
+    return used // (size_kb * 1024)
+
+
+def set_aside(size_kb: int, exclude: str | None = None) -> dict[str, int]:
+    """Other labs' ledger pages that their DPDK processes have not taken yet: lab -> pages."""
+    out = {}
+    for lab in state.list_labs():
+        if lab == exclude:
+            continue
+        d = state.lab_dir(lab)
+        try:
+            with open(os.path.join(d, LEDGER)) as f:
+                pages = int(json.load(f).get("pages", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+        left = pages - used_pages(lab_mount(d), size_kb)
+        if left > 0:
+            out[lab] = left
+    return out
+
+
+def check(need_mb: int, reserve: int | None = None, what: str = "", on_reserved=None,
+          lab: str | None = None) -> dict:
     """Make sure `need_mb` of hugepages are free (reserving `reserve` pages first when asked).
-    `on_reserved(pages)` is told how many pages the pool grew by, as soon as it grew."""
+    `on_reserved(pages)` is told how many pages the pool grew by, as soon as it grew. Pages other
+    labs set aside (and have not taken yet) do not count as free; with `lab`, this lab's own need
+    is written to its ledger before the lock is let go."""
+    with pool_lock():
+        info = _check_locked(need_mb, reserve, what, on_reserved, lab)
+        if lab is not None and os.path.isdir(state.lab_dir(lab)):
+            tmp = os.path.join(state.lab_dir(lab), LEDGER + ".tmp")
+            with open(tmp, "w") as f:
+                json.dump({"pages": info["need"], "size_kb": info["size_kb"]}, f)
+            os.replace(tmp, os.path.join(state.lab_dir(lab), LEDGER))
+        return info
+
+
+def _check_locked(need_mb, reserve, what, on_reserved, lab) -> dict:
     info = meminfo()
     need = pages_for(need_mb, info["size_kb"])
-    avail = info["free"] - info["reserved"]
+    others = set_aside(info["size_kb"], exclude=lab)
+    held = sum(others.values())
+    avail = max(0, info["free"] - info["reserved"] - held)
     want = max(need, reserve or 0)
     if reserve and avail < want:
         target = info["total"] + (want - avail)
@@ -83,21 +155,28 @@ def check(need_mb: int, reserve: int | None = None, what: str = "", on_reserved=
         info = meminfo()
         if on_reserved and info["total"] > before:
             on_reserved(info["total"] - before)
-        avail = info["free"] - info["reserved"]
+        avail = max(0, info["free"] - info["reserved"] - held)
         if avail < want:
             raise EnvironmentProblem(
                 f"asked the kernel for {want} free hugepages of {info['size_kb']} kB, got {avail} "
-                f"(vm.nr_hugepages is {info['total']}): not enough free contiguous memory; free some "
-                f"memory, or reserve at boot (kernel parameter hugepages={want})")
+                f"(vm.nr_hugepages is {info['total']}{_held_text(others)}): not enough free contiguous "
+                f"memory; free some memory, or reserve at boot (kernel parameter hugepages={want + held})")
     if avail < need:
         size = info["size_kb"]
         raise EnvironmentProblem(
             f"{what or 'this lab'} needs {need} hugepages of {size} kB ({need_mb} MB) but {avail} are free "
             f"(HugePages_Total {info['total']}, HugePages_Free {info['free']}, HugePages_Rsvd "
-            f"{info['reserved']}); reserve them with 'emulator deploy --hugepages {need}', "
+            f"{info['reserved']}{_held_text(others)}); reserve them with 'emulator deploy --hugepages {need}', "
             f"'hugepages: {{reserve: {need}}}' in the topology, or "
             f"'echo {info['total'] - avail + need} > {NR_HUGEPAGES}'")
-    return {**info, "need": need}
+    return {**info, "need": need, "set_aside": others}
+
+
+def _held_text(others: dict[str, int]) -> str:
+    if not others:
+        return ""
+    labs = ", ".join(f"'{k}' {v}" for k, v in sorted(others.items())[:5]) + (", ..." if len(others) > 5 else "")
+    return f", {sum(others.values())} set aside for other labs' DPDK processes ({labs})"
 
 
 @dataclass
@@ -130,7 +209,7 @@ class PrepareHugepages(A.Action):
             journal = ctx.journal
             check(a.need_mb, reserve, f"lab '{a.lab}' ({a.users})",
                   on_reserved=(lambda n: journal.append([{"op": "hugepages-reserved", "pages": n}]))
-                  if journal is not None else None)
+                  if journal is not None else None, lab=a.lab)
             os.makedirs(a.mount, exist_ok=True)
             if not os.path.ismount(a.mount):
                 r = hostcmd.run(["mount", "-t", "hugetlbfs", "-o", f"pagesize={meminfo()['size_kb']}K",
@@ -150,6 +229,8 @@ def _undo_mount(rec: dict) -> None:
         os.rmdir(path)
     except OSError:
         pass
+    with contextlib.suppress(OSError):   # the lab's ledger entry: its pages are no longer set aside
+        os.unlink(os.path.join(os.path.dirname(path), LEDGER))
 
 
 def kill_tagged(needle: str, grace: float = 2.0) -> int:
@@ -197,12 +278,13 @@ def _undo_reserved(rec: dict) -> None:
     pages = int(rec.get("pages") or 0)
     if pages <= 0:
         return
-    total = meminfo()["total"]
-    try:
-        with open(NR_HUGEPAGES, "w") as f:
-            f.write(str(max(0, total - pages)))
-    except OSError as e:
-        raise OSError(f"cannot give back {pages} hugepages ({NR_HUGEPAGES}: {e.strerror})") from None
+    with pool_lock():   # not between another deploy's check and its reservation
+        total = meminfo()["total"]
+        try:
+            with open(NR_HUGEPAGES, "w") as f:
+                f.write(str(max(0, total - pages)))
+        except OSError as e:
+            raise OSError(f"cannot give back {pages} hugepages ({NR_HUGEPAGES}: {e.strerror})") from None
 
 
 def _undo_runtime(rec: dict) -> None:
