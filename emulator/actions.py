@@ -24,9 +24,10 @@ from .kernel import netlink, netns
 NETNS, SETUP, FORWARDERS, LINKS, PORTS, ROUTES, IMPAIR, EXEC = 10, 20, 30, 40, 50, 60, 70, 80
 PREFLIGHT = 5  # host checks and host-wide set-up (hugepages) before anything of the lab exists
 SWITCHPORTS = 55  # software-switch ports and flows (OVS), once their kernel ports are up
+READY = 75  # wait until every port is up and every bridge port forwards (emulator/ready.py)
 PHASE_NAMES = {PREFLIGHT: "preflight", SWITCHPORTS: "switch ports and flows", NETNS: "namespaces", SETUP: "node set-up", FORWARDERS: "forwarders", LINKS: "links",
                PORTS: "interfaces and addresses", ROUTES: "routes", IMPAIR: "link impairments",
-               EXEC: "startup commands"}
+               READY: "ports forwarding", EXEC: "startup commands"}
 
 
 class Context:
@@ -62,6 +63,10 @@ class Action:
     def undo_record(self) -> dict | None:
         return None
 
+    def phase_label(self) -> str | None:
+        """What the progress shows for this action's phase, when not the phase's name."""
+        return None
+
     @classmethod
     def apply_batch(cls, actions: list["Action"], ctx: Context) -> None:
         raise NotImplementedError
@@ -78,15 +83,19 @@ class CreateNetns(Action):
     def describe(self) -> str:
         return f"create network namespace {self.name}"
 
-    def undo_record(self) -> dict:
-        return {"op": "netns", "name": self.name}
+    # no undo_record(): the journal gets {"op": "netns"} only once the /run/netns file is
+    # ours (created with O_EXCL), so a rollback never removes a namespace that was already there
 
     @classmethod
     def apply_batch(cls, actions, ctx):
-        for name, err in netns.create_many([a.name for a in actions]):
+        journal = ctx.journal
+        claimed = (lambda name: journal.append([{"op": "netns", "name": name, "tag": ctx.tag}])) \
+            if journal is not None else None
+        for name, err in netns.create_many([a.name for a in actions], tag=ctx.tag, on_claimed=claimed):
             if isinstance(err, FileExistsError):
-                raise DeployError(f"network namespace {name} already exists: another lab with this "
-                                  f"name is running, or a crashed one left it (emulator cleanup)")
+                raise DeployError(f"network namespace {name} already exists (left alone): another lab with "
+                                  f"this name is running, a crashed one left it (emulator cleanup), or it "
+                                  f"is not the emulator's")
             if err is not None:
                 raise DeployError(f"cannot create network namespace {name}: {err}")
 
@@ -149,13 +158,14 @@ class LinkUp(NetlinkAction):
     master: int | None = None
     phase_: int = SETUP
     alias: str | None = None
+    master_name: str = ""   # the master's device name, for describe() (the request carries the index)
 
     def __post_init__(self):
         super().__post_init__()
         self.phase = self.phase_
 
     def describe(self):
-        m = f" master #{self.master}" if self.master else ""
+        m = f" master {self.master_name or '#' + str(self.master)}" if self.master else ""
         return f"[{self.netns}] ip link set {self.device}{m} up"
 
     def add_to(self, batch, ctx):
@@ -179,10 +189,17 @@ class CreateBridge(NetlinkAction):
         self.phase = FORWARDERS
 
     def describe(self):
-        return f"[{self.netns}] ip link add {self.device} index {self.index} type bridge"
+        stp = (f" stp_state 1 forward_delay {STP_TIMERS[0]} hello_time {STP_TIMERS[1]} "
+               f"max_age {STP_TIMERS[2]}") if self.stp else ""
+        return f"[{self.netns}] ip link add {self.device} index {self.index} type bridge{stp}"
 
     def add_to(self, batch, ctx):
-        batch.bridge(self.device, self.index, ctx.tag, self.mtu, self.stp)
+        batch.bridge(self.device, self.index, ctx.tag, self.mtu, self.stp, STP_TIMERS)
+
+
+# STP timers of `stp: true` bridges, in centiseconds (USER_HZ): forward delay 2 s, hello 1 s, max age
+# 6 s, the kernel's minimums; with its defaults (15 s, 2 s, 20 s) a port forwards only after 30 s
+STP_TIMERS = (200, 100, 600)
 
 
 @dataclass

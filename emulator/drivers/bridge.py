@@ -39,7 +39,7 @@ class BridgeDriver(Driver):
 
     def plan_port(self, lab: Lab, node: Node, iface: Interface) -> list:
         return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device,
-                         master=node.index, phase_=A.PORTS)]
+                         master=node.index, master_name=node.device, phase_=A.PORTS)]
 
 
 register(BridgeDriver())
