@@ -13,7 +13,9 @@ import yaml
 
 from .errors import Issue, TopologyError
 
-MAX_NODES = 2_000_000  # YAML alias bombs ("billion laughs") stop here
+MAX_NODES = 2_000_000    # values in a document, aliases expanded (a backstop: see MAX_EXPANDED)
+MAX_EXPANDED = 100_000   # values that aliases may add by repetition ("billion laughs" alias bombs)
+MAX_DEPTH = 200
 
 
 @dataclass
@@ -78,6 +80,91 @@ def _yaml_hint(e: yaml.MarkedYAMLError) -> str | None:
     return None
 
 
+class Expansion:
+    """What a composed document costs once its aliases are expanded, measured without expanding.
+
+    PyYAML's composer makes an alias the very node object of its anchor, so the document is a
+    graph of `distinct` nodes; `size()` counts the values of a node's expansion (capped at
+    MAX_NODES + 1), once per distinct node. A 1 KB alias bomb is `distinct` ~ 100, not 10^9."""
+
+    def __init__(self, root):
+        self.root = root
+        self.cap = MAX_NODES + 1
+        self.sizes: dict[int, int] = {}
+        self.recursive = None   # (path, node) of an alias inside the value it names
+        self._active: set[int] = set()
+
+    @property
+    def distinct(self) -> int:
+        return len(self.sizes)
+
+    def size(self, node, depth: int = 0) -> int:
+        key = id(node)
+        if key in self.sizes:
+            return self.sizes[key]
+        if key in self._active:   # `&a [*a]`: infinite
+            self.recursive = node
+            return self.cap
+        n = 1
+        if depth <= MAX_DEPTH and isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            self._active.add(key)
+            for child in _children(node):
+                n += self.size(child, depth + 1)
+                if n >= self.cap:
+                    n = self.cap
+                    break
+            self._active.discard(key)
+        self.sizes[key] = n
+        return n
+
+    def culprit(self) -> tuple[tuple, object]:
+        """The first value, in document order, that is too large while none of its parts is."""
+        path, node, seen = (), self.root, set()
+        while id(node) not in seen:
+            seen.add(id(node))
+            for step, child in _labelled_children(node):
+                if self.size(child) > MAX_EXPANDED:
+                    path, node = path + (step,), child
+                    break
+            else:
+                break
+        return path, node
+
+
+def _children(node):
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            yield k
+            yield v
+    else:
+        yield from node.value
+
+
+def _labelled_children(node):
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            yield (k.value if isinstance(k, yaml.ScalarNode) else "?"), v
+    elif isinstance(node, yaml.SequenceNode):
+        yield from enumerate(node.value)
+
+
+def _check_expansion(root, file: str) -> Expansion:
+    """Refuse a document whose aliases expand past MAX_EXPANDED values, before building any of it."""
+    ex = Expansion(root)
+    total = ex.size(root)
+    if total > ex.distinct + MAX_EXPANDED or total > MAX_NODES:
+        path, node = ex.culprit()
+        m = node.start_mark
+        if ex.recursive is not None:
+            message, hint = ("an alias inside the value it names (through its anchor here) repeats it endlessly",
+                             "an alias may only name a value that is complete before it")
+        else:
+            message, hint = (f"YAML aliases expand this value to more than {MAX_EXPANDED} values "
+                             f"(an alias bomb?)", "write the values out, or repeat fewer of them through aliases")
+        raise TopologyError([Issue(path, message, hint, file, m.line + 1, m.column + 1)])
+    return ex
+
+
 def load_file(path: str) -> Source:
     try:
         with open(path, encoding="utf-8") as f:
@@ -111,17 +198,18 @@ def load_text(text: str, file: str = "<topology>") -> Source:
         raise TopologyError([Issue((), f"YAML error: {e}", None, file)]) from None
     except (ValueError, RecursionError) as e:  # e.g. NUL bytes, absurd nesting
         raise TopologyError([Issue((), f"unreadable YAML: {e}", None, file)]) from None
-    src = Source(None, file)
     if root is None:
         raise TopologyError([Issue((), "the file is empty", "a topology needs at least `name:` and `nodes:`",
                                    file, 1, 1)])
+    _check_expansion(root, file)   # before a single value is built
+    src = Source(None, file)
     issues: list[Issue] = []
     ctor = yaml.constructor.SafeConstructor()
     budget = [MAX_NODES]
 
     def convert(node, path: tuple, depth: int):
         budget[0] -= 1
-        if budget[0] < 0 or depth > 200:
+        if budget[0] < 0 or depth > MAX_DEPTH:
             raise TopologyError([Issue(path, "document too large or too deeply nested (YAML aliases?)",
                                        None, file, node.start_mark.line + 1, node.start_mark.column + 1)])
         src.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -153,8 +241,14 @@ def load_text(text: str, file: str = "<topology>") -> Source:
             return None
         try:
             return getattr(ctor, method)(node)
-        except (ValueError, OverflowError, yaml.YAMLError):
-            return node.value
+        except (ValueError, OverflowError, KeyError, yaml.YAMLError):
+            # only an explicit tag can fail here (`!!bool maybe`): the resolver tags plain
+            # scalars by what they look like
+            what = node.tag.rsplit(":", 1)[-1]
+            issues.append(Issue(path, f"'{node.value}' is not a valid {what} (it is tagged !!{what})",
+                                f"remove the tag !!{what}, or give a value of that type", file,
+                                node.start_mark.line + 1, node.start_mark.column + 1))
+            return None
 
     src.data = convert(root, (), 0)
     if issues:
