@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["emulator", "emulator.*", "webui", "webui.*"]),
-    package_data={"webui": ["assets/*", "package.json", "package-lock.json"]},
+    package_data={"webui": ["assets/*", "package.json", "package-lock.json"], "emulator.report": ["*.css"]},
     include_package_data=True,
     install_requires=[
         "PyYAML>=6.0",

@@ -1,4 +1,4 @@
-"""Report writers of the scenario runner: emulator/scenario/report.py."""
+"""Report writers of the scenario runner: emulator/report/."""
 import copy
 import json
 import os
@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from emulator.scenario import report
+from emulator import report, units
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "data", "results-sample.json")
 WRITERS = (report.summary_markdown, report.report_html, report.junit_xml, report.summary_table)
@@ -200,7 +200,7 @@ def test_summary_table_stays_narrow_with_long_names(sample):
     ("x", float("nan"), None, "nan"),
 ])
 def test_human_value(metric, value, unit, text):
-    assert report.human_value(metric, value, unit) == text
+    assert units.human_value(metric, value, unit) == text
 
 
 def test_human_units_in_reports(sample):

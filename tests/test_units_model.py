@@ -90,7 +90,7 @@ def test_percent_errors(value, fragment):
 def test_tc_formatting():
     assert units.tc_rate(units.rate("100mbit")) == "100000000bit"
     assert units.tc_time(units.duration("2ms")) == "2000us"
-    assert units.human_rate(2.5e9) == "2.5 Gbit/s" and units.human_rate(999) == "999 bit/s"
+    assert units.human_rate(2.5e9) == "2.50 Gbit/s" and units.human_rate(999) == "999 bit/s"
 
 
 # -- addressing -----------------------------------------------------------------------------------

@@ -283,7 +283,7 @@ def side_by_side(panels: list[str], *, title: str, gap: int = 10) -> str:
     sizes = [tuple(float(v) for v in _SIZE.match(p).groups()) for p in panels]
     width = sum(w for w, _ in sizes) + gap * (len(panels) + 1)
     height = max((h for _, h in sizes), default=0) + 36
-    parts = _svg_open(f"{width:g}", f"{height:g}", title)
+    parts = _svg_open(int(width), int(height), title)
     x = gap
     for p, (w, _) in zip(panels, sizes):
         parts.append(p.replace("<svg ", f'<svg x="{x:g}" y="32" ', 1))

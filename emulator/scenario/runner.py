@@ -268,7 +268,7 @@ def _stop_background(ctx: RunContext) -> None:
 
 
 def _write(results: dict, results_dir: str, junit: str | None, out: Printer) -> None:
-    from . import report
+    from .. import report
     paths = report.write_all(results, results_dir)
     if junit:
         os.makedirs(os.path.dirname(os.path.abspath(junit)), exist_ok=True)
