@@ -22,7 +22,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, 
 
 from emulator import lab as api
 from emulator.errors import EmulatorError
-from emulator.scenario import report as report_mod
+from emulator.units import human_rate
 
 from . import forms, jobs, model, server
 
@@ -599,7 +599,7 @@ def _live(name: str, topo: dict, all_labs: list[dict] | None = None) -> dict:
             bits = 8 * (s1.get("tx_bytes", 0) - s0.get("tx_bytes", 0) + s1.get("rx_bytes", 0)
                         - s0.get("rx_bytes", 0)) / dt
             if pkts > 0:
-                rate = f"{pkts:.0f} pkt/s · {report_mod.human_rate(bits)}"
+                rate = f"{pkts:.0f} pkt/s · {human_rate(bits)}"
         src = model.endpoint_node(eps[0])
         a_end, b_end = (sl["a"], sl["b"]) if sl["a"].split(":")[0] == src else (sl["b"], sl["a"])
         out["links"][f"link-{i}"] = {"up": up, "rate": rate, "ifa": a_end.split(":", 1)[1],
