@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PREFIX = "emu"          # every namespace the emulator creates starts with "emu-"
+from . import names
+
+PREFIX = names.PREFIX   # every namespace the emulator creates starts with "emu-"
 TAG_PREFIX = "emulator:"  # interface alias tag: "emulator:<lab>"
 FIRST_INDEX = 32         # planned ifindexes start here, above any fallback tunnel devices
 
@@ -19,12 +21,12 @@ def lab_tag(lab: str) -> str:
 
 
 def node_netns(lab: str, node: str) -> str:
-    return f"{PREFIX}-{lab}.{node}"
+    return names.node_netns(lab, node)
 
 
 def fabric_netns(lab: str) -> str:
     """The lab's forwarding namespace: Linux bridges and their ports live here."""
-    return f"{PREFIX}-{lab}"
+    return names.fabric_netns(lab)
 
 
 @dataclass

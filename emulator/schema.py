@@ -6,11 +6,11 @@ property forms use the same schema.
 """
 from __future__ import annotations
 
-from . import drivers
+from . import drivers, names
 from .drivers.host import MAC, MTU
 
-NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]*$"
-LAB_NAME = {"type": "string", "pattern": NAME_PATTERN, "maxLength": 32,
+NAME_PATTERN = names.NAME_PATTERN
+LAB_NAME = {"type": "string", "pattern": NAME_PATTERN, "maxLength": names.LAB_MAX,
             "description": "lab name: prefixes every namespace the lab creates (emu-<name>...)"}
 RATE = {"type": ["string", "integer"], "description": "bandwidth limit, e.g. 100mbit, 1gbit (tc tbf)"}
 TIME = {"type": ["string", "number"], "description": "e.g. 2ms, 100us (netem)"}
@@ -101,7 +101,7 @@ def topology_schema() -> dict:
                                     "on: link-local IPv6 everywhere; off: none"},
             "nodes": {"type": "object", "minProperties": 1,
                       "description": "the nodes by name, each with its kind, e.g. h1: {kind: host}",
-                      "propertyNames": {"pattern": NAME_PATTERN, "maxLength": 48},
+                      "propertyNames": {"pattern": NAME_PATTERN, "maxLength": names.NODE_MAX},
                       "additionalProperties": node_schema()},
             "links": {"type": "array", "items": link_schema()},
             **{k: v for d in drivers.all_drivers() for k, v in d.lab_properties.items()},  # hugepages:, ovs:

@@ -17,13 +17,28 @@ import os
 import shutil
 import time
 
+from . import names
 from .errors import LabError
 
 RUN_DIR = os.environ.get("EMULATOR_RUN_DIR", "/run/emulator")
 
 
 def lab_dir(name: str) -> str:
-    return os.path.join(RUN_DIR, name)
+    """The lab's directory; every path of a lab is made from it, so the name is checked here
+    (a valid name is one path component: never '.', '..', empty or with a '/')."""
+    return os.path.join(RUN_DIR, names.check_lab(name))
+
+
+def inside(path: str, root: str) -> str:
+    """`path` (its directory resolved, its last component kept: what unlink or rmtree would
+    remove) if it lies strictly inside `root`; raise LabError otherwise. Every file or
+    directory the emulator removes goes through this."""
+    real_root = os.path.realpath(root)
+    parent, last = os.path.split(os.path.abspath(path))
+    real = os.path.join(os.path.realpath(parent), last)
+    if last in ("", ".", "..") or os.path.commonpath([real, real_root]) != real_root or real == real_root:
+        raise LabError(f"refusing to remove {path}: it does not lie inside {root}")
+    return real
 
 
 class Journal:
@@ -116,7 +131,8 @@ def _known_hint() -> str:
 
 def list_labs() -> list[str]:
     try:
-        return sorted(e for e in os.listdir(RUN_DIR) if os.path.isdir(os.path.join(RUN_DIR, e)))
+        return sorted(e for e in os.listdir(RUN_DIR) if names.problem(e) is None  # a stray entry is no lab
+                      and os.path.isdir(os.path.join(RUN_DIR, e)) and not os.path.islink(os.path.join(RUN_DIR, e)))
     except FileNotFoundError:
         return []
 
@@ -130,15 +146,46 @@ def write_state(name: str, state: dict) -> None:
 
 
 def read_state(name: str) -> dict | None:
+    """The lab's state, or None; a state file that names another lab, or namespaces the lab
+    does not make, is refused (LabError): commands run in the namespaces it names."""
+    path = os.path.join(lab_dir(name), "state.json")
     try:
-        with open(os.path.join(lab_dir(name), "state.json")) as f:
-            return json.load(f)
+        with open(path) as f:
+            st = json.load(f)
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+    bad = _foreign_state(name, st)
+    if bad:
+        raise LabError(f"{path}: {bad}; refusing to use it (emulator destroy {name} removes the lab "
+                       f"by its journal)")
+    return st
+
+
+def _foreign_state(name: str, st) -> str | None:
+    if not isinstance(st, dict) or st.get("name") != name:
+        return f"it is not the state of lab '{name}'"
+    nodes = st.get("nodes") or {}
+    if not isinstance(nodes, dict):
+        return "its nodes are not a mapping"
+    for node, n in nodes.items():
+        if names.problem(node, "node"):
+            return names.problem(node, "node")
+        ifs = n.get("interfaces") if isinstance(n, dict) else None
+        if not isinstance(ifs, dict) or not all(isinstance(i, dict) for i in ifs.values()):
+            return f"node '{node}' is not a node's state"
+        spaces = [n.get("netns")] + [i.get("netns") for i in ifs.values()]
+        for ns in spaces:
+            if not isinstance(ns, str) or not names.derived_by(name, ns):
+                return f"node '{node}' names namespace {ns!r}, which lab '{name}' does not make"
+    return None
 
 
 def remove(name: str) -> None:
-    shutil.rmtree(lab_dir(name), ignore_errors=True)
+    d = inside(lab_dir(name), RUN_DIR)
+    if os.path.islink(d):   # rmtree would refuse it; the link is all that is ours
+        os.unlink(d)
+        return
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def now() -> str:

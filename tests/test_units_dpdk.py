@@ -61,12 +61,12 @@ def test_ovs_dpdk_plan_starts_one_ovs_and_configures_ports_in_order():
 def test_ovs_bridges_of_a_lab_are_one_ovs_vsctl_transaction():
     c = compile_text(OVS_PAIR)
     bridges = by_type(c.actions, O.ConfigureBridge)
-    hostcmd.dry_run, before = True, len(hostcmd.recorded)
+    hostcmd.dry_run = True
     try:
-        O.ConfigureBridge.apply_batch(bridges, A.Context("emulator:p"))
+        with hostcmd.recording() as calls:
+            O.ConfigureBridge.apply_batch(bridges, A.Context("emulator:p"))
     finally:
         hostcmd.dry_run = False
-    calls = hostcmd.recorded[before:]
     adds = [c for c in calls if "add-br" in c]
     assert len(adds) == 1, calls
     assert adds[0].count("add-br") == 2 and adds[0].count("add-port") == 4
@@ -89,7 +89,7 @@ def test_dpdk_app_argv_per_link_type_and_each_memif_server_before_its_clients():
     """)
     apps = {a.node: a for a in by_type(c.actions, StartDpdkApps)}
     fwd = apps["fwd"]
-    assert fwd.autostart and fwd.prefix == "emu-m-fwd"
+    assert fwd.autostart and fwd.prefix == "emu-m.fwd"   # names.SEP: lab m node fwd, never lab m-fwd
     # fwd serves a and is a client of b: b, then fwd, then a (a memif client never retries)
     assert fwd.after == ["b"] and apps["a"].after == ["fwd"] and apps["b"].after == []
     assert [[x.node for x in w] for w in start_waves(list(apps.values()))] == [["b"], ["fwd"], ["a"]]

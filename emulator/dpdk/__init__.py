@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from .. import actions as A
-from .. import hostcmd, state
+from .. import hostcmd, names, state
 from ..errors import DeployError, LabError
 
 TESTPMD = "dpdk-testpmd"
@@ -101,11 +101,11 @@ def sock_dir(lab: str) -> str:
 
 
 def spec_path(lab: str, node: str) -> str:
-    return os.path.join(dpdk_dir(lab), f"{node}.json")
+    return os.path.join(dpdk_dir(lab), f"{names.check_node(node)}.json")
 
 
 def file_prefix(lab: str, node: str) -> str:
-    return f"emu-{lab}-{node}"
+    return names.dpdk_prefix(lab, node)   # emu-LAB.NODE: no other lab's node gets the same
 
 
 def lcores(main: int, cores: list[int]) -> str:
@@ -169,8 +169,8 @@ class StartDpdkApps(A.Action):
         os.makedirs(sock_dir(self.lab), exist_ok=True)
         spec = self.spec()
         os.makedirs(os.path.dirname(spec["log"]), exist_ok=True)
-        if os.path.exists(spec["ctl"]):
-            os.unlink(spec["ctl"])
+        if os.path.lexists(spec["ctl"]):
+            os.unlink(state.inside(spec["ctl"], dpdk_dir(self.lab)))
         os.mkfifo(spec["ctl"], 0o600)
         with open(spec_path(self.lab, self.node), "w") as f:
             json.dump(spec, f, indent=1)

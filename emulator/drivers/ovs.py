@@ -17,7 +17,7 @@ import re
 
 from .. import actions as A
 from .. import dpdk as D
-from .. import hugepages, linktypes, state
+from .. import hugepages, linktypes, names, state
 from .. import ovs as O
 from ..model import Interface, Lab, Node
 from . import register
@@ -61,7 +61,7 @@ def _mask(cpus) -> str:
 
 
 def ovs_prefix(lab: Lab) -> str:
-    return f"emu-{lab.name}-ovs"
+    return names.ovs_prefix(lab.name)   # emu-LAB: no dpdk-app (emu-LAB.NODE) or other lab has it
 
 
 class OvsDriver(Driver):

@@ -57,11 +57,17 @@ def _ensure_run_dir() -> None:
     _check(_libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None), f"mount --make-rshared {NETNS_RUN_DIR}")
 
 
-def create_many(names: list[str]) -> list[tuple[str, BaseException | None]]:
+def create_many(names: list[str], tag: str | None = None,
+                on_claimed=None) -> list[tuple[str, BaseException | None]]:
     """Create the named namespaces; returns (name, error or None) per name, in order.
 
     Each namespace is created by one worker thread in turn (unshare moves only
-    that thread), so the calling thread's namespace never changes.
+    that thread), so the calling thread's namespace never changes. The file under
+    /run/netns is created with O_EXCL: a namespace that was already there is an error,
+    never adopted. `on_claimed(name)` is called once that file is ours, before the
+    namespace is mounted on it (the journal records it then). With `tag`, the new
+    namespace's `lo` carries it as its alias *before* the namespace appears under
+    its name, so a mounted namespace without the tag is provably someone else's.
     """
     _ensure_run_dir()
     results: list[tuple[str, BaseException | None]] = []
@@ -74,17 +80,18 @@ def create_many(names: list[str]) -> list[tuple[str, BaseException | None]]:
             try:
                 fd = os.open(p, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
                 os.close(fd)
-            except FileExistsError as e:
-                results.append((name, e))
-                continue
-            except OSError as e:
+            except OSError as e:   # FileExistsError: not ours, left alone
                 results.append((name, e))
                 continue
             try:
+                if on_claimed is not None:
+                    on_claimed(name)
                 _check(_libc.unshare(CLONE_NEWNET), f"unshare(CLONE_NEWNET) for {name}")
+                if tag is not None:
+                    _tag_lo(tag)
                 _check(_libc.mount(src, p.encode(), b"none", MS_BIND, None), f"bind-mount {p}")
                 results.append((name, None))
-            except OSError as e:
+            except OSError as e:   # the placeholder we created (O_EXCL above) goes again
                 with contextlib.suppress(OSError):
                     os.unlink(p)
                 results.append((name, e))
@@ -95,9 +102,27 @@ def create_many(names: list[str]) -> list[tuple[str, BaseException | None]]:
     return results
 
 
+def _tag_lo(tag: str) -> None:
+    """Set the alias of `lo` in the calling thread's (new) namespace."""
+    from . import netlink   # netlink imports this module
+    with netlink.Socket() as s:
+        s.check(netlink.Batch([netlink.Request(
+            netlink.RTM_NEWLINK, 0, netlink.ifinfo(1) + netlink.attr_str(netlink.IFLA_IFALIAS, tag),
+            f"tag lo with {tag}")]))
+
+
+def is_namespace(name: str) -> bool:
+    """Whether /run/netns/NAME has a namespace mounted on it (not a bare placeholder file)."""
+    try:
+        return os.stat(path(name)).st_dev != os.stat(NETNS_RUN_DIR).st_dev
+    except OSError:
+        return False
+
+
 def delete(name: str) -> bool:
     """Unmount and remove a named namespace; False if it was not there."""
-    p = path(name)
+    from ..state import inside
+    p = inside(path(name), NETNS_RUN_DIR)   # a name is one entry of /run/netns, never a path out of it
     if not os.path.lexists(p):
         return False
     _libc.umount2(p.encode(), MNT_DETACH)  # may already be unmounted
