@@ -226,17 +226,18 @@ def _undo_mount(rec: dict) -> None:
         if not r.ok:  # a process still maps a file: detach, the pages go when it exits
             hostcmd.run(["umount", "-l", path])
     try:
-        os.rmdir(path)
+        os.rmdir(state.inside(path, state.RUN_DIR))
     except OSError:
         pass
     with contextlib.suppress(OSError):   # the lab's ledger entry: its pages are no longer set aside
-        os.unlink(os.path.join(os.path.dirname(path), LEDGER))
+        os.unlink(state.inside(os.path.join(os.path.dirname(path), LEDGER), state.RUN_DIR))
 
 
 def kill_tagged(needle: str, grace: float = 2.0) -> int:
-    """SIGKILL live processes whose command line contains `needle` (an exact lab-tagged argument,
-    such as --file-prefix=emu-LAB-NODE or the lab's run directory). Teardown finds processes by
-    namespace first; this catches those whose namespace was deleted under them."""
+    """SIGKILL live processes with an argument tagged by `needle`: exactly it (--file-prefix=emu-LAB.NODE,
+    never a longer prefix that starts the same), or, for a directory ending in '/' (the lab's OVS run
+    directory), a path inside it. Teardown finds processes by namespace first; this catches those
+    whose namespace was deleted under them."""
     import signal
     import time
     killed = []
@@ -251,7 +252,7 @@ def kill_tagged(needle: str, grace: float = 2.0) -> int:
                     continue
         except (OSError, IndexError):
             continue
-        if any(needle in a for a in args):
+        if any(_tagged(a, needle) for a in args):
             try:
                 os.kill(int(pid), signal.SIGKILL)
                 killed.append(int(pid))
@@ -287,6 +288,15 @@ def _undo_reserved(rec: dict) -> None:
             raise OSError(f"cannot give back {pages} hugepages ({NR_HUGEPAGES}: {e.strerror})") from None
 
 
+def _tagged(arg: str, needle: str) -> bool:
+    if not needle.endswith("/"):
+        return arg == needle
+    value = arg.split("=", 1)[-1]          # --pidfile=DIR/x, --remote=punix:DIR/db.sock
+    for scheme in ("unix:", "punix:"):
+        value = value[len(scheme):] if value.startswith(scheme) else value
+    return value.startswith(needle)
+
+
 def _undo_runtime(rec: dict) -> None:
     """A DPDK process of one exact file prefix, if still alive, and its runtime directory."""
     prefix = rec["prefix"]
@@ -295,7 +305,7 @@ def _undo_runtime(rec: dict) -> None:
     kill_tagged(f"--file-prefix={prefix}")
     if rec.get("rundir"):   # the lab's OVS run directory, named in every OVS daemon's arguments
         kill_tagged(rec["rundir"].rstrip("/") + "/")
-    shutil.rmtree(runtime_dir(prefix), ignore_errors=True)
+    shutil.rmtree(state.inside(runtime_dir(prefix), DPDK_RUNTIME), ignore_errors=True)
 
 
 teardown.register_undo("hugetlbfs", _undo_mount)

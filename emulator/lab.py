@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import actions as A
-from . import apply, capabilities, hostcmd, loader, plan, resolve, state, teardown
+from . import apply, capabilities, hostcmd, loader, names, plan, resolve, state, teardown
 from .errors import DeployError, EnvironmentProblem, LabError
 from .kernel import netlink, netns
 from .loader import Source
@@ -100,7 +100,7 @@ def deploy(path_or_source: str | Source, progress: apply.Progress | None = None)
                 apply.apply(c.actions, ctx, progress)
             except BaseException as e:
                 journal.close()
-                teardown.teardown(journal.records())
+                teardown.teardown(journal.records(), lab=lab.name)
                 state.remove(lab.name)
                 if isinstance(e, _Interrupted):
                     raise KeyboardInterrupt() from None
@@ -154,10 +154,11 @@ def _peer(lab: Lab, iface) -> str:
 
 def destroy(name: str, progress: apply.Progress | None = None) -> list[str]:
     """Remove the lab; returns problems met (empty when all went)."""
+    names.check_lab(name)   # before anything: '..' or 'a/b' is no lab, and no path to remove
     _require_root()
     with state.locked(name, create=False):
         records = state.Journal(name).records()
-        problems = teardown.teardown(records, progress)
+        problems = teardown.teardown(records, progress, lab=name)
         state.remove(name)
     return problems
 
@@ -165,7 +166,11 @@ def destroy(name: str, progress: apply.Progress | None = None) -> list[str]:
 def labs() -> list[dict]:
     out = []
     for name in state.list_labs():
-        st = state.read_state(name) or {"name": name, "status": "unknown", "nodes": {}, "links": []}
+        try:
+            st = state.read_state(name)
+        except LabError:   # a state file naming what the lab does not make: shown as crashed
+            st = None
+        st = st or {"name": name, "status": "unknown", "nodes": {}, "links": []}
         busy = state.is_busy(name)
         if st.get("status") in ("deploying", "unknown") and not busy:
             st["status"] = "crashed"  # no process holds the lock: the deploy died
@@ -176,6 +181,7 @@ def labs() -> list[dict]:
 
 
 def get(name: str) -> dict:
+    names.check_lab(name)
     st = state.read_state(name)
     if st is None:
         if name in state.list_labs():
@@ -210,6 +216,7 @@ def live_interfaces(st: dict) -> dict[str, dict]:
 def exec_argv(lab_name: str, node: str, argv: list[str]) -> list[str]:
     """The command line that runs argv inside a node (`ip netns exec`, so /sys matches the node)."""
     st = get(lab_name)
+    names.check_node(node)
     if node not in st["nodes"]:
         raise LabError(f"lab '{lab_name}' has no node '{node}' (nodes: {', '.join(list(st['nodes'])[:30])})")
     ns = st["nodes"][node]["netns"]
@@ -220,6 +227,7 @@ def exec_argv(lab_name: str, node: str, argv: list[str]) -> list[str]:
 
 def exec_in(lab_name: str, node: str, argv: list[str], timeout: float | None = 60) -> hostcmd.Result:
     st = get(lab_name)
+    names.check_node(node)
     if node not in st["nodes"]:
         raise LabError(f"lab '{lab_name}' has no node '{node}'")
     return hostcmd.run(argv, netns=st["nodes"][node]["netns"], timeout=timeout)

@@ -10,12 +10,12 @@ import json
 
 import jsonschema
 
-from . import drivers
+from . import drivers, names
 from .errors import Issue, TopologyError
 from .loader import Source
 from .schema import topology_schema
 
-_NAME_RULE = "names use letters, digits, '-' and '_', and start with a letter or digit"
+_NAME_RULE = names.RULE
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
                "number": "a number", "boolean": "true or false", "null": "nothing"}
 
