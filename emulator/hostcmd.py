@@ -1,12 +1,16 @@
 """The one place where the emulator runs commands on the host.
 
 Everything that starts a process goes through `run()`, so a dry run can show
-it and tests can see it (`recorded`). Commands run inside a lab namespace via
-`nsenter --net=...`: it enters only the network namespace, which costs no
-mount-namespace copy (unlike `ip netns exec`).
+it and tests can see it (`with recording() as calls:`). `recorded` keeps only the
+last RECORD_MAX argvs: the web UI polls OVS through here every 1.5 s for as long
+as it runs. Commands run inside a lab namespace via `nsenter --net=...`: it
+enters only the network namespace, which costs no mount-namespace copy (unlike
+`ip netns exec`).
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import os
 import shutil
 import subprocess
@@ -15,8 +19,27 @@ from dataclasses import dataclass
 from .errors import EnvironmentProblem
 from .kernel import netns as _netns
 
-recorded: list[list[str]] = []   # every argv run (or, in dry runs, that would have run)
+RECORD_MAX = 1000
+recorded: collections.deque[list[str]] = collections.deque(maxlen=RECORD_MAX)  # the last argvs run
 dry_run = False
+_recorders: list[list[list[str]]] = []
+
+
+@contextlib.contextmanager
+def recording():
+    """Collect every argv run (or, in a dry run, that would have run) while the block runs."""
+    calls: list[list[str]] = []
+    _recorders.append(calls)
+    try:
+        yield calls
+    finally:
+        _recorders.remove(calls)
+
+
+def _record(argv: list[str]) -> None:
+    recorded.append(argv)
+    for calls in _recorders:
+        calls.append(argv)
 
 
 @dataclass
@@ -50,7 +73,7 @@ def run(argv: list[str], netns: str | None = None, input: str | None = None,
     """Run and wait. With `log`, output goes to that file (appended) instead of pipes, so a
     command that leaves a background child holding its stdout does not block the caller."""
     full = in_netns(argv, netns)
-    recorded.append(full)
+    _record(full)
     if dry_run:
         return Result(full, 0, "", "")
     if log is not None:
@@ -93,7 +116,7 @@ def start(argv: list[str], netns: str | None = None, log: str | None = None,
           env: dict | None = None) -> subprocess.Popen:
     """Start a background process (output to `log`, or discarded); the caller stops it by PID."""
     full = in_netns(argv, netns)
-    recorded.append(full)
+    _record(full)
     out = open(log, "ab") if log else subprocess.DEVNULL
     try:
         return subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
