@@ -244,7 +244,8 @@ def cmd_ui(args) -> int:
     except ImportError as e:
         raise EnvironmentProblem(f"the web UI needs its extra packages ({e.name}): "
                                  f"pip install -e '.[ui]'") from None
-    server.run(host=args.host, port=args.port, topology=args.topology)
+    server.run(host=args.host, port=args.port, topology=args.topology, scenario_dirs=args.scenario_dir,
+               topology_dirs=args.topology_dir)
     return 0
 
 
@@ -344,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8050)
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; the token is "
                                                        "always required)")
+    s.add_argument("--scenario-dir", action="append", default=[], metavar="DIR",
+                   help="also offer and run scenarios from DIR (besides ./scenarios); repeatable")
+    s.add_argument("--topology-dir", action="append", default=[], metavar="DIR",
+                   help="scenarios may also use topology files from DIR (besides ./topologies and the "
+                        "TOPOLOGY's directory); repeatable")
     s.set_defaults(fn=cmd_ui)
 
     s = sub.add_parser("schema", help="print the topology JSON Schema (for editors)",

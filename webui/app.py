@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import glob
 import os
 import threading
 import time
@@ -25,6 +24,7 @@ from emulator.errors import EmulatorError
 from emulator.units import human_rate
 
 from . import forms, jobs, model, server
+from .files import Roots
 
 HISTORY = 100
 
@@ -156,11 +156,7 @@ def _palette() -> list:
     return items
 
 
-def _scenarios() -> list[str]:
-    return sorted(glob.glob(os.path.join("scenarios", "*.yaml")) + glob.glob(os.path.join("scenarios", "*.yml")))
-
-
-def layout_factory(initial: dict | None):
+def layout_factory(initial: dict | None, roots: Roots):
     def layout():
         sid = uuid.uuid4().hex
         d = doc(sid, initial, page=True)
@@ -242,7 +238,7 @@ def layout_factory(initial: dict | None):
                         ]),
                         dcc.Tab(label="Scenario", value="scenario", id="tab-scenario", style=TAB, selected_style=TAB_SEL, children=[
                             html.Div([
-                                dcc.Dropdown(id="scn-file", options=_scenarios(), placeholder="scenario file",
+                                dcc.Dropdown(id="scn-file", options=roots.scenario_files(), placeholder="scenario file",
                                              className="scn-dd"),
                                 html.Button("Run", id="btn-run", className="btn primary", disabled=True,
                                             title="choose a scenario file first"),
@@ -257,7 +253,8 @@ def layout_factory(initial: dict | None):
     return layout
 
 
-def create_app(token: str, port: int, topology: str | None = None) -> dash.Dash:
+def create_app(token: str, port: int, topology: str | None = None, roots: Roots | None = None) -> dash.Dash:
+    roots = roots or Roots.for_server(topology)  # where scenario and topology files may come from
     initial = None
     if topology:
         with open(topology, encoding="utf-8") as f:
@@ -270,8 +267,9 @@ def create_app(token: str, port: int, topology: str | None = None) -> dash.Dash:
     server.install_vendor(app.server)
     server.install_consoles(app.server)
     server.install_reports(app.server)
-    app.layout = layout_factory(initial)
-    register(app)
+    server.install_assets_guard(app.server, app.config.assets_folder)
+    app.layout = layout_factory(initial, roots)
+    register(app, roots)
     return app
 
 
@@ -283,7 +281,7 @@ def _selection(nodes, edges) -> tuple[list[str], list[int]]:
     return [n["id"] for n in nodes or []], [int(e["index"]) for e in edges or [] if "index" in e]
 
 
-def register(app: dash.Dash) -> None:
+def register(app: dash.Dash, roots: Roots) -> None:
     app.clientside_callback(ClientsideFunction("emu", "errors"), Output("sink-errs", "children"),
                             Input("errs", "data"))
     app.clientside_callback(ClientsideFunction("emu", "live"), Output("sink-live", "children"),
@@ -360,7 +358,7 @@ def register(app: dash.Dash) -> None:
                     t = model.layout_missing(model.from_yaml(yaml_text or "", "<yaml>"))
                     msg = "YAML applied"
                 elif trig == "labs-dd" and lab_pick:
-                    t = model.layout_missing(_lab_topology(lab_pick))
+                    t = model.layout_missing(_lab_topology(lab_pick, roots))
                     msg = f"opened running lab {lab_pick}"
                 elif trig == "btn-apply":
                     t = _apply_form(t, d.target, prop_ids, prop_values)
@@ -454,7 +452,7 @@ def register(app: dash.Dash) -> None:
             if ctx.triggered_id == "btn-run":
                 if not scn:
                     return no_update, html.Span("choose a scenario file", className="bad")
-                return jobs.scenario(scn).id, "scenario started"
+                return jobs.scenario(roots.scenario(scn)).id, "scenario started"
             if jobs.busy(name):
                 return no_update, html.Span(f"lab {name} is busy", className="bad")
             if ctx.triggered_id == "btn-deploy":
@@ -542,11 +540,11 @@ def _apply_form(topo: dict, target: tuple, ids: list[dict], values: list) -> dic
     raise ValueError(f"unknown form {target}")
 
 
-def _lab_topology(name: str) -> dict:
-    """A running lab as a drawing: its topology file when it is still there, else what its state says."""
+def _lab_topology(name: str, roots: Roots) -> dict:
+    """A running lab as a drawing: its topology file if still there (in a topology dir), else its state."""
     st = api.get(name)
-    path = st.get("file")
-    if path and os.path.isfile(path):
+    path = roots.topology(st["file"]) if isinstance(st.get("file"), str) else None
+    if path:
         with open(path, encoding="utf-8") as f:
             topo = model.from_yaml(f.read(), path)
         if topo.get("name") == name:

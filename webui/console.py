@@ -6,13 +6,19 @@ own session with the pty as controlling terminal, so Ctrl-C, job control and res
 
 Protocol on the websocket: the browser sends text frames, "d" + keystrokes or
 "r" + '{"cols": C, "rows": R}'; the server sends the terminal's output as binary frames.
+
+Each shell's rc file lives in one private directory of the server process (mode 0700, made on
+the first console): removed with its console, and the directory with every console still open
+when the server stops (shutdown(), also at interpreter exit).
 """
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -29,9 +35,38 @@ PS1='\[\e[1;32m\]${EMU_NODE}\[\e[0m\]@${EMU_LAB}:\w# '
 """
 
 
+_private: str | None = None   # this process's directory for rc files
+_open: set["Console"] = set()
+_lock = threading.Lock()
+
+
+def private_dir() -> str:
+    global _private
+    with _lock:
+        if _private is None or not os.path.isdir(_private):
+            _private = tempfile.mkdtemp(prefix=f"emulator-ui-{os.getpid()}-")
+        return _private
+
+
+def shutdown() -> None:
+    """Close every open console and remove the private directory (only the one this process made)."""
+    global _private
+    with _lock:
+        cons = list(_open)
+    for con in cons:
+        con.close()
+    with _lock:
+        d, _private = _private, None
+    if d:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(shutdown)
+
+
 class Console:
     def __init__(self, lab: str, node: str, cols: int = 80, rows: int = 24):
-        fd, self.rcfile = tempfile.mkstemp(prefix="emulator-console-", suffix=".bashrc")
+        fd, self.rcfile = tempfile.mkstemp(prefix="console-", suffix=".bashrc", dir=private_dir())
         with os.fdopen(fd, "w") as f:  # the usual start-up files, then a prompt that names the node
             f.write(RC)
         try:
@@ -48,6 +83,8 @@ class Console:
         os.close(slave)
         self.closed = False
         self.lock = threading.Lock()
+        with _lock:
+            _open.add(self)
 
     def resize(self, cols: int, rows: int) -> None:
         cols, rows = max(2, min(int(cols), 1000)), max(2, min(int(rows), 1000))
@@ -89,6 +126,8 @@ class Console:
             os.unlink(self.rcfile)
         except OSError:
             pass
+        with _lock:
+            _open.discard(self)
 
 
 def serve(ws, lab: str, node: str, cols: int = 80, rows: int = 24) -> None:
