@@ -406,3 +406,87 @@ def test_reference_with_other_unit():
     assert "ratio 0.94" in page and len(_svgs(page)) == 1
     assert "ratio 0.94" in report.summary_table(results)
     assert "| 0.94 |" in report.summary_markdown(results)
+
+
+# --- typed results (emulator/report/results.py) ------------------------------------------------
+
+
+def test_typed_results_read_the_sample():
+    from emulator.report.results import load
+    r = load(SAMPLE)
+    assert (r.name, r.status, r.duration_s, r.parameter_names) == ("smoke", "failed", 31.4, ["bandwidth"])
+    assert [run.id for run in r.runs] == ["r1", "r2", "r3", "r4"]
+    r1 = r.runs[0]
+    assert r1.title == "r1 · bandwidth=100mbit · #1"
+    assert [s.type for s in r1.steps] == ["ping", "pingall", "iperf3", "exec"]
+    tcp = r1.steps[2]
+    assert tcp.measurements["throughput_bps"] == 94200000.0 and tcp.key_measurement().startswith("94.2 Mbit/s")
+    assert tcp.assertion_summary() == "2/2 ok"
+    [(run, step, a)] = list(r.failed_assertions())
+    assert (run.id, step.name, a.expr, a.got, a.ok) == ("r1", "all", "loss_pct <= 0", "16.7%", False)
+    assert [(w, m[:14]) for w, m in r.errors()] == [(("r1 · bandwidth=100mbit · #1", "fw rules"), "command failed")]
+    assert r.counts_text() == "16 steps: 14 passed, 1 failed, 1 error"
+    [ref] = [a for a in r.aggregates if a.reference]
+    assert ref.reference.source and round(ref.ratio, 2) == 0.94
+
+
+def test_typed_results_normalise_what_is_odd():
+    from emulator.report.results import Results
+    r = Results.from_dict({"scenario": "x", "status": " OK ", "duration_s": "slow", "runs": [
+        None, "junk",
+        {"id": 7, "status": "cancelled", "steps": [
+            {"name": None, "status": None, "error": "boom"},
+            {"name": "b", "assertions": [{"metric": "m", "op": "<", "bound": 1, "value": 2, "ok": False}]},
+            {"name": "c", "assertions": [{"ok": True}, {"ok": "yes"}]},
+            {"name": "d", "status": "skip", "duration_s": float("nan"), "measurements": [1]}]}],
+        "aggregates": [{"metric": "rtt_avg_ms", "unit": "ms", "mean": 0.05, "reference": {"value": 100, "unit": "us"}},
+                       {"metric": "count", "unit": "pkts", "mean": 4, "reference": {"value": 2, "unit": "kpkts"}}]})
+    assert (r.name, r.status, r.duration_s) == ("scenario", "passed", None)
+    [run] = r.runs
+    assert (run.id, run.status) == ("7", "interrupted")
+    a, b, c, d = run.steps
+    assert (a.label, a.status, a.error) == ("?", "error", "boom")
+    assert (b.status, b.assertions[0].expr, b.assertion_summary()) == ("failed", "m < 1", "FAIL m < 1 (got 2)")
+    assert c.status == "unknown" and c.assertions[1].ok is None and "n/a ?" in c.assertion_summary()
+    assert (d.status, d.duration_s, d.measurements) == ("skipped", None, {})
+    rtt, count = r.aggregates
+    assert rtt.ratio == pytest.approx(0.5)   # 0.05 ms / 100 us: same kind, converted
+    assert count.ratio is None               # unknown units that differ: no ratio
+
+
+# --- the chart module (emulator/report/chart.py) -------------------------------------------------
+
+
+def test_chart_panels_side_by_side_are_one_valid_svg_with_escaped_labels():
+    from emulator.report import chart
+    series = [{"label": "a<b & c", "color": "#000", "points": [(1, 1e9, None), (2, 2e9, 1e8)]},
+              {"label": "d", "color": "#111", "dash": "2 3", "points": [(1, 5e8, None), (2, 9e8, None)]}]
+    one = chart.line_chart(series, title="t <1>", x_label="x", y_label="throughput", y_kind="rate")
+    bars = chart.bar_chart([{"label": "g", "values": [(3.0, None), (4.0, 0.5)], "note": "ratio 0.75"}],
+                           ["m", "r"], ["#000", "#111"], title="b", y_label="v", y_unit="pkts")
+    both = chart.side_by_side([one, bars], title="both")
+    root = ET.fromstring(both)   # well-formed: the labels are escaped
+    inner = root.findall("{http://www.w3.org/2000/svg}svg")
+    assert len(inner) == 2 and [s.get("x") for s in inner] == ["10", "520"]
+    assert float(root.get("width")) == 500 + 500 + 3 * 10
+    assert "a&lt;b &amp; c" in both and "throughput (Gbit/s)" in both and "v (pkts)" in both
+    assert both.count("<polyline") == 2 and "ratio 0.75" in both
+    assert 'stroke-dasharray="2 3"' in both
+
+
+def test_dpdk_plot_escapes_step_names_and_uses_the_shared_chart(tmp_path):
+    from emulator.dpdk import plot
+    runs = [{"id": f"r{i}", "params": {"size": size, "burst": 32}, "steps": [
+        {"name": "a<b", "type": "dpdk_traffic", "status": "passed", "measurements": {"mpps": 2.0, "gbps": 1.5}},
+        {"name": "lat", "type": "dpdk_latency", "status": "passed", "measurements": {"rtt_avg_us": 150.0}}]}
+        for i, size in enumerate((64, 1518))]
+    (tmp_path / "results.json").write_text(json.dumps({"runs": runs}))
+    written = plot.write(str(tmp_path))
+    assert sorted(os.path.basename(p) for p in written) == ["latency-burst-32.svg", "throughput-burst-32.svg"]
+    thr = (tmp_path / "seed003/throughput-burst-32.svg").read_text()
+    ET.fromstring(thr)
+    assert "a&lt;b" in thr and "throughput (Gbit/s)" in thr and "rate (Mpps)" in thr
+    lat = (tmp_path / "seed003/latency-burst-32.svg").read_text()
+    ET.fromstring(lat)
+    assert "round trip (µs)" in lat and lat.count("<polyline") == 2   # p99 falls back to the mean
+    assert (tmp_path / "seed003/burst-32/a-b/size-1518/measurements.json").exists()

@@ -76,11 +76,8 @@ def report_html(results: Results | dict) -> str:
             body.append(f'<li>{_badge("failed")} <b>{_e(run.title)}</b> / '
                         f'<b>{_e(step.name)}</b>: <code>{_e(a.expr)}</code>, '
                         f'got <b>{_e(a.got)}</b></li>')
-        for run, step, msg in errors:
-            where = f'<b>{_e(run.title)}</b>'
-            if step is not None:
-                where += f' / <b>{_e(step.name)}</b>'
-            body.append(f'<li>{_badge("error")} {where}: {_e(msg)}</li>')
+        for where, msg in errors:
+            body.append(f'<li>{_badge("error")} {" / ".join(f"<b>{_e(w)}</b>" for w in where)}: {_e(msg)}</li>')
         body.append('</ul>')
 
     for title, figs in (("Throughput per interval", _series_charts(results)),

@@ -86,10 +86,7 @@ def summary_markdown(results: Results | dict) -> str:
         out += ["## Errors", ""]
         if results.error:
             out.append(f"- scenario: {_md(results.error)}")
-        for run, step, msg in errors:
-            where = f"**{_md(run.title)}**"
-            if step is not None:
-                where += f" / step **{_md(step.name)}**"
-            out.append(f"- {where}: {_md(msg)}")
+        for where, msg in errors:
+            out.append(f"- {' / step '.join(f'**{_md(w)}**' for w in where)}: {_md(msg)}")
         out.append("")
     return "\n".join(out)

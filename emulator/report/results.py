@@ -302,13 +302,14 @@ class Results:
                     yield run, step, a
 
     def errors(self):
-        """(run, step or None, message) for every error of a run or a step."""
+        """(where, message) for every error of a run or a step; where: (run title,) or
+        (run title, step name)."""
         for run in self.runs:
             if run.error:
-                yield run, None, run.error
+                yield (run.title,), run.error
             for step in run.steps:
                 if step.error:
-                    yield run, step, step.error
+                    yield (run.title, text(step.name)), step.error
 
     def step_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
