@@ -36,7 +36,8 @@ def apply(actions: list[Action], ctx: Context, progress: Progress | None = None)
     progress = progress or Progress()
     try:
         for phase, batches in groups(actions):
-            progress.phase(PHASE_NAMES.get(phase, str(phase)), sum(len(b[2]) for b in batches))
+            label = batches[0][2][0].phase_label() or PHASE_NAMES.get(phase, str(phase))
+            progress.phase(label, sum(len(b[2]) for b in batches))
             for _kind, _ns, acts in batches:
                 if ctx.journal is not None:
                     ctx.journal.append([r for r in (a.undo_record() for a in acts) if r])

@@ -49,6 +49,107 @@ def segments(lab: Lab, g: nx.MultiGraph) -> list[tuple[str, list[Interface]]]:
     return [(kind, v if kind == "p2p" else by_comp[v]) for kind, v in order]
 
 
+def _bridge(lab: Lab, node: str) -> bool:
+    return lab.nodes[node].kind == "bridge"
+
+
+def bridge_problems(lab: Lab, src) -> list[tuple[tuple, str, str | None]]:
+    """Loops of Linux bridges without STP, and bridged segments whose MTUs differ:
+    (YAML path, message, hint) each, for resolve's collector.
+
+    Links are taken in file order; a link between two bridges already connected through
+    bridges closes a loop (union-find, so a 2000-bridge chain costs no path search), and only
+    then networkx finds the loop it closes, for the message.
+    """
+    problems: list[tuple[tuple, str, str | None]] = []
+    parent: dict[str, str] = {}
+
+    def root(n: str) -> str:
+        parent.setdefault(n, n)
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    seen = nx.MultiGraph()   # bridge-to-bridge links so far
+    for link in lab.links:
+        a, b = link.a.node, link.b.node
+        if not (_bridge(lab, a) and _bridge(lab, b)):
+            continue
+        if a == b:
+            problems.append((link.path, f"this link joins bridge '{a}' to itself ({link.a.name} and "
+                                        f"{link.b.name}): what the bridge floods comes back to it, a loop",
+                             "remove this link"))
+            continue
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[ra] = rb
+            seen.add_edge(a, b, key=link.id)
+            continue
+        loop = nx.shortest_path(seen, a, b)
+        without = [n for n in loop if not lab.nodes[n].props.get("stp")]
+        if without:
+            if len(loop) == 2:
+                other = lab.links[next(iter(seen.get_edge_data(a, b)))]
+                what = (f"it is a second link between bridges '{a}' and '{b}' (the other is at "
+                        f"{src.issue(other.path, '').location()})")
+            else:
+                what = f"it closes a loop of bridges: {' - '.join(loop + [a])}"
+            problems.append((link.path, f"{what}; without STP, every broadcast (ARP...) would circle the "
+                                        f"loop forever and multiply (a broadcast storm)",
+                             f"set stp: true on {', '.join(without)} (the kernel's spanning tree then "
+                             f"blocks one port of the loop), or remove this link"))
+        seen.add_edge(a, b, key=link.id)
+    problems.extend(_segment_mtus(lab, src, root))
+    return problems
+
+
+def _segment_mtus(lab: Lab, src, root) -> list[tuple[tuple, str, str | None]]:
+    """A Linux bridge forwards a frame only if it fits the egress port's MTU, and drops it silently
+    otherwise: every veth of a bridged segment must have the same MTU."""
+    by_segment: dict[str, list] = {}
+    for link in lab.links:
+        if link.type != "veth" or link.a.node == link.b.node:
+            continue
+        br = next((e.node for e in link.ends() if _bridge(lab, e.node)), None)
+        if br is None:
+            continue
+        if link.mtu:
+            mtu, where, who = link.mtu, link.path + ("mtu",), f"link {link.a.key} -- {link.b.key}"
+        else:
+            end = next((e for e in link.ends() if e.mtu), None)
+            if end is not None:
+                where = end.path + ("mtu",) if end.path + ("mtu",) in src.values else end.path
+                mtu, who = end.mtu, end.key
+            else:
+                mtu, where, who = None, link.path, f"link {link.a.key} -- {link.b.key}"
+        by_segment.setdefault(root(br), []).append((mtu or 1500, mtu is None, where, who, link))
+    problems = []
+    for items in by_segment.values():
+        counts: dict[int, int] = {}
+        for mtu, *_ in items:
+            counts[mtu] = counts.get(mtu, 0) + 1
+        if len(counts) < 2:
+            continue
+        # the segment's MTU: the most common; on a tie the default's (1500), then the first link's
+        defaults = {mtu for mtu, default, *_ in items if default}
+        ref = max(counts, key=lambda m: (counts[m], m in defaults, -[i[0] for i in items].index(m)))
+        sample = next(i for i in items if i[0] == ref)
+        bridges = sorted({e.node for *_, link in items for e in link.ends() if _bridge(lab, e.node)})
+        seg = f"bridge{'s' if len(bridges) > 1 else ''} {', '.join(bridges)}"
+        for mtu, default, where, who, link in items:
+            if mtu == ref:
+                continue
+            other = f"{'the default ' if sample[1] else ''}{ref} on {sample[3]}"
+            fix = "remove this mtu" if sample[1] else f"give mtu: {ref} here"
+            problems.append((where, f"{'the default ' if default else ''}MTU {mtu} of {who} differs from the "
+                                    f"rest of the segment bridged by {seg} ({other}): the bridge silently "
+                                    f"drops frames larger than the port they leave by",
+                             f"a bridged segment has one MTU: {fix}, or give mtu: {mtu} to every link of "
+                             f"{seg}"))
+    return problems
+
+
 def to_json(lab: Lab, g: nx.MultiGraph) -> str:
     data = {
         "name": lab.name,

@@ -6,7 +6,7 @@ kind-specific comes from the node's driver.
 from __future__ import annotations
 
 from . import actions as A
-from . import drivers, linktypes, units
+from . import drivers, linktypes, ready, units
 from .model import Impairment, Lab
 
 
@@ -38,6 +38,7 @@ def plan(lab: Lab) -> list[A.Action]:
             for end in link.ends():
                 acts.append(A.TcBatch(netns=end.netns, commands=tc_commands(end.device, link.impairment),
                                       label=end.key))
+    acts.extend(ready.plan(lab, acts))  # deploy returns when every port is up and forwards
     acts.sort(key=lambda a: a.phase)  # stable: keeps the order within a phase
     return acts
 

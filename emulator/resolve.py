@@ -273,6 +273,9 @@ def resolve(raw: dict, src: Source) -> Lab:
     for link in lab.links:
         for p, msg, hint in linktypes.get(link.type).check(lab, link):
             c.add(link.path + p, msg, hint)
+    from .graph import bridge_problems   # networkx: imported when a topology is resolved
+    for p, msg, hint in bridge_problems(lab, src):
+        c.add(p, msg, hint)
     _check_devices(lab, c)
     if c.issues:
         raise TopologyError(c.sorted())

@@ -34,9 +34,16 @@ IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
 IFLA_OPERSTATE = 16
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 18, 20, 28
 IFLA_STATS64 = 23
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 VETH_INFO_PEER = 1
-IFLA_BR_STP_STATE = 5
+IFLA_BR_FORWARD_DELAY, IFLA_BR_HELLO_TIME, IFLA_BR_MAX_AGE, IFLA_BR_STP_STATE = 1, 2, 3, 5
+IFLA_BRPORT_STATE = 1
+# bridge port states (IFLA_BRPORT_STATE) and RFC 2863 operational states (IFLA_OPERSTATE)
+BR_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: "blocking"}
+BR_STATE_FORWARDING, BR_STATE_BLOCKING = 3, 4
+OPERSTATES = {0: "unknown", 1: "notpresent", 2: "down", 3: "lowerlayerdown", 4: "testing", 5: "dormant",
+              6: "up"}
+IF_OPER_UP = 6
 IFF_UP = 1
 # address / route attributes
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -136,8 +143,14 @@ class Batch:
     def link_down(self, index: int, what: str) -> None:
         self.add(Request(RTM_NEWLINK, 0, ifinfo(index, 0, IFF_UP), what))
 
-    def bridge(self, name: str, index: int, alias: str, mtu: int | None = None, stp: bool = False) -> None:
-        data = attr(IFLA_INFO_DATA, attr_u32(IFLA_BR_STP_STATE, 1 if stp else 0))
+    def bridge(self, name: str, index: int, alias: str, mtu: int | None = None, stp: bool = False,
+               stp_timers: tuple[int, int, int] | None = None) -> None:
+        """stp_timers: (forward delay, hello time, max age) in centiseconds, set before STP starts."""
+        data = b""
+        if stp and stp_timers:
+            for kind, v in zip((IFLA_BR_FORWARD_DELAY, IFLA_BR_HELLO_TIME, IFLA_BR_MAX_AGE), stp_timers):
+                data += attr_u32(kind, v)
+        data = attr(IFLA_INFO_DATA, data + attr_u32(IFLA_BR_STP_STATE, 1 if stp else 0))
         attrs = attr_str(IFLA_IFNAME, name) + attr_str(IFLA_IFALIAS, alias)
         if mtu:
             attrs += attr_u32(IFLA_MTU, mtu)
@@ -333,8 +346,33 @@ def _parse_link(b: bytes) -> dict:
             out["master"] = struct.unpack("=I", payload[:4])[0]
         elif atype == IFLA_OPERSTATE:
             out["operstate"] = payload[0]
+        elif atype == IFLA_LINKINFO:
+            _parse_linkinfo(payload, out)
         elif atype == IFLA_STATS64 and len(payload) >= 32:
             rxp, txp, rxb, txb = struct.unpack_from("=QQQQ", payload, 0)
             out["stats"] = {"rx_packets": rxp, "tx_packets": txp, "rx_bytes": rxb, "tx_bytes": txb}
         off += _align(alen)
     return out
+
+
+def _attrs(b: bytes):
+    off = 0
+    while off + 4 <= len(b):
+        alen, atype = _RTA.unpack_from(b, off)
+        if alen < 4:
+            break
+        yield atype & 0x3FFF, b[off + 4: off + alen]   # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+        off += _align(alen)
+
+
+def _parse_linkinfo(b: bytes, out: dict) -> None:
+    """The device kind, and for a bridge port (slave kind "bridge") its STP port state."""
+    for atype, payload in _attrs(b):
+        if atype == IFLA_INFO_KIND:
+            out["link_kind"] = payload.rstrip(b"\0").decode()
+        elif atype == IFLA_INFO_SLAVE_KIND:
+            out["slave_kind"] = payload.rstrip(b"\0").decode()
+        elif atype == IFLA_INFO_SLAVE_DATA:
+            for t, p in _attrs(payload):
+                if t == IFLA_BRPORT_STATE and p:
+                    out["brport_state"] = p[0]
