@@ -18,10 +18,13 @@ All bridges and ports of a lab are configured in one ovs-vsctl transaction; flow
 `ovs-ofctl add-flows` per bridge, read from stdin.
 
 With `ovs: {db: unix:/path/db.sock}` the lab uses a running OVS instead; it touches only the
-bridges it creates, which carry `external_ids:emulator-lab=LAB`, and deletes exactly those.
+bridges it creates, which carry `external_ids:emulator-lab=LAB`, and deletes exactly those: a bridge
+already there under a lab bridge's name is refused unless it carries that tag (then `--may-exist` takes
+it again); on the lab's own OVS every add is `--may-exist`, and deletes are `--if-exists`.
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -212,13 +215,16 @@ class ConfigureBridge(A.Action):
     def __post_init__(self):
         self.phase, self.batch = A.SWITCHPORTS, "ovs-config"
 
-    def vsctl_args(self) -> list[str]:
+    def vsctl_args(self, may_exist: bool | None = None) -> list[str]:
+        """may_exist: the bridge may be there already and is ours (default: on the lab's own OVS)."""
         b = self.bridge
-        args = ["--", "add-br", b, "--", "set", "Bridge", b, f"datapath_type={self.datapath}",
+        me = ["--may-exist"] if (not self.external if may_exist is None else may_exist) else []
+        args = ["--", *me, "add-br", b, "--", "set", "Bridge", b, f"datapath_type={self.datapath}",
                 f"external_ids:{TAG_KEY}={self.lab}", f"external_ids:emulator-node={self.node}",
                 f"fail_mode={'secure' if self.flows else 'standalone'}"]
         for p in self.ports:
-            args += ["--", "add-port", b, p.name, "--", "set", "Interface", p.name, f"ofport_request={p.ofport}"]
+            args += ["--", *me, "add-port", b, p.name, "--", "set", "Interface", p.name,
+                     f"ofport_request={p.ofport}"]
             if p.type:
                 args.append(f"type={p.type}")
             args += [f"options:{k}={v}" for k, v in p.options.items()]
@@ -239,10 +245,13 @@ class ConfigureBridge(A.Action):
 
     @classmethod
     def apply_batch(cls, actions, ctx):
+        first = actions[0]
+        ours = set()
+        if first.external:
+            ours = _check_not_theirs(actions)
         args: list[str] = []
         for a in actions:
-            args += a.vsctl_args()
-        first = actions[0]
+            args += a.vsctl_args(may_exist=(a.bridge in ours) if a.external else True)
         r = vsctl(first.db, args, netns=first.netns, timeout=60)
         if not r.ok:
             raise DeployError(f"configuring Open vSwitch failed: {r.stderr.strip()}")
@@ -264,6 +273,34 @@ class ConfigureBridge(A.Action):
                                 netns=a.netns, input="".join(f + "\n" for f in a.flows))
                 if not r.ok:
                     raise DeployError(f"flows of OVS bridge {a.node}: {r.stderr.strip()}")
+
+
+def bridge_tags(db: str, netns: str | None = None) -> dict[str, str]:
+    """Every bridge on `db` and the lab its tag names ("" when no lab made it)."""
+    r = vsctl(db, ["--format=json", "--columns=name,external_ids", "list", "Bridge"], netns=netns, timeout=10)
+    if not r.ok:
+        raise DeployError(f"listing the bridges of Open vSwitch at {db}: {r.stderr.strip()}")
+    out = {}
+    for name, ids in json.loads(r.stdout)["data"]:
+        pairs = ids[1] if isinstance(ids, list) and ids and ids[0] == "map" else []
+        out[name] = dict(pairs).get(TAG_KEY, "")
+    return out
+
+
+def _check_not_theirs(actions) -> set[str]:
+    """On a user's OVS, a bridge that is already there is this lab's only if it carries the lab's tag
+    (left by an interrupted deploy): those are returned, to be added with --may-exist. Any other
+    bridge of the same name is refused, never adopted and tagged. Bridges not there now are added
+    without --may-exist, so one created in the meantime makes the transaction fail, not ours."""
+    first = actions[0]
+    tags = bridge_tags(first.db, first.netns)
+    theirs = [(a.bridge, tags[a.bridge]) for a in actions if a.bridge in tags and tags[a.bridge] != a.lab]
+    if theirs:
+        which = "; ".join(f"{b} ({f'tagged {TAG_KEY}={t}' if t else 'not made by the emulator'})"
+                          for b, t in theirs)
+        raise DeployError(f"Open vSwitch at {first.db} already has a bridge named like this lab's: {which}. "
+                          f"A lab never takes over a bridge it did not make: rename the node or remove the bridge")
+    return {a.bridge for a in actions if a.bridge in tags}
 
 
 @dataclass
