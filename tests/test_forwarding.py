@@ -1,0 +1,139 @@
+"""Deploy returns a lab that forwards: ports up, bridge ports forwarding; STP rings; README example."""
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from emulator import lab as api
+from emulator import ready
+from emulator.errors import DeployError
+from emulator.kernel import netlink
+from emulator.loader import load_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LAN = """
+name: {lab}
+nodes:
+  sw1: {kind: bridge}
+  sw2: {kind: bridge}
+  a: {kind: host}
+  b: {kind: host}
+  c: {kind: host}
+links:
+  - [a, sw1]
+  - [b, sw1]
+  - [sw1, sw2]
+  - [c, sw2]
+"""
+
+RING = """
+name: {lab}
+nodes:
+  s1: {kind: bridge, stp: true}
+  s2: {kind: bridge, stp: true}
+  s3: {kind: bridge, stp: true}
+  a: {kind: host}
+  b: {kind: host}
+links:
+  - [s1, s2]
+  - [s2, s3]
+  - [s3, s1]
+  - [a, s1]
+  - [b, s3]
+"""
+
+
+def addr(st, node):
+    return st["nodes"][node]["interfaces"]["eth0"]["addresses"][0].split("/")[0]
+
+
+def bridge_ports(st):
+    return {f"{n}:{i}" for n, node in st["nodes"].items() if node["kind"] == "bridge"
+            for i in node["interfaces"]}
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_right_after_deploy_every_port_is_up_and_every_bridge_port_forwards(topo, lab_name):
+    st = api.deploy(topo(LAN))
+    try:
+        live = api.live_interfaces(st)   # read at once: no sleep, no retry
+        ends = {f"{n}:{i}" for n, node in st["nodes"].items() for i in node["interfaces"]}
+        assert set(live) == ends and len(ends) == 8
+        for key, link in live.items():
+            assert link["operstate"] == netlink.IF_OPER_UP, (key, link)
+        ports = bridge_ports(st)
+        assert len(ports) == 5
+        for key in ports:
+            assert live[key]["slave_kind"] == "bridge"
+            assert live[key]["brport_state"] == netlink.BR_STATE_FORWARDING, (key, live[key])
+        assert api.ping(lab_name, "a", addr(st, "c"), count=1, timeout=2)
+    finally:
+        api.destroy(lab_name)
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_the_wait_gives_up_after_its_bound_and_says_what_does_not_forward(topo, lab_name):
+    st = api.deploy(topo(LAN))
+    try:
+        c = api.compile(st["file"], check_host=False)
+        (wait,) = [a for a in c.actions if isinstance(a, ready.WaitForwarding)]
+        assert len(wait.ports) == 8 and sum(p.bridge for p in wait.ports) == 5
+        assert ready.wait(wait.ports, 5) < 5   # the running lab is ready: returns at once
+        api.exec_in(lab_name, "c", ["ip", "link", "set", "eth0", "down"])
+        t0 = time.monotonic()
+        with pytest.raises(DeployError) as exc:
+            ready.wait(wait.ports, 0.5)
+        assert time.monotonic() - t0 >= 0.5
+        msg = str(exc.value)
+        assert re.search(r"after waiting \d+\.\d s, 2 of 8 interfaces did not forward yet", msg), msg
+        assert "c:eth0 (operstate down)" in msg
+        assert "sw2:eth2 (operstate " in msg   # its peer is down: no carrier
+    finally:
+        api.destroy(lab_name)
+
+
+def _rx(live, key):
+    return live[key]["stats"]["rx_packets"]
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_a_ring_of_stp_bridges_deploys_forwards_and_does_not_multiply_broadcasts(topo, lab_name):
+    st = api.deploy(topo(RING))
+    try:
+        live = api.live_interfaces(st)
+        states = {k: live[k]["brport_state"] for k in bridge_ports(st)}
+        # STP has decided when deploy returns: every port forwards or blocks, and the loop is cut
+        assert set(states.values()) <= {netlink.BR_STATE_FORWARDING, netlink.BR_STATE_BLOCKING}, states
+        assert list(states.values()).count(netlink.BR_STATE_BLOCKING) == 1, states
+        assert api.ping(lab_name, "a", addr(st, "b"), count=1, timeout=2)
+        before = api.live_interfaces(st)
+        # 3 broadcast frames from a: each reaches b once, not over and over
+        api.exec_in(lab_name, "a", ["ping", "-b", "-c", "3", "-i", "0.2", "-W", "1", "10.0.0.255"])
+        time.sleep(0.5)
+        after = api.live_interfaces(st)
+        assert 3 <= _rx(after, "b:eth0") - _rx(before, "b:eth0") < 20
+        total = sum(_rx(after, k) - _rx(before, k) for k in bridge_ports(st))
+        assert total < 60, f"{total} frames crossed the bridges' ports"
+    finally:
+        api.destroy(lab_name)
+
+
+def test_stp_bridges_get_short_timers_and_the_wait_allows_for_convergence():
+    c = api.compile(load_text(RING.replace("{lab}", "ring"), "ring.yaml"), check_host=False)
+    bridges = [a for a in c.actions if a.describe().endswith("stp_state 1 forward_delay 200 hello_time 100 max_age 600")]
+    assert len(bridges) == 3
+    (wait,) = [a for a in c.actions if isinstance(a, ready.WaitForwarding)]
+    assert wait.stp and wait.timeout >= ready.BASE_TIMEOUT + ready.stp_convergence()
+    assert wait.phase_label().startswith("STP convergence")
+
+
+def test_the_readme_topology_example_is_valid():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Topology format\s+```yaml\n(.*?)```", text, re.S).group(1)
+    c = api.compile(load_text(block, "README.md"), check_host=False)
+    assert {"client", "fw", "server", "sw1"} <= set(c.lab.nodes)
