@@ -20,8 +20,7 @@ pytest.importorskip("flask_sock")
 from flask import Flask  # noqa: E402
 
 from emulator import lab as api  # noqa: E402
-from webui import app as ui_app  # noqa: E402
-from webui import jobs, server  # noqa: E402
+from webui import edits, jobs, server  # noqa: E402
 from webui.app import create_app  # noqa: E402
 from webui.files import Roots  # noqa: E402
 
@@ -128,11 +127,11 @@ def test_running_lab_shows_its_topology_file_only_from_a_topology_dir(tree, monk
     good = tree["srv"] / "topologies" / "sec.yaml"
     good.write_text(f"name: {LAB}\ndescription: allowed\nnodes: {{a: {{kind: host}}}}\n")
     state = {"name": LAB, "nodes": {"a": {"kind": "host"}}, "links": []}
-    monkeypatch.setattr(ui_app.api, "get", lambda name: {**state, "file": str(decoy)})
-    drawn = ui_app._lab_topology(LAB, tree["roots"])
+    monkeypatch.setattr(edits.api, "get", lambda name: {**state, "file": str(decoy)})
+    drawn = edits._lab_topology(LAB, tree["roots"])
     assert tree["marker"] not in json.dumps(drawn) and list(drawn["nodes"]) == ["a"]
-    monkeypatch.setattr(ui_app.api, "get", lambda name: {**state, "file": str(good)})
-    assert ui_app._lab_topology(LAB, tree["roots"])["description"] == "allowed"
+    monkeypatch.setattr(edits.api, "get", lambda name: {**state, "file": str(good)})
+    assert edits._lab_topology(LAB, tree["roots"])["description"] == "allowed"
 
 
 def test_ui_directories_from_the_command_line(tree, tmp_path):

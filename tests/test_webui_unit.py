@@ -167,7 +167,7 @@ def test_url_and_loopback():
 
 
 def test_every_kind_has_a_form_and_a_look():
-    from webui.app import kind_look, stylesheet
+    from webui.layout import kind_look, stylesheet
     sels = {s["selector"] for s in stylesheet()}
     for kind in forms.kinds():
         rows = forms.node_form("n1", {"kind": kind, "position": {"x": 1, "y": 2}})
@@ -186,17 +186,17 @@ def test_ui_verb_is_on_the_command_line():
 
 
 def test_a_drawing_the_server_lost_is_not_edited_blindly():
-    from webui import app as ui_app
-    d = ui_app.doc("unknown-tab-after-a-restart")
+    from webui.docs import doc
+    d = doc("unknown-tab-after-a-restart")
     assert d.orphan
-    d2 = ui_app.doc("a-page-load", page=True)
+    d2 = doc("a-page-load", page=True)
     assert not d2.orphan
 
 
 def test_a_move_that_changes_nothing_leaves_undo_alone():
     """A click can "drag" a node by zero pixels, and its debounced move can arrive after the node
     was deleted: neither may become the history entry that the next Undo takes back."""
-    from webui.app import Doc
+    from webui.docs import Doc
     t = drawn()
     d = Doc(t)
     deleted = model.delete(t, ["r1"], [])

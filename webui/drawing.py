@@ -1,0 +1,132 @@
+"""Callbacks of the drawing: edits (through the table in edits.py), the YAML and Problems tabs, the
+property form, Save. Gestures Dash cannot see (dragging a node, dropping a palette item, connecting
+two nodes) are caught by assets/emu.js and handed to Dash with dash_clientside.set_props on small Stores.
+"""
+from __future__ import annotations
+
+import time
+
+import dash
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, html, no_update
+
+from emulator.errors import EmulatorError
+
+from . import forms, model
+from .docs import Doc, doc
+from .edits import EDITS, HISTORY_STEPS, Req
+from .files import Roots
+
+ORPHAN = "the server was restarted and no longer has this drawing: save it from the YAML tab, then reload the page"
+EDIT_ERRORS = (EmulatorError, ValueError, KeyError, IndexError, UnicodeDecodeError)
+
+
+def _selection(nodes, edges) -> tuple[list[str], list[int]]:
+    return [n["id"] for n in nodes or []], [int(e["index"]) for e in edges or [] if "index" in e]
+
+
+def run_edit(d: Doc, trig, req: Req) -> tuple:
+    """(elements, rev, message, fit) for the gesture `trig` on drawing `d`, each no_update when unchanged.
+    The steps every edit shares: refuse a drawing the server lost (unless the edit replaces it), hold
+    the drawing's lock, record the change in the history, turn a bad input into the message."""
+    key = trig.get("type") if isinstance(trig, dict) else trig
+    edit, back = EDITS.get(key), HISTORY_STEPS.get(key)
+    if edit is None and back is None:
+        return no_update, no_update, no_update, no_update
+    if d.orphan and not (edit and edit.replaces):
+        return no_update, no_update, html.Span(ORPHAN, className="bad"), no_update
+    d.orphan = False
+    with d.lock:
+        if edit is None:
+            word = "undo" if back else "redo"
+            if not d.step(back):
+                return no_update, no_update, f"nothing to {word}", no_update
+            return model.elements(d.topo), d.rev, f"{word} done", no_update
+        try:
+            t, msg = edit.apply(d.topo, req)
+        except EDIT_ERRORS as e:
+            return no_update, no_update, html.Span(str(e), className="bad"), no_update
+        if not d.change(t):
+            return no_update, no_update, msg or no_update, no_update
+        return ((model.elements(t) if edit.redraw else no_update), d.rev, msg,
+                {"t": time.time()} if edit.refit else no_update)
+
+
+def register(app: dash.Dash, roots: Roots) -> None:
+    app.clientside_callback(ClientsideFunction("emu", "errors"), Output("sink-errs", "children"),
+                            Input("errs", "data"))
+    app.clientside_callback(ClientsideFunction("emu", "fit"), Output("sink-fit", "children"),
+                            Input("fit", "data"), prevent_initial_call=True)
+
+    # One callback for every edit: they all write the same four outputs, and Dash lets only one
+    # callback own an output (allow_duplicate on all four for a dozen callbacks would be the same
+    # dispatch spread over more code). The table in edits.py says what each trigger does.
+    @app.callback(
+        Output("cy", "elements"), Output("rev", "data"), Output("msg", "children"), Output("fit", "data"),
+        Input({"type": "palette", "kind": ALL}, "n_clicks"), Input("drop", "data"), Input("moved", "data"),
+        Input("link-req", "data"), Input("btn-delete", "n_clicks"), Input("btn-undo", "n_clicks"),
+        Input("btn-redo", "n_clicks"), Input("btn-new", "n_clicks"), Input("upload", "contents"),
+        Input("btn-yaml", "n_clicks"), Input("btn-apply", "n_clicks"), Input("labs-dd", "value"),
+        State("sid", "data"), State("cy", "selectedNodeData"), State("cy", "selectedEdgeData"),
+        State("upload", "filename"), State("yaml", "value"),
+        State({"type": "prop", "form": ALL, "key": ALL, "w": ALL}, "value"),
+        State({"type": "prop", "form": ALL, "key": ALL, "w": ALL}, "id"),
+        prevent_initial_call=True)
+    def edit(_pal, drop, moved, link_req, _del, _undo, _redo, _new, upload, _yaml, _apply, lab_pick,
+             sid, sel_nodes, sel_edges, filename, yaml_text, prop_values, prop_ids):
+        d = doc(sid)
+        trig = ctx.triggered_id
+        nodes, links = _selection(sel_nodes, sel_edges)
+        req = Req(kind=trig.get("kind", "") if isinstance(trig, dict) else "", drop=drop, moved=moved,
+                  link=link_req, nodes=nodes, links=links, upload=upload, filename=filename, yaml=yaml_text,
+                  target=d.target, prop_ids=prop_ids or [], prop_values=prop_values or [], lab=lab_pick,
+                  roots=roots)
+        return run_edit(d, trig, req)
+
+    @app.callback(
+        Output("yaml", "value"), Output("problems", "children"), Output("errs", "data"),
+        Output("tab-problems", "label"), Output("counts", "children"), Output("empty-hint", "hidden"),
+        Input("rev", "data"), State("sid", "data"))
+    def changed(_rev, sid):
+        d = doc(sid)
+        topo = d.topo
+        text = model.to_yaml(topo)
+        issues = model.validate(text) if topo.get("nodes") else [
+            {"element": None, "path": "nodes", "message": "add a node from the palette", "hint": None, "line": None}]
+        rows = [html.Div([html.Span(i["path"] or "(top level)", className="ppath"), html.Span(i["message"]),
+                          html.Div(i["hint"], className="hint") if i["hint"] else None],
+                         className="problem", **{"data-element": i["element"] or ""}) for i in issues[:300]]
+        if not rows:
+            rows = [html.Div("no problems: the topology is valid", className="ok")]
+        label = f"Problems ({len(issues)})" if issues else "Problems"
+        counts = f"{len(topo.get('nodes') or {})} nodes, {len(topo.get('links') or [])} links"
+        return (text, rows, {"errors": model.errors_by_element(issues), "rev": d.rev}, label, counts,
+                bool(topo.get("nodes")))
+
+    @app.callback(
+        Output("props-title", "children"), Output("props-form", "children"),
+        Input("cy", "selectedNodeData"), Input("cy", "selectedEdgeData"), Input("rev", "data"),
+        State("sid", "data"))
+    def props(sel_nodes, sel_edges, _rev, sid):
+        d = doc(sid)
+        topo = d.topo
+        nodes, links = _selection(sel_nodes, sel_edges)
+        if len(nodes) == 1 and not links and nodes[0] in topo.get("nodes", {}):
+            d.target = ("node", nodes[0])
+            return f"node {nodes[0]}", forms.node_form(nodes[0], topo["nodes"][nodes[0]])
+        if len(links) == 1 and not nodes and links[0] < len(topo.get("links", [])):
+            d.target = ("link", links[0])
+            return f"link {links[0]}", forms.link_form(links[0], topo["links"][links[0]])
+        d.target = ("top",) if not (nodes or links) else ("many",)
+        if nodes or links:
+            return f"{len(nodes)} nodes, {len(links)} links selected", []
+        return "topology", forms.top_form(topo)
+
+    @app.callback(Output("labs-dd", "value"), Input("rev", "data"), prevent_initial_call=True)
+    def _labs_reset(_rev):
+        return None  # so that the same lab can be picked again
+
+    @app.callback(Output("download", "data"), Input("btn-save", "n_clicks"), State("sid", "data"),
+                  prevent_initial_call=True)
+    def save(_n, sid):
+        topo = doc(sid).topo
+        return dict(content=model.to_yaml(topo), filename=f"{topo.get('name') or 'topology'}.yaml")
