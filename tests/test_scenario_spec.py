@@ -164,3 +164,58 @@ def test_shipped_scenarios_are_valid():
         if os.path.basename(f).startswith("1s"):
             refs = [s.reference for s in sc.points[0].steps if s.reference]
             assert refs and refs[0]["metric"] == "throughput_bps", f
+
+
+def test_a_bad_parameter_value_is_found_before_deploy(tmp_path):
+    """`--set duration=abc` used to pass the schema (a string) and fail at run time, mid-scenario."""
+    p = write(tmp_path, """
+        parameters: {duration: 2, bw: 1gbit}
+    """ + "\x00" + TOPO + "\x00" + """
+        steps:
+          - ping: {from: a, to: b, interval: "${duration}"}
+          - iperf3: {client: a, server: b, duration: "${duration}"}
+          - wait: "${duration}"
+          - link: {endpoint: "a:eth0", delay: "${duration}", loss: "${duration}"}
+    """)
+    assert spec.load(p).points[0].steps[1].args["duration"] == 2
+    with pytest.raises(TopologyError) as e:
+        spec.load(p, {"duration": "abc"})
+    text = e.value.format()
+    for where in ("s.yaml:15:38: steps[0].ping.interval", "s.yaml:16:46: steps[1].iperf3.duration",
+                  "s.yaml:17:11: steps[2].wait", "s.yaml:18:39: steps[3].link.delay"):
+        assert where + ": 'abc' is not a duration" in text, text
+    assert "s.yaml:18:60: steps[3].link.loss: 'abc' is not" in text
+    assert len(e.value.issues) == 5
+
+
+def test_nodes_and_interfaces_that_steps_name_must_exist(tmp_path):
+    issues = _errors(tmp_path, """
+        sweep: {bw: [1gbit]}
+    """ + "\x00" + TOPO + "\x00" + """
+        steps:
+          - ping: {from: c, to: 10.0.0.9}
+          - ping: {from: a, to: bb}
+          - pingall: {nodes: [a, z]}
+          - link: {endpoint: "a:eth7", state: down}
+          - link: {endpoint: "b", state: down}
+          - capture: {node: a, interface: eth3}
+          - parallel:
+              - iperf3: {client: a, server: ghost}
+              - exec: {node: a, cmd: "true"}
+    """)
+    text = "\n".join(i.format() for i in issues)
+    assert "s.yaml:15:18: steps[0].ping.from: the topology has no node 'c'" in text
+    assert "s.yaml:16:25: steps[1].ping.to: the topology has no node 'bb'" in text and "did you mean 'b'?" in text
+    assert "s.yaml:17:26: steps[2].pingall.nodes[1]: the topology has no node 'z'" in text
+    assert "steps[3].link.endpoint: node 'a' has no interface 'eth7' on a link" in text and "eth0" in text
+    assert "steps[4].link.endpoint: 'b' is not a link end" in text
+    assert "steps[5].capture.interface: node 'a' has no interface 'eth3'" in text
+    assert "s.yaml:22:37: steps[6].parallel[0].iperf3.server: the topology has no node 'ghost'" in text
+    assert len(issues) == 7
+    ok = write(tmp_path, TOPO.replace("${bw}", "1gbit") + """
+steps:
+  - ping: {from: a, to: 10.0.0.9}
+  - link: {endpoint: "a:eth0", state: down}
+  - capture: {node: b, interface: any}
+""", "ok.yaml")
+    assert len(spec.load(ok).points[0].steps) == 3

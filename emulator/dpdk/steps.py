@@ -98,6 +98,7 @@ def _prime(tx: Testpmd, rx: Testpmd, attempts: int = 20) -> int:
 
 class DpdkTraffic(S.Step):
     type = "dpdk_traffic"
+    node_fields = ("sender", "receiver", "via")
     summary = ("testpmd txonly/flowgen sender -> rxonly receiver between dpdk-app nodes: Mpps and Gbit/s "
                "per second and mean, sent, received, dropped")
     metrics = ("sent", "received", "dropped", "loss_pct", "tx_dropped", "offered", "mpps", "gbps",
@@ -122,6 +123,15 @@ class DpdkTraffic(S.Step):
 
     def default_name(self, a):
         return f"dpdk {a['sender']} -> {a['receiver']}"
+
+    def check(self, a):
+        out = super().check(a)
+        if a.get("rate") is not None:
+            try:
+                pps(a["rate"])
+            except ValueError as e:
+                out.append((("rate",), str(e)))
+        return out
 
     def default_expect(self, a):
         return {"received": "> 0"}
@@ -307,6 +317,7 @@ def percentile(vals: list[float], p: float) -> float:
 
 class DpdkLatency(S.Step):
     type = "dpdk_latency"
+    node_fields, target_fields = ("from",), ("to",)
     summary = ("round-trip latency from a kernel node to an address behind a DPDK path (e.g. a testpmd "
                "icmpecho node behind OVS-DPDK): per-packet RTTs, min/mean/percentiles")
     metrics = ("sent", "received", "loss_pct", "rtt_min_us", "rtt_avg_us", "rtt_p50_us", "rtt_p99_us",

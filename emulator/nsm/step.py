@@ -52,6 +52,7 @@ def _delta(before: dict, after: dict, key: str, what: str) -> int:
 
 class NsmChain(Step):
     type = "nsm_chain"
+    node_fields = ("client",)
     summary = ("ping along a client's network service chain; per-hop packet counters prove every endpoint "
                "was crossed in order")
     metrics = ("hops", "crossed", "in_order", "sent", "received", "loss_pct", "ttl", "routed_hops",

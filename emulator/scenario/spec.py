@@ -18,6 +18,7 @@ Every problem is reported with file:line:column before anything is deployed.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import itertools
 import os
 import re
@@ -174,6 +175,8 @@ def _parse_step(raw, path: tuple, src: Source, issues: list) -> StepSpec | None:
     st = steps.get(kind)
     args = raw[kind]
     found = _check_schema(args, st.schema, _Prefixed(src, path + (kind,)))
+    found += [src.issue(path + (kind,) + sub, message) for sub, message in st.check(args)
+              if "${" not in str(_at(args, sub))]   # (an unknown parameter is reported already)
     issues.extend(found)
     if found:
         return None
@@ -213,6 +216,62 @@ def _parse_step(raw, path: tuple, src: Source, issues: list) -> StepSpec | None:
         except ValueError as e:
             issues.append(src.issue(path + ("start_after",), str(e)))
     return spec
+
+
+def _at(data, path: tuple):
+    for p in path:
+        data = data[p]
+    return data
+
+
+def check_references(s: StepSpec, lab, src: Source, issues: list) -> None:
+    """Every node, address and NODE:IF a step names exists in the compiled topology."""
+    if s.type == "parallel":
+        for c in s.children:
+            check_references(c, lab, src, issues)
+        return
+    st, args, base = steps.get(s.type), s.args if isinstance(s.args, dict) else {}, s.path + (s.type,)
+    names = list(lab.nodes)
+
+    def no_node(where, name):
+        import difflib
+        close = difflib.get_close_matches(str(name), names, n=1)
+        issues.append(src.issue(base + where, f"the topology has no node '{name}'",
+                                (f"did you mean '{close[0]}'? " if close else "") + "nodes: "
+                                + ", ".join(names[:30]) + (" ..." if len(names) > 30 else "")))
+
+    for f in st.node_fields:
+        v = args.get(f)
+        for where, name in ([((f,), v)] if isinstance(v, str) else
+                            [((f, i), x) for i, x in enumerate(v)] if isinstance(v, list) else []):
+            if name not in lab.nodes:
+                no_node(where, name)
+    for f in st.target_fields:
+        v = args.get(f)
+        if isinstance(v, str) and v not in lab.nodes:
+            try:
+                ipaddress.ip_address(v)
+            except ValueError:
+                no_node((f,), v)
+    for f in st.endpoint_fields:
+        v = args.get(f)
+        if not isinstance(v, str):
+            continue
+        node, sep, ifname = v.partition(":")
+        if not sep:
+            issues.append(src.issue(base + (f,), f"'{v}' is not a link end", "write NODE:INTERFACE, e.g. a:eth0"))
+        elif node not in lab.nodes:
+            no_node((f,), node)
+        else:
+            linked = [i.name for i in lab.nodes[node].interfaces.values() if i.link >= 0]
+            if ifname not in linked:
+                issues.append(src.issue(base + (f,), f"node '{node}' has no interface '{ifname}' on a link",
+                                        "its linked interfaces: " + (", ".join(linked) or "none")))
+    for f, node_field in st.interface_fields.items():
+        v, node = args.get(f), args.get(node_field)
+        if isinstance(v, str) and node in lab.nodes and v not in ("any", "lo") and v not in lab.nodes[node].interfaces:
+            issues.append(src.issue(base + (f,), f"node '{node}' has no interface '{v}'",
+                                    "its interfaces: " + ", ".join(["any", "lo", *lab.nodes[node].interfaces])))
 
 
 def _unit(metric: str) -> str:
@@ -275,9 +334,12 @@ def load(path: str, overrides: dict | None = None, lab_name: str | None = None) 
                 step_specs.append(s)
         if not sub_issues:
             try:
-                api.compile(t)
+                compiled = api.compile(t)
             except TopologyError as e:
                 sub_issues.extend(e.issues)
+            else:
+                for s in step_specs:
+                    check_references(s, compiled.lab, src, sub_issues)
         for iss in sub_issues:
             k = (iss.file, iss.line, iss.column, iss.message)
             if k not in seen_issue:

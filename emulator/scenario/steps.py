@@ -77,9 +77,26 @@ class Step:
     schema: dict = {}
     #: metrics a step reports, for --help and for checking `expect:` keys early
     metrics: tuple = ()
+    #: fields that name a node (a string or a list of them), a node or an address, a link end NODE:IF:
+    #: the scenario checks them against the compiled topology before anything is deployed
+    node_fields: tuple = ()
+    target_fields: tuple = ()
+    endpoint_fields: tuple = ()
+    interface_fields: dict = {}   # field naming an interface -> the field naming its node
 
     def default_name(self, args) -> str:
         return self.type
+
+    def check(self, args) -> list[tuple[tuple, str]]:
+        """Problems with the values (after parameter substitution) that the schema cannot see,
+        as (path inside the step, message); by default every duration field is parsed."""
+        if self.schema is DURATION:
+            return [((), m) for m in _duration_problem(args)]
+        out = []
+        for key, sub in (self.schema.get("properties") or {}).items():
+            if sub is DURATION and isinstance(args, dict) and args.get(key) is not None:
+                out += [((key,), m) for m in _duration_problem(args[key])]
+        return out
 
     def default_expect(self, args) -> dict:
         return {}
@@ -101,6 +118,16 @@ def seconds(v, default: float | None = None) -> float:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return float(v)
     return units.duration(v if re.search(r"[a-z]", str(v)) else f"{v}s")
+
+
+def _duration_problem(v) -> list[str]:
+    try:
+        secs = seconds(v)
+    except ValueError as e:
+        return [str(e)]
+    if not 0 <= secs <= 86400:   # also nan
+        return [f"'{v}' is out of range (0 to 24 hours)"]
+    return []
 
 
 def _argv(cmd) -> list[str]:
@@ -138,6 +165,7 @@ def _ping_argv(dst: str, count: int, interval: float | None, size: int | None, w
 
 class Ping(Step):
     type = "ping"
+    node_fields, target_fields = ("from",), ("to",)
     summary = "ping from one node to another node (its first address) or an address"
     metrics = ("sent", "received", "loss_pct", "rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "rtt_mdev_ms", "error")
     schema = {"type": "object", "additionalProperties": False, "required": ["from", "to"],
@@ -171,6 +199,7 @@ class Ping(Step):
 
 class PingAll(Step):
     type = "pingall"
+    node_fields = ("nodes",)
     summary = "every addressed node pings every other one (Mininet's pingall), in parallel"
     metrics = ("pairs", "reachable", "loss_pct", "matrix")
     schema = {"type": "object", "additionalProperties": False,
@@ -218,6 +247,7 @@ class PingAll(Step):
 # -- iperf3 -------------------------------------------------------------------------
 class Iperf3(Step):
     type = "iperf3"
+    node_fields = ("client", "server")
     summary = "iperf3 TCP or UDP between two nodes; throughput per interval and in sum, retransmits, CPU"
     metrics = ("throughput_bps", "throughput_trimmed_bps", "sent_bps", "retransmits", "sender_cpu_pct",
                "receiver_cpu_pct", "lost_pct", "jitter_ms", "intervals")
@@ -336,6 +366,7 @@ def _wait_listening(netns: str, port: int, timeout: float = 5.0) -> None:
 # -- exec, background, wait ---------------------------------------------------------
 class Exec(Step):
     type = "exec"
+    node_fields = ("node",)
     summary = "run a command in a node; expect its exit status and output"
     metrics = ("exit_code", "stdout", "stderr", "duration_s")
     schema = {"type": "object", "additionalProperties": False, "required": ["node", "cmd"],
@@ -361,6 +392,7 @@ class Exec(Step):
 
 class Background(Step):
     type = "background"
+    node_fields = ("node",)
     summary = "start a command in a node and leave it running until the end of the run"
     metrics = ("pid",)
     schema = {"type": "object", "additionalProperties": False, "required": ["node", "cmd"],
@@ -396,6 +428,7 @@ class Wait(Step):
 
 class WaitFor(Step):
     type = "wait_for"
+    node_fields = ("node",)
     summary = "repeat a command in a node until it succeeds, or fail after a timeout"
     metrics = ("attempts", "waited_s")
     schema = {"type": "object", "additionalProperties": False, "required": ["node", "cmd"],
@@ -426,12 +459,24 @@ class WaitFor(Step):
 # -- link changes, capture ---------------------------------------------------------------
 class LinkChange(Step):
     type = "link"
+    endpoint_fields = ("endpoint",)
     summary = "change a link at run time: state down/up, or new bandwidth/delay/jitter/loss"
     schema = {"type": "object", "additionalProperties": False, "required": ["endpoint"],
               "properties": {"endpoint": {"type": "string", "description": "NODE:IF, one end of the link"},
                              "state": {"enum": ["up", "down"]}, "bandwidth": {"type": ["string", "integer"]},
                              "delay": DURATION, "jitter": DURATION, "loss": {"type": ["string", "number"]},
                              "clear": {"type": "boolean", "description": "remove all impairments"}}}
+
+    def check(self, a):
+        out = super().check(a)
+        for key, parse in (("bandwidth", units.rate), ("delay", units.duration), ("jitter", units.duration),
+                           ("loss", units.percent)):
+            if key in a:
+                try:
+                    parse(a[key])
+                except ValueError as e:
+                    out.append(((key,), str(e)))
+        return out
 
     def default_name(self, a):
         what = a.get("state") or ("clear" if a.get("clear") else "impair")
@@ -456,6 +501,8 @@ class LinkChange(Step):
 
 class Capture(Step):
     type = "capture"
+    node_fields = ("node",)
+    interface_fields = {"interface": "node"}
     summary = "tcpdump on a node's interface until the end of the run; the pcap goes with the results"
     metrics = ("pid",)
     schema = {"type": "object", "additionalProperties": False, "required": ["node"],
