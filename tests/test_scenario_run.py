@@ -214,3 +214,34 @@ def test_link_failure_scenario_reports_the_outage(tmp_path, lab_name):
     loss = steps["ping through the outage"]["measurements"]["loss_pct"]
     assert 5 <= loss <= 80
     assert steps["reachable again"]["status"] == "passed"
+
+
+def test_a_lab_destroyed_by_another_process_during_a_step_is_reported(tmp_path, lab_name):
+    """Another process runs `emulator destroy LAB` while step 2 runs: the run stops, says so in
+    every result file, does not touch the lab again, and exits 1 (it said "lab is busy" and wrote
+    nothing before)."""
+    destroy = json.dumps([sys.executable, "-m", "emulator", "destroy", lab_name])
+    p = scenario(tmp_path, lab_name, """
+        parameters: {bw: 50mbit}
+    """ + "\x00" + TWO + "\x00" + f"""
+        steps:
+          - ping: {{from: a, to: b, count: 1}}
+          - exec: {{node: a, cmd: {destroy}}}
+          - ping: {{from: a, to: b}}
+    """)
+    res = tmp_path / "res"
+    r = run(p, "--results", str(res), "--junit", str(tmp_path / "j.xml"))
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and "busy" not in r.stderr
+    why = f"lab '{lab_name}' was destroyed by another process during step 2"
+    assert why in r.stderr
+    data = json.loads((res / "results.json").read_text())
+    assert data["status"] == "error" and why in data["error"] and data["exit_code"] == 1
+    (run_rec,) = data["runs"]
+    assert [s["status"] for s in run_rec["steps"]] == ["passed", "error", "skipped"]
+    assert why in run_rec["steps"][1]["error"] and run_rec["steps"][1]["measurements"]["exit_code"] == 0
+    assert why in (res / "summary.md").read_text()
+    for junit in (res / "junit.xml", tmp_path / "j.xml"):
+        errors = [e.get("message") for e in ET.parse(junit).getroot().iter("error")]
+        assert any(why in (m or "") for m in errors), errors
+    assert lab_name not in state.list_labs() and not netns.exists(f"emu-{lab_name}.a")

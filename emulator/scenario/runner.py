@@ -30,6 +30,60 @@ class _Interrupted(BaseException):
     pass
 
 
+class LabLost(EmulatorError):
+    """The lab this run deployed was destroyed (or replaced) by another process."""
+    exit_code = EXIT_FAILED
+
+
+def lab_lost(name: str) -> str | None:
+    """Why the lab this process deployed is no longer there to use, or None while it is.
+
+    Between steps no emulator process should hold the lab's lock (this one released it after
+    deploy): if one does, another process is destroying it."""
+    if state.is_busy(name):
+        return f"lab '{name}' is being destroyed by another process"
+    st = state.read_state(name)
+    if st is None:
+        return f"lab '{name}' was destroyed by another process"
+    if st.get("pid") != os.getpid():
+        return f"lab '{name}' was destroyed and deployed again by another process (pid {st.get('pid')})"
+    return None
+
+
+def _record(s: spec_mod.StepSpec, status: str, **extra) -> dict:
+    rec = {"name": s.name, "type": s.type, "status": status, "duration_s": 0.0, "measurements": {},
+           "series": {}, "assertions": [], "error": None, "artifacts": []}
+    rec.update(extra)
+    return rec
+
+
+def _run_steps(point_steps: list, ctx: RunContext, out: Printer, run_rec: dict, stop_on_failure: bool) -> bool:
+    """Run the steps in order; True when stop_on_failure stops the scenario. Raises LabLost when the
+    lab goes away under the run (checked before and after every step), after recording it."""
+    for n, s in enumerate(point_steps, 1):
+        for when in ("before", "during"):
+            if when == "during":
+                first = len(run_rec["steps"])
+                run_rec["steps"].extend(_run_step(s, ctx, out, ""))
+            lost = lab_lost(ctx.lab)
+            if lost is None:
+                continue
+            why = f"{lost} {when} step {n} ({s.name})"
+            if when == "before":
+                run_rec["steps"].append(_record(s, "error", error=why))
+            for rec in run_rec["steps"][first if when == "during" else -1:]:
+                rec.update(status="error", error=f"{why}; " + (rec.get("error") or "the step ended")
+                           if when == "during" else why)
+            run_rec["steps"].extend(_record(r, "skipped", reason=f"not run: {why}")
+                                    for r in point_steps[n:])
+            run_rec["error"] = why
+            out.line(f"error: {why}")
+            raise LabLost(why)
+        if stop_on_failure and any(r["status"] != "passed" for r in run_rec["steps"]):
+            return True
+    return False
+
+
 def environment() -> dict:
     def first_line(argv):
         try:
@@ -207,16 +261,12 @@ def run(path: str, keep: bool = False, results_dir: str | None = None, junit: st
                                  params=point.params)
                 t_run = time.monotonic()
                 try:
-                    for s in point.steps:
-                        run_rec["steps"].extend(_run_step(s, ctx, out, ""))
-                        if scenario.stop_on_failure and any(r["status"] != "passed" for r in run_rec["steps"]):
-                            stop = True
-                            break
+                    stop = _run_steps(point.steps, ctx, out, run_rec, scenario.stop_on_failure)
                 finally:
                     _stop_background(ctx)
                     run_rec["duration_s"] = round(time.monotonic() - t_run, 3)
-                    run_rec["status"] = "passed" if all(r["status"] == "passed" for r in run_rec["steps"]) \
-                        else "failed"
+                    run_rec["status"] = "error" if run_rec.get("error") else "passed" \
+                        if all(r["status"] == "passed" for r in run_rec["steps"]) else "failed"
                 if run_rec["status"] != "passed":
                     exit_code = EXIT_FAILED
                 if stop:
@@ -228,6 +278,11 @@ def run(path: str, keep: bool = False, results_dir: str | None = None, junit: st
         results["status"] = "interrupted"
         exit_code = 130
         out.line("interrupted: tearing down")
+    except LabLost as e:
+        deployed = None   # not ours any more: another process removed it (or made a new one)
+        results["status"] = "error"
+        results["error"] = str(e)
+        exit_code = EXIT_FAILED
     except EnvironmentProblem as e:
         results["status"] = "error"
         results["error"] = str(e)
@@ -247,6 +302,12 @@ def run(path: str, keep: bool = False, results_dir: str | None = None, junit: st
                 out.line(f"lab {deployed} destroyed")
             elif deployed:
                 out.line(f"lab {deployed} kept (--keep): emulator destroy {deployed}")
+        except EmulatorError as e:   # e.g. destroyed meanwhile by another process: the results still count
+            results["teardown_error"] = str(e)
+            out.line(f"error: tearing down lab {deployed}: {e}")
+            if results["status"] == "passed":
+                results.update(status="error", error=f"tearing down lab {deployed}: {e}")
+            exit_code = exit_code or EXIT_FAILED
         finally:
             if old is not None:
                 signal.signal(signal.SIGTERM, old)
