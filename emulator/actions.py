@@ -294,11 +294,14 @@ class TcBatch(Action):
             raise DeployError(f"tc in {actions[0].netns} failed: {r.stderr.strip() or r.stdout.strip()}")
 
 
+EXEC_TIMEOUT = 120.0   # s a node's startup command may run (its `exec_timeout:` overrides)
+
+
 @dataclass
 class Exec(Action):
     node: str = ""
     argv: list[str] = field(default_factory=list)
-    timeout: float = 120
+    timeout: float = EXEC_TIMEOUT
     env: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -314,5 +317,8 @@ class Exec(Action):
             r = hostcmd.run(a.argv, netns=a.netns, timeout=a.timeout, log=log, env=a.env)
             if not r.ok:
                 detail = (r.stderr.strip() or r.stdout.strip() or "no output")[-800:]
+                if r.returncode == 124:   # what hostcmd returns when it killed the command at the timeout
+                    detail += (f"\n    (exit 124 is also a command stopped after its exec_timeout of "
+                               f"{a.timeout:g} s)")
                 raise DeployError(f"node {a.node}: startup command failed (exit {r.returncode}): "
                                   f"{shlex.join(a.argv)}\n    {detail}")

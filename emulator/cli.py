@@ -4,17 +4,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
-from . import __version__, hostcmd
+from . import __version__, hostcmd, loader, names
 from . import lab as api
-from .errors import EXIT_FAILED, EXIT_INVALID, EmulatorError, EnvironmentProblem, UsageError
+from .errors import EXIT_FAILED, EXIT_INVALID, EmulatorError, EnvironmentProblem, UsageError, escape_lines, quote
 from .loader import Source
 from .nsm import cli as nsm_cli
 from .schema import topology_schema
 from .topo_gen import SHAPES, generate
 from .ui_text import TerminalProgress, table
+from .units import human_impairment
 
 DESCRIPTION = """\
 Declarative network emulator for NFV service chains.
@@ -41,7 +43,8 @@ def _topology_args(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help="topology YAML file")
     p.add_argument("--topo", metavar="SHAPE", help="a generated topology instead of a file: "
                    + "; ".join(SHAPES.values()))
-    p.add_argument("--name", help="lab name for a generated topology (default: the shape, e.g. linear200)")
+    p.add_argument("--name", metavar="LAB", help="lab name instead of the file's name: (for --topo, default: "
+                   "the shape, e.g. linear200)")
 
 
 def _source(args) -> Source | str:
@@ -51,7 +54,7 @@ def _source(args) -> Source | str:
         return generate(args.topo, args.name)
     if not args.topology:
         raise UsageError("which topology? give a YAML file, or --topo linear,N (see --help)")
-    return args.topology
+    return loader.load_named(args.topology, args.name) if args.name is not None else args.topology
 
 
 def cmd_validate(args) -> int:
@@ -110,16 +113,27 @@ def cmd_deploy(args) -> int:
     progress = TerminalProgress(title="deploy")
     if getattr(args, "hugepages", None):
         os.environ["EMULATOR_HUGEPAGES"] = str(args.hugepages)   # read by emulator/hugepages.py
-    st = api.deploy(src, progress=progress)
-    dt = time.monotonic() - t0
-    print(f"lab '{st['name']}' deployed: {len(st['nodes'])} nodes, {len(st['links'])} links in {dt:.2f} s",
-          file=sys.stderr)
-    if args.format == "json":
-        print(json.dumps(st, indent=1))
-    else:
-        _print_lab(st, max_rows=args.max_rows)
-        print(f"\nrun a command in a node:  python -m emulator exec {st['name']} NODE -- CMD\n"
-              f"remove the lab:           python -m emulator destroy {st['name']}")
+    st = None
+    try:   # until the report is out, Ctrl-C rolls back as during the deploy (README: "interrupted ... rolls back")
+        st = api.deploy(src, progress=progress)   # rolls back by itself when interrupted
+        dt = time.monotonic() - t0
+        print(f"lab '{st['name']}' deployed: {len(st['nodes'])} nodes, {len(st['links'])} links in {dt:.2f} s",
+              file=sys.stderr)
+        if args.format == "json":
+            print(json.dumps(st, indent=1))
+        else:
+            _print_lab(st, max_rows=args.max_rows)
+            print(f"\nrun a command in a node:  python -m emulator exec {st['name']} NODE -- CMD\n"
+                  f"remove the lab:           python -m emulator destroy {st['name']}")
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        if st is not None:
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not stop the rollback
+            try:
+                api.destroy(st["name"])
+            finally:
+                signal.signal(signal.SIGINT, old)
+        raise
     return 0
 
 
@@ -137,26 +151,37 @@ def cmd_inspect(args) -> int:
                       s.get("file", ""), s.get("created", "")] for s in labs]))
         return 0
     st = api.get(args.lab)
-    live = api.live_interfaces(st) if st.get("nodes") else {}
+    unread = None
+    try:
+        live = api.live_interfaces(st) if st.get("nodes") else {}
+    except EnvironmentProblem as e:   # not root: the state file is readable, the namespaces are not
+        live, unread = None, e
     if args.format == "json":
         print(json.dumps({**st, "live": live}, indent=1))
-        return 0
+        return _unread(unread)
     print(f"lab {st['name']}: {st.get('status')}, {len(st['nodes'])} nodes, {len(st['links'])} links "
           f"(from {st.get('file')}, {st.get('created')})")
     _print_lab(st, max_rows=args.max_rows, live=live)
     if st.get("links"):
         rows = []
         for l in st["links"]:
-            la, lb = live.get(l["a"], {}), live.get(l["b"], {})
+            la, lb = (live or {}).get(l["a"], {}), (live or {}).get(l["b"], {})
             sa = la.get("stats", {})
-            rows.append([l["a"], l["b"], "up" if la.get("up") and lb.get("up") else "DOWN",
+            rows.append([l["a"], l["b"], "?" if live is None else "up" if la.get("up") and lb.get("up") else "DOWN",
                          sa.get("tx_packets", "-"), sa.get("rx_packets", "-"),
-                         " ".join(f"{k}={v}" for k, v in l.get("impairment", {}).items()) or "-"])
+                         human_impairment(l.get("impairment", {})) or "-"])
         print(table(["endpoint a", "endpoint b", "state", "a tx pkts", "a rx pkts", "impairment"], rows,
                     max_rows=args.max_rows))
     if st.get("services"):
         print(nsm_cli.chains_text(st))
-    return 0
+    return _unread(unread)
+
+
+def _unread(problem) -> int:
+    if problem is None:
+        return 0
+    print(f"error: {problem}", file=sys.stderr)
+    return problem.exit_code
 
 
 def cmd_exec(args) -> int:
@@ -166,13 +191,35 @@ def cmd_exec(args) -> int:
     if not argv:
         raise UsageError("no command given: emulator exec LAB NODE -- CMD...")
     full = api.exec_argv(args.lab, args.node, argv)
+    missing = _not_runnable(argv[0])
+    if missing:   # as a shell says it: 127 not found, 126 not executable (ip netns exec would exit 1)
+        print(f"emulator exec: {quote(argv[0])}: {missing[1]}", file=sys.stderr)
+        return missing[0]
     sys.stdout.flush()
     os.execvp(full[0], full)  # the command's exit code becomes ours
     return EXIT_FAILED
 
 
+def _not_runnable(cmd: str) -> tuple[int, str] | None:
+    """(126 or 127, why) when `cmd` cannot be executed; a node shares the host's files, so its PATH too."""
+    import shutil
+    if "/" not in cmd:
+        return None if shutil.which(cmd) else (127, "command not found")
+    if not os.path.exists(cmd):
+        return 127, "No such file or directory"
+    if os.path.isdir(cmd):
+        return 126, "Is a directory"
+    if not os.access(cmd, os.X_OK):
+        return 126, "Permission denied"
+    return None
+
+
+def _is_file(target: str) -> bool:
+    return os.path.isfile(target) or target.endswith((".yaml", ".yml"))
+
+
 def _lab_name(target: str) -> str:
-    if os.path.isfile(target) or target.endswith((".yaml", ".yml")):
+    if _is_file(target):
         c = api.compile(target, check_host=False)
         return c.lab.name
     return target
@@ -181,10 +228,14 @@ def _lab_name(target: str) -> str:
 def cmd_destroy(args) -> int:
     if args.topo:
         name = args.name or generate(args.topo).data["name"]
+    elif args.name is not None:   # destroy FILE --name LAB: the lab deployed from FILE under that name
+        if args.target and not _is_file(args.target):
+            raise UsageError(f"give a lab name or --name, not both ('{args.target}' is not a topology file)")
+        name = names.check_lab(args.name)
     elif args.target:
         name = _lab_name(args.target)
     else:
-        raise UsageError("which lab? emulator destroy LAB | TOPOLOGY.yaml (see 'emulator inspect')")
+        raise UsageError("which lab? emulator destroy LAB | TOPOLOGY.yaml [--name LAB] (see 'emulator inspect')")
     t0 = time.monotonic()
     problems = api.destroy(name, progress=TerminalProgress(title="destroy"))
     for p in problems:
@@ -365,9 +416,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_INVALID
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        if argv is None:   # the program's own run, output complete: a late Ctrl-C must not kill it half way
+            signal.signal(signal.SIGINT, signal.SIG_IGN)   # out of interpreter shutdown (exit -2, lab left up)
+        return code
     except EmulatorError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {escape_lines(str(e))}", file=sys.stderr)   # no terminal escapes from user values
         return e.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted: everything this command had created was removed", file=sys.stderr)

@@ -16,6 +16,34 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+MAX_QUOTED = 120     # characters of a user's value a message quotes
+MAX_MESSAGE = 2000   # characters of one issue's message or hint
+
+
+def escape(text: str) -> str:
+    """Non-printable characters (newlines, ESC and other terminal controls, bidi overrides) as
+    backslash escapes: a message stays on one line and sends nothing to the terminal but text."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def escape_lines(text: str) -> str:
+    """escape() line by line: what the CLI prints for any error (several issues, one per line)."""
+    return "\n".join(escape(line) for line in text.split("\n"))
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def quote(value, limit: int = MAX_QUOTED) -> str:
+    """A user's value as every message quotes it: 'text' with control characters escaped, and
+    at most `limit` characters of it (a megabyte-long value is not echoed back)."""
+    text = value if isinstance(value, str) else str(value)
+    cut = len(text) - limit
+    text = escape(text[:limit]) if cut > 0 else escape(text)
+    return f"'{text}'" + (f"... ({cut} more characters)" if cut > 0 else "")
 
 
 def format_path(path: tuple) -> str:
@@ -24,10 +52,12 @@ def format_path(path: tuple) -> str:
     for p in path:
         if isinstance(p, int):
             out += f"[{p}]"
-        elif _PLAIN_KEY.fullmatch(str(p)):
+        elif _PLAIN_KEY.fullmatch(str(p)) and len(str(p)) <= MAX_QUOTED:
             out += ("." if out else "") + str(p)
         else:
-            out += "[" + json.dumps(str(p), ensure_ascii=not str(p).isprintable()) + "]"
+            key = str(p)
+            more = f"... ({len(key) - MAX_QUOTED} more characters)" if len(key) > MAX_QUOTED else ""
+            out += "[" + json.dumps(key[:MAX_QUOTED], ensure_ascii=not key.isprintable()) + more + "]"
     return out or "(top level)"
 
 
@@ -40,6 +70,14 @@ class Issue:
     file: str | None = None
     line: int | None = None
     column: int | None = None
+
+    def __post_init__(self):
+        # the last guard for every message that quotes a user's value: one line, bounded
+        self.message = clip(escape(str(self.message)), MAX_MESSAGE)
+        if self.hint is not None:
+            self.hint = clip(escape(str(self.hint)), MAX_MESSAGE)
+        if self.file is not None:
+            self.file = clip(escape(str(self.file)), MAX_MESSAGE)
 
     def location(self) -> str:
         loc = self.file or "<topology>"

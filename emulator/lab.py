@@ -8,6 +8,7 @@ The CLI, the scenario runner and the web UI all go through these functions.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import resource
@@ -88,34 +89,60 @@ def deploy(path_or_source: str | Source, progress: apply.Progress | None = None)
         raise LabError(f"lab '{lab.name}' is already deployed; destroy it first "
                        f"(emulator destroy {lab.name})")
     old = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+    st = None
     try:
-        with state.locked(lab.name, create=True):
-            journal = state.Journal(lab.name)
-            st = lab_state(c, status="deploying")
-            state.write_state(lab.name, st)
-            logs = os.path.join(state.lab_dir(lab.name), "logs")
-            os.makedirs(logs, exist_ok=True)
-            ctx = A.Context(lab.tag, journal, log_dir=logs)
-            try:
-                apply.apply(c.actions, ctx, progress)
-            except BaseException as e:
-                journal.close()
-                teardown.teardown(journal.records(), lab=lab.name)
-                state.remove(lab.name)
-                if isinstance(e, _Interrupted):
-                    raise KeyboardInterrupt() from None
-                if isinstance(e, (DeployError, KeyboardInterrupt, EnvironmentProblem)):
+        try:
+            with state.locked(lab.name, create=True):
+                journal = state.Journal(lab.name)
+                st = lab_state(c, status="deploying")
+                state.write_state(lab.name, st)
+                logs = os.path.join(state.lab_dir(lab.name), "logs")
+                os.makedirs(logs, exist_ok=True)
+                ctx = A.Context(lab.tag, journal, log_dir=logs)
+                try:
+                    apply.apply(c.actions, ctx, progress)
+                    journal.close()
+                    st["status"] = "running"   # inside the try: interrupted while marking it, it rolls back too
+                    state.write_state(lab.name, st)
+                except BaseException as e:
+                    journal.close()
+                    with _no_sigint():   # a second Ctrl-C must not stop the rollback half way
+                        teardown.teardown(journal.records(), lab=lab.name)
+                        state.remove(lab.name)
+                    if isinstance(e, _Interrupted):
+                        raise KeyboardInterrupt() from None
+                    if isinstance(e, (DeployError, KeyboardInterrupt, EnvironmentProblem)):
+                        raise
+                    if isinstance(e, netlink.NetlinkError | OSError):
+                        raise DeployError(f"deploy failed: {e}") from e
                     raise
-                if isinstance(e, netlink.NetlinkError | OSError):
-                    raise DeployError(f"deploy failed: {e}") from e
-                raise
-            journal.close()
-            st["status"] = "running"
-            state.write_state(lab.name, st)
-            return st
+                return st
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)
+    except (KeyboardInterrupt, _Interrupted):
+        # interrupted outside the rollback above (before it, or after the lab was marked running):
+        # what this call made still goes, so an interrupted deploy never leaves a lab behind
+        if st is not None and _made_by(lab.name, st):
+            with _no_sigint():
+                destroy(lab.name)
+        raise KeyboardInterrupt() from None
+
+
+def _made_by(name: str, st: dict) -> bool:
+    on_disk = state.read_state(name)
+    return bool(on_disk) and on_disk.get("pid") == st["pid"] and on_disk.get("created") == st["created"]
+
+
+@contextlib.contextmanager
+def _no_sigint():
+    """SIGINT ignored for the block (main thread only: signal handlers live there)."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+    try:
+        yield
     finally:
         if old is not None:
-            signal.signal(signal.SIGTERM, old)
+            signal.signal(signal.SIGINT, old)
 
 
 def _main_thread() -> bool:
@@ -200,7 +227,12 @@ def live_interfaces(st: dict) -> dict[str, dict]:
     for ns, idx in by_ns.items():
         if not netns.exists(ns):
             continue
-        with netlink.Socket(ns) as s:
+        try:
+            sock = netlink.Socket(ns)
+        except PermissionError:
+            raise EnvironmentProblem("link state and packet counters need root (entering the lab's network "
+                                     f"namespaces); run: sudo emulator inspect {st['name']}") from None
+        with sock as s:
             for link in s.dump_links():
                 if link["index"] in idx:
                     out[idx[link["index"]]] = link

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import Issue, TopologyError
+from .errors import Issue, TopologyError, quote
 
 MAX_NODES = 2_000_000    # values in a document, aliases expanded (a backstop: see MAX_EXPANDED)
 MAX_EXPANDED = 100_000   # values that aliases may add by repetition ("billion laughs" alias bombs)
@@ -35,6 +35,12 @@ class Source:
             if not p:
                 return None, None
             p = p[:-1]
+
+    def with_name(self, name: str) -> "Source":
+        """The same document under another lab name (`--name`); every location stays as it was."""
+        if not isinstance(self.data, dict):
+            return self
+        return Source({**self.data, "name": name}, self.file, self.values, self.keys)
 
     def issue(self, path: tuple, message: str, hint: str | None = None, key: bool = False) -> Issue:
         line, col = self.where(path, key=key)
@@ -176,6 +182,13 @@ def load_file(path: str) -> Source:
     return load_text(text, path)
 
 
+def load_named(path: str, name: str | None) -> Source:
+    """A topology file, under the lab name `name` when one is given (the CLI's `--name`)."""
+    from .names import check_lab   # an invalid --name is a UsageError (exit 2), not the file's fault
+    src = load_file(path)
+    return src if name is None else src.with_name(check_lab(name))
+
+
 def load_text(text: str, file: str = "<topology>") -> Source:
     """Parse YAML text; raise TopologyError (with line/column) for anything malformed."""
     try:
@@ -223,7 +236,7 @@ def load_text(text: str, file: str = "<topology>") -> Source:
                 key = knode.value
                 kpath = path + (key,)
                 if key in out:
-                    issues.append(Issue(kpath, f"duplicate key '{key}'",
+                    issues.append(Issue(kpath, f"duplicate key {quote(key)}",
                                         "each name may appear once in a mapping", file,
                                         knode.start_mark.line + 1, knode.start_mark.column + 1))
                     continue
@@ -236,7 +249,7 @@ def load_text(text: str, file: str = "<topology>") -> Source:
         if method is None:
             if node.tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"):  # keep the text
                 return node.value
-            issues.append(Issue(path, f"unsupported YAML tag {node.tag}", "remove the tag", file,
+            issues.append(Issue(path, f"unsupported YAML tag {quote(node.tag)}", "remove the tag", file,
                                 node.start_mark.line + 1, node.start_mark.column + 1))
             return None
         try:
@@ -245,7 +258,7 @@ def load_text(text: str, file: str = "<topology>") -> Source:
             # only an explicit tag can fail here (`!!bool maybe`): the resolver tags plain
             # scalars by what they look like
             what = node.tag.rsplit(":", 1)[-1]
-            issues.append(Issue(path, f"'{node.value}' is not a valid {what} (it is tagged !!{what})",
+            issues.append(Issue(path, f"{quote(node.value)} is not a valid {what} (it is tagged !!{what})",
                                 f"remove the tag !!{what}, or give a value of that type", file,
                                 node.start_mark.line + 1, node.start_mark.column + 1))
             return None

@@ -18,7 +18,7 @@ import shutil
 import time
 
 from . import names
-from .errors import LabError
+from .errors import EnvironmentProblem, LabError
 
 RUN_DIR = os.environ.get("EMULATOR_RUN_DIR", "/run/emulator")
 
@@ -111,7 +111,7 @@ def _read_pid(d: str) -> str:
 def is_busy(name: str) -> bool:
     d = lab_dir(name)
     try:
-        fd = os.open(os.path.join(d, "lock"), os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(os.path.join(d, "lock"), os.O_RDONLY | os.O_CLOEXEC)   # flock needs no write access
     except OSError:
         return False
     try:
@@ -135,6 +135,13 @@ def list_labs() -> list[str]:
                       and os.path.isdir(os.path.join(RUN_DIR, e)) and not os.path.islink(os.path.join(RUN_DIR, e)))
     except FileNotFoundError:
         return []
+    except PermissionError:
+        raise _needs_root(RUN_DIR) from None
+
+
+def _needs_root(path: str) -> EnvironmentProblem:
+    return EnvironmentProblem(f"reading the labs needs root: {path} is not readable by this user "
+                              f"(permission denied); run with sudo")
 
 
 def write_state(name: str, state: dict) -> None:
@@ -152,6 +159,8 @@ def read_state(name: str) -> dict | None:
     try:
         with open(path) as f:
             st = json.load(f)
+    except PermissionError:
+        raise _needs_root(path) from None
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     bad = _foreign_state(name, st)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from .errors import quote
+
 _RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(bit|bit/s|b/s|)\s*$", re.I)
 _TIME = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(us|µs|ms|s|)\s*$", re.I)
 _PCT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%?\s*$")
@@ -23,18 +25,18 @@ def rate(value) -> int:
         bits = float(value)
     else:
         if re.search(r"bps\s*$", s, re.I):
-            raise ValueError(f"'{s}' is ambiguous: tc reads 'bps' as bytes per second; "
+            raise ValueError(f"{quote(s)} is ambiguous: tc reads 'bps' as bytes per second; "
                              f"write bits, e.g. 100mbit or 1gbit")
         m = _RATE.match(s)
         if not m:
-            raise ValueError(f"'{s}' is not a rate; write e.g. 100mbit, 1gbit, 10M")
+            raise ValueError(f"{quote(s)} is not a rate; write e.g. 100mbit, 1gbit, 10M")
         bits = float(m.group(1)) * _MULT[m.group(2).lower()]
     if bits != bits:
-        raise ValueError(f"'{s}' is not a rate; write e.g. 100mbit, 1gbit, 10M")
+        raise ValueError(f"{quote(s)} is not a rate; write e.g. 100mbit, 1gbit, 10M")
     if bits < 8:
-        raise ValueError(f"'{s}' is too small a rate (at least 8 bit/s)")
+        raise ValueError(f"{quote(s)} is too small a rate (at least 8 bit/s)")
     if not bits < MAX_RATE:  # also inf and nan
-        raise ValueError(f"'{s}' is too large a rate")
+        raise ValueError(f"{quote(s)} is too large a rate")
     return int(bits)
 
 
@@ -47,11 +49,11 @@ def duration(value) -> float:
     else:
         m = _TIME.match(str(value))
         if not m:
-            raise ValueError(f"'{value}' is not a duration; write e.g. 2ms, 100us, 1s")
+            raise ValueError(f"{quote(value)} is not a duration; write e.g. 2ms, 100us, 1s")
         unit = m.group(2).lower()
         secs = float(m.group(1)) * {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "": 1e-3}[unit]
     if not 0 <= secs <= 3600:  # also nan
-        raise ValueError(f"'{value}' is out of range (0 to 1 hour)")
+        raise ValueError(f"{quote(value)} is out of range (0 to 1 hour)")
     return secs
 
 
@@ -64,10 +66,10 @@ def percent(value) -> float:
     else:
         m = _PCT.match(str(value))
         if not m:
-            raise ValueError(f"'{value}' is not a percentage; write e.g. 0.1%")
+            raise ValueError(f"{quote(value)} is not a percentage; write e.g. 0.1%")
         p = float(m.group(1))
     if not 0 <= p <= 100:
-        raise ValueError(f"'{value}' is not between 0% and 100%")
+        raise ValueError(f"{quote(value)} is not between 0% and 100%")
     return p
 
 
@@ -280,3 +282,25 @@ def loose_number(v):
     if mult is None:
         return None
     return float(m.group(1)) * mult
+
+
+def human_time(secs: float) -> str:
+    """0.002 -> '2ms', 1.5 -> '1.5s', 0.0001 -> '100us' (as a topology writes it)."""
+    for unit, f in (("s", 1.0), ("ms", 1e-3)):
+        if secs >= f:
+            return f"{secs / f:g}{unit}"
+    return f"{secs * 1e6:g}us"
+
+
+def tc_style_rate(bits: float) -> str:
+    """1000000000 -> '1gbit', 1500000 -> '1.5mbit' (as a topology writes a bandwidth)."""
+    for unit, f in (("tbit", 1e12), ("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3)):
+        if bits >= f:
+            return f"{bits / f:.4g}{unit}"
+    return f"{bits:.4g}bit"
+
+
+def human_impairment(imp: dict) -> str:
+    """{'bandwidth': 100000000, 'delay': 0.002, 'loss': 0.1} -> 'bandwidth=100mbit delay=2ms loss=0.1%'."""
+    fmt = {"bandwidth": tc_style_rate, "delay": human_time, "jitter": human_time, "loss": lambda v: f"{v:g}%"}
+    return " ".join(f"{k}={fmt[k](v) if k in fmt and isinstance(v, (int, float)) else v}" for k, v in imp.items())

@@ -11,7 +11,7 @@ import json
 import jsonschema
 
 from . import drivers, names
-from .errors import Issue, TopologyError
+from .errors import Issue, TopologyError, quote
 from .loader import Source
 from .schema import topology_schema
 
@@ -20,10 +20,7 @@ _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "
                "number": "a number", "boolean": "true or false", "null": "nothing"}
 
 
-def _show(v) -> str:
-    """A value quoted for a message; control characters escaped so an issue stays on one line."""
-    text = str(v)
-    return f"'{text}'" if text.isprintable() else json.dumps(text)
+_show = quote   # a user's value in a message: escaped, and cut when long (emulator/errors.py)
 
 
 def _type_of(v) -> str:
@@ -87,7 +84,7 @@ def _issues_for(err: jsonschema.ValidationError, src: Source) -> list[Issue]:
         hint = drivers.UnknownKind(str(inst)).hint()
         return [src.issue(path, f"unknown kind {_show(inst)}", hint)]
     if v == "enum":
-        return [src.issue(path, f"'{inst}' is not one of: {', '.join(map(str, err.validator_value))}")]
+        return [src.issue(path, f"{_show(inst)} is not one of: {', '.join(map(str, err.validator_value))}")]
     if v == "type":
         hint = schema.get("description")
         if err.validator_value == "array" and isinstance(inst, (str, int, float)) and not isinstance(inst, bool):
@@ -100,15 +97,15 @@ def _issues_for(err: jsonschema.ValidationError, src: Source) -> list[Issue]:
         what = "node name" if path == ("nodes",) else "name"
         return [src.issue(path + (inst,), f"invalid {what} {_show(inst)}", _NAME_RULE, key=True)]
     if v == "pattern" and path == ("name",):
-        return [src.issue(path, f"invalid lab name '{inst}'",
+        return [src.issue(path, f"invalid lab name {_show(inst)}",
                           _NAME_RULE + "; the lab name prefixes every namespace (emu-<name>.<node>)")]
     if v == "pattern":
-        return [src.issue(path, f"invalid value '{inst}'", schema.get("description"))]
+        return [src.issue(path, f"invalid value {_show(inst)}", schema.get("description"))]
     if v == "maxLength" and "propertyNames" in err.relative_schema_path:
         return [src.issue(path + (inst,), f"name {_show(inst)} is longer than {err.validator_value} characters",
                           None, key=True)]
     if v == "maxLength":
-        return [src.issue(path, f"'{inst}' is longer than {err.validator_value} characters",
+        return [src.issue(path, f"{_show(inst)} is longer than {err.validator_value} characters",
                           schema.get("description"))]
     if v in ("minItems", "maxItems") and path and path[-1] == "endpoints" or \
             (v in ("minItems", "maxItems") and len(path) == 2 and path[0] == "links"):

@@ -39,7 +39,12 @@ NAMESPACE_NODE_PROPERTIES = {
                  {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
              "description": "startup commands run in the node after the lab is wired "
                             "(a string runs through /bin/sh -c, a list is an argv); they see "
-                            "EMULATOR_LAB, EMULATOR_NODE and EMULATOR_PYTHON (the emulator's Python)"},
+                            "EMULATOR_LAB, EMULATOR_NODE and EMULATOR_PYTHON (the emulator's Python); "
+                            "each may run exec_timeout seconds (default 120), else the deploy fails and "
+                            "rolls back"},
+    "exec_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400,
+                     "description": "seconds each startup command (exec:) may run before the deploy fails "
+                                    f"and rolls back (default {A.EXEC_TIMEOUT:g})"},
 }
 
 
@@ -70,7 +75,8 @@ class HostDriver(Driver):
                                    metric=r.metric))
         env = {"EMULATOR_LAB": lab.name, "EMULATOR_NODE": node.name, "EMULATOR_PYTHON": sys.executable}
         for argv in node.exec:
-            acts.append(A.Exec(netns=node.netns, node=node.name, argv=argv, env=env))
+            acts.append(A.Exec(netns=node.netns, node=node.name, argv=argv, env=env,
+                               timeout=node.props.get("exec_timeout", A.EXEC_TIMEOUT)))
         return acts
 
     def plan_port(self, lab: Lab, node: Node, iface: Interface) -> list:
