@@ -333,3 +333,22 @@ def test_the_labs_namespaces_are_tagged_before_they_appear(topo, lab_name):
     finally:
         netns.delete(f"emu-{lab_name}.n1")
 
+
+
+def test_web_ui_destroy_and_console_refuse_a_bad_name(run_dir):
+    import time
+
+    pytest.importorskip("dash")
+    from webui import console, jobs
+    job = jobs.destroy("../../victim")
+    end = time.monotonic() + 10
+    while job.status == "running" and time.monotonic() < end:
+        time.sleep(0.02)
+    assert job.status == "failed" and "invalid lab name '../../victim'" in job.message, job.as_dict()
+    with pytest.raises(UsageError, match="invalid lab name"):
+        console.Console("..", "a")
+    with pytest.raises(UsageError, match="invalid node name"):
+        (run_dir / "good").mkdir()
+        (run_dir / "good" / "state.json").write_text(json.dumps({"name": "good", "nodes": {}, "links": []}))
+        console.Console("good", "../x")
+    _decoys_intact(run_dir)
