@@ -471,3 +471,31 @@ def test_taken_prefixes_overlap_exactly_as_ipaddress_says():
     for n in nets[:30]:   # a taken prefix, and every prefix inside it, overlaps
         assert taken.overlaps(int(n.network_address), n.prefixlen)
         assert taken.overlaps(int(n.broadcast_address), 32)
+
+
+def test_ovs_port_numbers_are_computed_in_one_pass_and_follow_the_interfaces():
+    """ethN is OpenFlow port N; other names number by position. One scan of the bridge's
+    interfaces for the whole bridge (it was one per port: 2000 ports, 2000 scans)."""
+    from emulator.drivers import ovs
+    n = 300
+    links = "\n".join(f"  - [h{i}, sw]" for i in range(n))
+    hosts = "\n".join(f"  h{i}: {{kind: host}}" for i in range(n))
+    c = compile_text(f"name: o\nnodes:\n  sw: {{kind: ovs, datapath: netdev}}\n{hosts}\nlinks:\n{links}\n"
+                     "  - [h0:eth1, sw:uplink]\n")
+    sw = c.lab.nodes["sw"]
+
+    class Counting(dict):
+        scans = 0
+
+        def values(self):
+            Counting.scans += 1
+            return super().values()
+
+    sw.interfaces = Counting(sw.interfaces)
+    (cfg,) = [a for a in ovs.OvsDriver().plan_node(c.lab, sw) if isinstance(a, ovs.O.ConfigureBridge)]
+    assert Counting.scans <= 3
+    # not every name is eth<N>: numbers by position (uplink is the last, n + 1)
+    assert [p.ofport for p in cfg.ports] == list(range(1, n + 2))
+    sw.interfaces = dict(sw.interfaces)
+    del sw.interfaces["uplink"]
+    assert ovs.ofports(sw) == {f"eth{i}": i for i in range(1, n + 1)}

@@ -30,12 +30,22 @@ CPU_LIST = D.CPU_LIST
 OVS_KINDS = ("ovs", "ovs-dpdk")
 
 
-def ofport(node: Node, iface: Interface) -> int:
+_ETH = re.compile(r"eth(\d+)")
+
+
+def ofports(node: Node) -> dict[str, int]:
+    """OpenFlow port number of each linked interface, by name, in one pass over the bridge's
+    interfaces: ethN is port N when every linked interface is named eth<number>; otherwise
+    (and for eth0) an interface's position among them, from 1."""
     names = [i.name for i in node.interfaces.values() if i.link >= 0]
-    m = re.fullmatch(r"eth(\d+)", iface.name)
-    if m and all(re.fullmatch(r"eth\d+", n) for n in names) and int(m.group(1)) > 0:
-        return int(m.group(1))
-    return names.index(iface.name) + 1
+    found = [_ETH.fullmatch(n) for n in names]
+    all_eth = all(found)
+    return {n: int(m.group(1)) if all_eth and m and int(m.group(1)) > 0 else pos + 1
+            for pos, (n, m) in enumerate(zip(names, found))}
+
+
+def ofport(node: Node, iface: Interface) -> int:
+    return ofports(node)[iface.name]
 
 
 def state_file_ovs_db(lab_name: str) -> str:
@@ -176,11 +186,12 @@ class OvsDriver(Driver):
                                    pmd_maxsleep=max(sleeps) if sleeps else None, file_prefix=ovs_prefix(lab),
                                    huge_dir=hugepages.lab_mount(state.lab_dir(lab.name))))
         ports = []
+        numbers = ofports(node)
         for iface in node.interfaces.values():
             if iface.link < 0:
                 continue
             link = lab.links[iface.link]
-            p = O.Port(name=iface.device, ofport=ofport(node, iface))
+            p = O.Port(name=iface.device, ofport=numbers[iface.name])
             lt = linktypes.get(link.type)
             if hasattr(lt, "ovs_port"):
                 p.type, p.options = lt.ovs_port(lab, link, iface)
