@@ -23,7 +23,8 @@ Variants, run one after the other in the same process (order alternates between 
 Columns (seconds, wall clock): netns = creating the N+1 namespaces, sockets = opening one
 netlink socket per namespace, requests = sending all requests and reading the acks (pyroute2:
 its calls, closing its sockets included), total = the three. Each run is checked afterwards
-(bridge ports up and enslaved, addresses and routes present in sampled nodes). Namespaces are
+(bridge ports up and enslaved, addresses and routes present in sampled nodes); a run that fails is
+recorded with its error and the others go on. Namespaces are
 deleted after each run (that deletes every device made in them; nothing is made in the root
 namespace), then the script waits --settle seconds for the kernel to free them before the next run.
 Prints a table and writes bench/results/netlink_pyroute2-<time>.json. Needs root.
@@ -202,13 +203,17 @@ def main() -> int:
                     try:
                         t = VARIANTS[v](fwd, nodes)
                         ok = verify(fwd, nodes)
+                    except Exception as e:   # recorded, and the other runs go on
+                        print(f"  N={n} {v}: FAILED: {type(e).__name__}: {e}", file=sys.stderr)
+                        runs.append({"n": n, "variant": v, "repeat": rep, "error": f"{type(e).__name__}: {e}"})
+                        continue
                     finally:
                         delete(fwd, nodes)
+                        time.sleep(args.settle)
                     t["total"] = t["netns"] + t["sockets"] + t["requests"]
                     runs.append({"n": n, "variant": v, "repeat": rep, "verified": ok, "requests_sent": 7 * n + 1,
                                  **{k2: round(x, 4) for k2, x in t.items()}})
                     print(f"  N={n} {v}: {t['total']:.2f} s ({ok})", file=sys.stderr)
-                    time.sleep(args.settle)
     finally:
         left = leftovers(prefix)
         for name in left:   # only if a run died between creating and deleting
@@ -218,9 +223,12 @@ def main() -> int:
     rows = []
     for n in sizes:
         for v in variants:
-            rs = [r for r in runs if r["n"] == n and r["variant"] == v]
-            med = {c: statistics.median(r[c] for r in rs) for c in cols}
-            rows.append({"n": n, "variant": v, **med, "verified": ",".join(sorted({r["verified"] for r in rs}))})
+            rs = [r for r in runs if r["n"] == n and r["variant"] == v and "error" not in r]
+            failed = sum(1 for r in runs if r["n"] == n and r["variant"] == v and "error" in r)
+            med = {c: statistics.median(r[c] for r in rs) if rs else float("nan") for c in cols}
+            verified = ",".join(sorted({r["verified"] for r in rs}))
+            rows.append({"n": n, "variant": v, **med, "runs": len(rs),
+                         "verified": verified + (f" ({failed} failed)" if failed else "")})
     print(f"\n{'N':>5} {'variant':<15} " + " ".join(f"{c + ' s':>10}" for c in cols) + "  verified")
     for r in rows:
         print(f"{r['n']:>5} {r['variant']:<15} " + " ".join(f"{r[c]:>10.3f}" for c in cols) + f"  {r['verified']}")
