@@ -198,7 +198,7 @@ def main() -> int:
         for n in sizes:
             for rep in range(args.repeat):
                 order = variants if rep % 2 == 0 else variants[::-1]
-                for k, v in enumerate(order):
+                for v in order:
                     fwd, nodes = names(n, f"v{variants.index(v)}")
                     try:
                         t = VARIANTS[v](fwd, nodes)
