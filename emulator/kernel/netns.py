@@ -69,6 +69,7 @@ def create_many(names: list[str], tag: str | None = None,
     namespace's `lo` carries it as its alias *before* the namespace appears under
     its name, so a mounted namespace without the tag is provably someone else's.
     """
+    from ..state import inside
     _ensure_run_dir()
     results: list[tuple[str, BaseException | None]] = []
 
@@ -76,11 +77,11 @@ def create_many(names: list[str], tag: str | None = None,
         tid = threading.get_native_id()
         src = f"/proc/self/task/{tid}/ns/net".encode()
         for name in names:
-            p = path(name)
             try:
+                p = inside(path(name), NETNS_RUN_DIR)   # one entry of /run/netns, nothing elsewhere
                 fd = os.open(p, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
                 os.close(fd)
-            except OSError as e:   # FileExistsError: not ours, left alone
+            except Exception as e:   # FileExistsError: not ours, left alone
                 results.append((name, e))
                 continue
             try:
