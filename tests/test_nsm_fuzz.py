@@ -1,6 +1,7 @@
 """Property tests of network services: random services, endpoints and requests either compile
 into chains that respect NSM's rules, or fail with located errors; never anything else."""
 import ipaddress
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -10,6 +11,7 @@ from emulator.errors import TopologyError
 from emulator.loader import Source
 from emulator.nsm.select import is_subset
 
+SCALE = float(os.environ.get("EMULATOR_FUZZ_SCALE", "1"))   # as in test_fuzz.py: more examples locally
 APPS = ["a", "b", "c", "d"]
 label = st.dictionaries(st.sampled_from(["app", "v"]), st.sampled_from(APPS), max_size=2)
 match = st.fixed_dictionaries(
@@ -39,7 +41,8 @@ def topologies(draw):
     return {"name": "fz", "services": services, "nodes": nodes}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(1, int(150 * SCALE)), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(topologies())
 def test_services_compile_or_fail_located(data):
     try:
@@ -94,7 +97,8 @@ def designed(draw):
     return {"name": "dz", "services": {"svc": {"payload": payload, "matches": matches}}, "nodes": nodes}, names
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(1, int(100 * SCALE)), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(designed())
 def test_designed_chains_are_followed(case):
     data, names = case
