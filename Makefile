@@ -7,6 +7,7 @@ PY    := $(VENV)/bin/python
 APT_PACKAGES := iproute2 iputils-ping iptables nftables ethtool iperf3 tcpdump util-linux procps mininet bridge-utils python3-venv python3-pip nodejs chromium \
                 openvswitch-switch-dpdk dpdk-dev
 DEMO  := topologies/fw-chain.yaml
+DEMO_LAB ?= fw-demo
 
 .PHONY: setup system venv webui demo demo-destroy test test-unit test-integration bench clean
 
@@ -47,18 +48,26 @@ $(VENV)/.installed: setup.py
 
 venv: $(VENV)/.installed
 
+# the demo deploys under its own lab name; a lab of that name is replaced only when its state says
+# it came from the demo file (make demo made it), any other is left alone and reported
 demo: system venv
-	@$(PY) -m emulator destroy $(DEMO) >/dev/null 2>&1 || true
-	$(PY) -m emulator deploy $(DEMO)
-	$(PY) -m emulator exec fw-chain client -- ping -c 3 10.100.2.2
+	@from=$$($(PY) -m emulator inspect $(DEMO_LAB) -f json 2>/dev/null | \
+	  $(PY) -c 'import json, sys; print(json.load(sys.stdin).get("file") or "an unknown file")' 2>/dev/null); \
+	if [ "$$from" = "$(abspath $(DEMO))" ]; then $(PY) -m emulator destroy $(DEMO_LAB) >/dev/null; \
+	elif [ -n "$$from" ]; then \
+	  echo "error: a lab named $(DEMO_LAB) is already deployed (from $$from), not by make demo:" \
+	       "remove it yourself (emulator destroy $(DEMO_LAB)) or run make demo DEMO_LAB=another-name" >&2; \
+	  exit 1; fi
+	$(PY) -m emulator deploy $(DEMO) --name $(DEMO_LAB)
+	$(PY) -m emulator exec $(DEMO_LAB) client -- ping -c 3 10.100.2.2
 	@echo
-	@echo "The demo lab is running. Try:"
-	@echo "  $(PY) -m emulator inspect fw-chain"
-	@echo "  $(PY) -m emulator exec fw-chain client -- ip route"
+	@echo "The demo lab $(DEMO_LAB) is running. Try:"
+	@echo "  $(PY) -m emulator inspect $(DEMO_LAB)"
+	@echo "  $(PY) -m emulator exec $(DEMO_LAB) client -- ip route"
 	@echo "  make demo-destroy"
 
 demo-destroy:
-	$(PY) -m emulator destroy fw-chain
+	$(PY) -m emulator destroy $(DEMO_LAB)
 
 test: setup
 	$(PY) -m pytest -q tests

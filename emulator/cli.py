@@ -364,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "  emulator destroy --topo linear,200")
     s.add_argument("target", nargs="?", metavar="LAB|TOPOLOGY")
     s.add_argument("--topo", metavar="SHAPE")
-    s.add_argument("--name")
+    s.add_argument("--name", metavar="LAB", help="with a TOPOLOGY file or --topo: the name it was deployed under "
+                                                 "(deploy --name)")
     s.set_defaults(fn=cmd_destroy)
 
     s = sub.add_parser("cleanup", help="remove what crashed runs left (found by journal and tag)",

@@ -68,3 +68,100 @@ def test_a_value_that_does_not_fit_its_explicit_tag_is_located(value, tag):
 def test_explicit_tags_that_fit_still_work():
     src = load_text("name: !!str 123\nnodes: {h1: {kind: host, mtu: !!int '1500'}}\n")
     assert src.data["name"] == "123" and src.data["nodes"]["h1"]["mtu"] == 1500
+
+
+# -- --name for every verb that takes a topology file ----------------------------------------------
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from emulator import cli, state  # noqa: E402
+from emulator.kernel import netns  # noqa: E402
+
+FW = str(ROOT / "topologies" / "fw-chain.yaml")
+
+
+def emulator(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "emulator", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.parametrize("verb", [["validate", "--no-host-check"], ["graph"], ["graph", "-f", "json"], ["plan"],
+                                  ["explain", "-f", "json"]])
+def test_name_renames_the_lab_of_a_file(verb, capsys):
+    """`--name` was silently ignored for a file (the lab took the file's name)."""
+    assert cli.main([verb[0], FW, "--name", "other1", *verb[1:]]) == 0
+    out = capsys.readouterr().out
+    if verb[0] != "explain":   # (explain shows chains, which do not name the lab: it accepts --name)
+        assert "other1" in out and "fw-chain" not in out.replace("fw-chain.yaml", "")
+
+
+def test_dry_run_deploy_plans_under_the_given_name(capsys):
+    assert cli.main(["deploy", "--dry-run", FW, "--name", "other2"]) == 0
+    out = capsys.readouterr().out
+    assert "emu-other2.client" in out and "emu-fw-chain" not in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["validate", FW, "--name", "a b"], "invalid lab name 'a b'"),
+    (["deploy", FW, "--name", "../x"], "invalid lab name '../x'"),
+    (["destroy", "fw-chain", "--name", "x"], "give a lab name or --name, not both"),
+])
+def test_bad_or_ambiguous_names_are_refused(argv, message, capsys):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+integration = pytest.mark.skipif(os.geteuid() != 0, reason="integration tests need root")
+
+
+@integration
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_deploy_and_destroy_a_file_under_another_name(topo, lab_name):
+    path = topo("""
+        name: fw-chain
+        nodes:
+          a: {kind: host, ip: [10.9.0.1/30]}
+          b: {kind: host, ip: [10.9.0.2/30]}
+        links: [[a, b]]
+    """)
+    r = emulator("deploy", path, "--name", lab_name)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert netns.exists(f"emu-{lab_name}.a")
+        assert state.read_state(lab_name)["file"] == path
+        assert emulator("exec", lab_name, "a", "--", "ping", "-c1", "-W2", "10.9.0.2").returncode == 0
+    finally:
+        d = emulator("destroy", path, "--name", lab_name)
+    assert d.returncode == 0, d.stderr
+    assert lab_name not in state.list_labs() and not netns.exists(f"emu-{lab_name}.a")
+
+
+@integration
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_make_demo_replaces_only_its_own_lab(topo, lab_name):
+    """`make demo` destroyed any lab named fw-chain; now a lab of its name that another file made
+    is left alone (exit non-zero, said why), and its own earlier demo is replaced."""
+    make = ["make", "-s", "-o", "system", "-o", "venv", f"DEMO_LAB={lab_name}", "demo"]
+    decoy = topo("name: {lab}\nnodes: {a: {kind: host}}\n", "decoy.yaml")
+    assert emulator("deploy", decoy).returncode == 0
+    try:
+        r = subprocess.run(make, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert r.returncode != 0
+        assert f"a lab named {lab_name} is already deployed (from {decoy})" in r.stderr
+        assert state.read_state(lab_name)["file"] == decoy and netns.exists(f"emu-{lab_name}.a")
+    finally:
+        assert emulator("destroy", lab_name).returncode == 0
+    try:
+        for _ in range(2):   # the second time it replaces the demo it made the first time
+            r = subprocess.run(make, capture_output=True, text=True, timeout=300, cwd=ROOT)
+            assert r.returncode == 0, r.stderr
+            assert json.loads(emulator("inspect", lab_name, "-f", "json").stdout)["file"] == FW
+            assert "3 received" in r.stdout
+    finally:
+        emulator("destroy", lab_name)
+    assert lab_name not in state.list_labs()

@@ -9,9 +9,9 @@ from ..errors import UsageError
 
 
 def cmd_explain(args) -> int:
-    from .. import lab as api
+    from .. import lab as api, loader
     from .explain import explain
-    c = api.compile(args.topology, check_host=False)
+    c = api.compile(loader.load_named(args.topology, args.name), check_host=False)
     if args.format == "json":
         import json
         print(json.dumps([ch.as_dict() for ch in c.services], indent=1))
@@ -51,6 +51,7 @@ def add_parsers(sub, fmt=argparse.RawDescriptionHelpFormatter) -> None:
     s = sub.add_parser("explain", help="for every network service client: the chain it got and why",
                        formatter_class=fmt, epilog="example:\n  emulator explain topologies/nsm-2s1c.yaml")
     s.add_argument("topology", metavar="TOPOLOGY", help="topology YAML file")
+    s.add_argument("--name", metavar="LAB", help="lab name instead of the file's name:")
     s.add_argument("-f", "--format", choices=["text", "json"], default="text")
     s.set_defaults(fn=cmd_explain)
 
