@@ -165,3 +165,34 @@ def test_make_demo_replaces_only_its_own_lab(topo, lab_name):
     finally:
         emulator("destroy", lab_name)
     assert lab_name not in state.list_labs()
+
+
+@integration
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_what_the_runner_concludes_from_the_labs_lock_and_state(lab_name):
+    """`inspect` takes a lab's lock for an instant: that is not a destroy. A lock kept, no state,
+    or a state another process wrote (a new lab of the same name) all mean the lab is lost."""
+    import threading
+    from emulator.scenario import runner
+    with state.locked(lab_name, create=True):
+        state.write_state(lab_name, {"name": lab_name, "pid": os.getpid(), "nodes": {}, "links": []})
+    try:
+        assert runner.lab_lost(lab_name) is None
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with state.locked(lab_name, create=False):
+                held.set()
+                release.wait(30)
+        t = threading.Thread(target=hold)
+        t.start()
+        held.wait(30)
+        threading.Timer(0.3, release.set).start()   # a short hold, as inspect's
+        assert runner.lab_lost(lab_name) is None
+        t.join()
+        state.write_state(lab_name, {"name": lab_name, "pid": 1, "nodes": {}, "links": []})
+        assert "deployed again by another process (pid 1)" in runner.lab_lost(lab_name)
+    finally:
+        state.remove(lab_name)
+    assert runner.lab_lost(lab_name) == f"lab '{lab_name}' was destroyed by another process"

@@ -38,9 +38,14 @@ class LabLost(EmulatorError):
 def lab_lost(name: str) -> str | None:
     """Why the lab this process deployed is no longer there to use, or None while it is.
 
-    Between steps no emulator process should hold the lab's lock (this one released it after
-    deploy): if one does, another process is destroying it."""
-    if state.is_busy(name):
+    Between steps no emulator process should hold the lab's lock for long (this one released it
+    after deploy; `inspect` tests it for an instant): if one keeps it, another process is
+    destroying the lab, and once it lets go the state says what became of it."""
+    for _ in range(50):
+        if not state.is_busy(name):
+            break
+        time.sleep(0.1)
+    else:
         return f"lab '{name}' is being destroyed by another process"
     st = state.read_state(name)
     if st is None:
