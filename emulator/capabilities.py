@@ -9,9 +9,12 @@ import functools
 import shutil
 import subprocess
 
-from .errors import Issue, TopologyError
+from .errors import EnvironmentProblem, Issue, TopologyError
 from .loader import Source
 from .model import Lab
+
+
+PROBE_TIMEOUT = 90
 
 
 @functools.lru_cache(maxsize=None)
@@ -20,9 +23,16 @@ def qdisc(kind: str, args: str = "") -> tuple[bool, str]:
     if shutil.which("tc") is None or shutil.which("unshare") is None:
         return False, "tc (package iproute2) or unshare (util-linux) is not installed"
     try:
+        # a new namespace can wait long for the kernel while it frees many others (a big lab just
+        # destroyed): a slow probe is not a missing feature, so it gets time, and a time-out is said
+        # as what it is (exceptions are not cached: the next call probes again)
         p = subprocess.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root", kind] + args.split(),
-                           capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as e:
+                           capture_output=True, text=True, timeout=PROBE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise EnvironmentProblem(f"could not find out whether the kernel has the {kind} qdisc: a probe in a new "
+                                 f"network namespace took over {PROBE_TIMEOUT} s (the kernel may be busy freeing "
+                                 "the namespaces of a large lab); try again in a minute") from None
+    except OSError as e:
         return False, str(e)
     if p.returncode == 0:
         return True, ""

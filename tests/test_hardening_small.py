@@ -385,3 +385,22 @@ def test_errors_quote_a_megabyte_value_and_an_escape_sequence_safely(where, tmp_
     path.write_text(text)
     r = emulator("validate", "--no-host-check", str(path))
     assert r.returncode == 2 and "\x1b" not in r.stderr and len(r.stderr) < 10_000, r.stderr[:300]
+
+
+def test_a_capability_probe_that_times_out_is_not_reported_as_missing(monkeypatch):
+    """Under load a new namespace can take long; the probe's time-out must not turn into
+    'this kernel has no tbf' (exit 2 on a valid topology): it is an environment problem, not cached."""
+    import subprocess
+
+    from emulator import capabilities
+    from emulator.errors import EnvironmentProblem
+
+    def slow(*a, **kw):
+        raise subprocess.TimeoutExpired(a[0], kw.get("timeout"))
+    capabilities.qdisc.cache_clear()
+    monkeypatch.setattr(capabilities.subprocess, "run", slow)
+    with pytest.raises(EnvironmentProblem, match="took over"):
+        capabilities.tbf()
+    monkeypatch.undo()
+    capabilities.qdisc.cache_clear()
+    assert capabilities.qdisc("tbf", "rate 1mbit burst 16k latency 50ms")[0] in (True, False)
