@@ -13,7 +13,9 @@ class BridgeDriver(Driver):
     forwarder = True
     addressable = False
     properties = {
-        "stp": {"type": "boolean", "description": "run the spanning tree protocol (default: off)"},
+        "stp": {"type": "boolean", "description": "run the spanning tree protocol (default: off); needed on "
+                                                  "every bridge of a loop. Forward delay 2 s, hello 1 s, max "
+                                                  "age 6 s: a port forwards ~4 s after it comes up"},
         "mtu": {"type": "integer", "minimum": 68, "maximum": 65535},
     }
 
