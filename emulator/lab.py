@@ -23,7 +23,7 @@ from .errors import DeployError, EnvironmentProblem, LabError
 from .kernel import netlink, netns
 from .loader import Source
 from .nsm import expand as nsm_expand
-from .model import Lab
+from .model import TAG_PREFIX, Lab
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -282,30 +282,31 @@ def cleanup(all_labs: bool = False, progress=None) -> list[tuple[str, list[str]]
 
 
 def orphan_namespaces() -> list[str]:
-    """Namespaces whose loopback carries an emulator tag but that no lab's journal knows.
+    """Namespaces whose loopback carries an emulator tag but whose lab no longer exists.
 
-    Only namespaces marked by the emulator (the alias on their `lo`) qualify; names are never
-    matched against a pattern.
+    Only namespaces marked by the emulator (the alias `emulator:LAB` on their `lo`) qualify; names are
+    never matched against a pattern. A namespace is tagged before it is journaled, so "no journal
+    knows it" would also be true of a lab being deployed right now: what counts is the lab in the tag.
+    A deploy makes its lab's directory before any namespace, so the labs are listed *after* the
+    namespaces: a namespace seen here whose lab is listed belongs to a lab that destroy can remove.
     """
-    known = set()
-    for name in state.list_labs():
-        known.update(r.get("name") for r in state.Journal(name).records() if r.get("op") == "netns")
     out = []
     try:
         entries = os.listdir(netns.NETNS_RUN_DIR)
     except FileNotFoundError:
         return out
+    tagged = []
     for ns in entries:
-        if ns in known:
-            continue
         try:
             with netlink.Socket(ns) as s:
                 lo = next((l for l in s.dump_links() if l["index"] == 1), {})
         except OSError:
             continue
-        if lo.get("alias", "").startswith("emulator:"):
-            out.append(ns)
-    return out
+        alias = lo.get("alias", "")
+        if alias.startswith(TAG_PREFIX):
+            tagged.append((ns, alias[len(TAG_PREFIX):]))
+    labs_now = set(state.list_labs())
+    return [ns for ns, owner in tagged if owner not in labs_now]
 
 
 def ping(lab_name: str, src: str, dst_ip: str, count: int = 1, timeout: float = 2) -> bool:

@@ -224,6 +224,28 @@ def test_cleanup_removes_crashed_labs_and_tagged_orphans_but_not_foreign_namespa
         subprocess.run(["ip", "netns", "del", foreign])
 
 
+def test_namespaces_of_a_lab_that_exists_are_no_orphans_even_before_they_are_journaled(topo, lab_name):
+    """A namespace is tagged before it is journaled: while a deploy runs, its journal does not know
+    all of its namespaces yet, and a `cleanup` at that moment must not take them for orphans."""
+    st = api.deploy(topo(LAN))
+    try:
+        journal = os.path.join(state.lab_dir(lab_name), "journal.jsonl")
+        kept = [line for line in open(journal) if '"op":"netns"' not in line]
+        with open(journal + ".all", "w") as f:
+            f.write(open(journal).read())
+        with open(journal, "w") as f:   # as if the deploy had not journaled them yet
+            f.writelines(kept)
+        mine = {n["netns"] for n in st["nodes"].values()}
+        assert not mine & set(api.orphan_namespaces())
+        r = run_cli("cleanup")
+        assert r.returncode == 0, r.stderr
+        assert all(netns.exists(n) for n in mine), "cleanup removed namespaces of a lab that exists"
+        os.replace(journal + ".all", journal)
+    finally:
+        api.destroy(lab_name)
+    assert not any(netns.exists(n) for n in mine)
+
+
 def test_processes_started_in_nodes_are_stopped_by_destroy(topo, lab_name):
     path = topo("""
         name: {lab}
