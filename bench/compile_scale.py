@@ -24,9 +24,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from emulator import addressing, graph, lab, plan, resolve, topo_gen, validate  # noqa: E402
-from emulator.loader import Source  # noqa: E402
-from emulator.nsm import expand  # noqa: E402
+from emulator.core import addressing, graph, plan, resolve, validate
+from emulator import lab, topo_gen  # noqa: E402
+from emulator.core.loader import Source  # noqa: E402
+from emulator.backends.nsm import expand  # noqa: E402
 
 STAGES = [("validate", validate, "check"), ("expand", expand, "expand"), ("resolve", resolve, "resolve"),
           ("graph", graph, "build"), ("addressing", addressing, "allocate"), ("plan", plan, "plan")]

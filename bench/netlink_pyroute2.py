@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The project's rtnetlink client (emulator/kernel/netlink.py) against pyroute2, building the same lab.
+"""The project's rtnetlink client (emulator/deploy/kernel/netlink.py) against pyroute2, building the same lab.
 
     .venv/bin/python bench/netlink_pyroute2.py                 # N = 100, 500
     .venv/bin/python bench/netlink_pyroute2.py --sizes 100 --repeat 3
@@ -43,7 +43,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from emulator.kernel import netlink as nl, netns  # noqa: E402
+from emulator.deploy.kernel import netlink as nl, netns  # noqa: E402
 
 ALIAS = "emulator:bench-nl"
 BRIDGE, FIRST_VETH, PEER = 2, 3, 2        # interface indexes (lo is 1 in every namespace)

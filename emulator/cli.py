@@ -8,12 +8,14 @@ import signal
 import sys
 import time
 
-from . import __version__, hostcmd, loader, names
+from . import __version__, names
+from .deploy import hostcmd
+from .core import loader
 from . import lab as api
 from .errors import EXIT_FAILED, EXIT_INVALID, EmulatorError, EnvironmentProblem, UsageError, escape_lines, quote
-from .loader import Source
-from .nsm import cli as nsm_cli
-from .schema import topology_schema
+from .core.loader import Source
+from .backends.nsm import cli as nsm_cli
+from .core.schema import topology_schema
 from .topo_gen import SHAPES, generate
 from .ui_text import TerminalProgress, table
 from .units import human_impairment
@@ -70,7 +72,7 @@ def _n(count: int, word: str) -> str:
 
 def cmd_graph(args) -> int:
     c = api.compile(_source(args), check_host=False)
-    from . import graph as graph_mod
+    from .core import graph as graph_mod
     fmt = {"text": graph_mod.to_text, "dot": graph_mod.to_dot, "json": graph_mod.to_json}[args.format]
     print(fmt(c.lab, c.graph))
     return 0
@@ -78,7 +80,7 @@ def cmd_graph(args) -> int:
 
 def cmd_plan(args) -> int:
     c = api.compile(_source(args), check_host=False)
-    from .actions import PHASE_NAMES
+    from .deploy.actions import PHASE_NAMES
     last = None
     for a in c.actions:
         if a.phase != last:
@@ -112,7 +114,7 @@ def cmd_deploy(args) -> int:
     t0 = time.monotonic()
     progress = TerminalProgress(title="deploy")
     if getattr(args, "hugepages", None):
-        os.environ["EMULATOR_HUGEPAGES"] = str(args.hugepages)   # read by emulator/hugepages.py
+        os.environ["EMULATOR_HUGEPAGES"] = str(args.hugepages)   # read by emulator/backends/dpdk/hugepages.py
     st = None
     try:   # until the report is out, Ctrl-C rolls back as during the deploy (README: "interrupted ... rolls back")
         st = api.deploy(src, progress=progress)   # rolls back by itself when interrupted
@@ -325,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     _topology_args(s, required=False)
     s.add_argument("-f", "--format", choices=["text", "dot", "json"], default="text")
     s.set_defaults(fn=cmd_graph)
-    nsm_cli.add_parsers(sub, fmt)   # explain, import-nsm (emulator/nsm/cli.py)
+    nsm_cli.add_parsers(sub, fmt)   # explain, import-nsm (emulator/backends/nsm/cli.py)
 
     s = sub.add_parser("plan", help="print the ordered actions a deploy would take (nothing is changed)",
                        formatter_class=fmt, epilog="example:\n  emulator plan topologies/fw-chain.yaml")

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING
 
-from . import actions as A
-from . import apply, capabilities, hostcmd, loader, names, plan, resolve, state, teardown
+from .deploy import actions as A
+from .deploy import apply, capabilities, hostcmd, state, teardown
+from .core import loader, plan, resolve
+from . import names
 from .errors import DeployError, EnvironmentProblem, LabError
-from .kernel import netlink, netns
-from .loader import Source
-from .nsm import expand as nsm_expand
-from .model import TAG_PREFIX, Lab
+from .deploy.kernel import netlink, netns
+from .core.loader import Source
+from .backends.nsm import expand as nsm_expand
+from .core.model import TAG_PREFIX, Lab
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -35,7 +37,7 @@ class Compiled:
     lab: Lab
     graph: nx.MultiGraph
     actions: list[A.Action]
-    services: list = field(default_factory=list)   # network service chains (emulator/nsm/expand.py)
+    services: list = field(default_factory=list)   # network service chains (emulator/backends/nsm/expand.py)
 
 
 def load(path_or_source: str | Source) -> Source:
@@ -46,7 +48,7 @@ def load(path_or_source: str | Source) -> Source:
 
 def compile(path_or_source: str | Source, check_host: bool = True) -> Compiled:
     """Every stage up to the plan; raises TopologyError (all problems, located) on bad input."""
-    from . import addressing, graph, validate  # networkx and jsonschema: only commands that compile pay for them
+    from .core import addressing, graph, validate  # networkx and jsonschema: only commands that compile pay for them
     src = load(path_or_source)
     raw = validate.check(src)
     raw, src, services = nsm_expand.expand(raw, src)   # network services -> links, addresses, routes
@@ -236,7 +238,7 @@ def live_interfaces(st: dict) -> dict[str, dict]:
             for link in s.dump_links():
                 if link["index"] in idx:
                     out[idx[link["index"]]] = link
-    from . import drivers
+    from .core import drivers
     for node, n in st["nodes"].items():   # ports the kernel does not know (DPDK apps, OVS vhost-user)
         try:
             out.update(drivers.get(n["kind"]).live(st["name"], node, n))

@@ -6,7 +6,7 @@ pipeline. Names follow Mininet: hosts h1..hN, switches s1..sN.
 from __future__ import annotations
 
 from .errors import UsageError
-from .loader import Source
+from .core.loader import Source
 
 SHAPES = {
     "single": "single,N: one bridge s1 with hosts h1..hN",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .apply import Progress
+from .deploy.apply import Progress
 
 
 class TerminalProgress(Progress):

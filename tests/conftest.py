@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from emulator import lab as api
-from emulator.loader import load_text
+from emulator.core.loader import load_text
 
 _counter = itertools.count()
 

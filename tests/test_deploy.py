@@ -9,9 +9,9 @@ import time
 import pytest
 
 from emulator import lab as api
-from emulator import state
+from emulator.deploy import state
 from emulator.errors import DeployError, LabError, TopologyError
-from emulator.kernel import netns
+from emulator.deploy.kernel import netns
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
 
@@ -288,7 +288,7 @@ def test_bandwidth_limit_is_applied_with_tbf(topo, lab_name):
 
 
 def test_delay_and_loss_need_netem_and_are_refused_or_applied(topo, lab_name):
-    from emulator import capabilities
+    from emulator.deploy import capabilities
     path = topo("""
         name: {lab}
         nodes:

@@ -1,4 +1,4 @@
-"""emulator/kernel/devices.py: a host NIC moved into a node's namespace and back.
+"""emulator/deploy/kernel/devices.py: a host NIC moved into a node's namespace and back.
 
 This kernel has no dummy devices, so one end of a veth pair in the host namespace stands in for
 the NIC. Its names and addresses are unique to the test (lab_name); both ends carry the lab's alias,
@@ -15,7 +15,7 @@ import pytest
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from emulator.kernel import devices, netns
+from emulator.deploy.kernel import devices, netns
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from emulator import lab as api
-from emulator import ready
+from emulator.deploy import ready
 from emulator.errors import DeployError
-from emulator.kernel import netlink
-from emulator.loader import load_text
+from emulator.deploy.kernel import netlink
+from emulator.core.loader import load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,9 +12,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator import drivers, lab, topo_gen
+from emulator.core import drivers
+from emulator import lab, topo_gen
 from emulator.errors import TopologyError, UsageError
-from emulator.loader import Source, load_text
+from emulator.core.loader import Source, load_text
 
 # EMULATOR_FUZZ_SCALE=10 runs ten times the examples (a longer local campaign); any
 # --hypothesis-seed=N must pass: no strategy may depend on the seed to be drawable.

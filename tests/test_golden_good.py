@@ -1,6 +1,6 @@
 """Golden good topologies: the compiled graph (JSON) and the plan (one action per line).
 
-tests/golden/NAME.yaml -> NAME.graph.json (emulator.graph.to_json) and NAME.plan.txt (the
+tests/golden/NAME.yaml -> NAME.graph.json (emulator.core.graph.to_json) and NAME.plan.txt (the
 describe() line of every planned action). Mininet-style generated topologies are checked
 the same way, under the names topo_<shape>_<sizes>. Regenerate after a deliberate change with
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator import graph, lab, topo_gen
-from emulator.model import FIRST_INDEX
+from emulator.core import graph
+from emulator import lab, topo_gen
+from emulator.core.model import FIRST_INDEX
 from conftest import check_golden
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emulator import loader
+from emulator.core import loader
 from emulator.errors import TopologyError
-from emulator.loader import load_text
+from emulator.core.loader import load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BOMB = (ROOT / "tests" / "errors" / "alias_bomb.yml").read_text()
@@ -77,8 +77,9 @@ import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
-from emulator import cli, state  # noqa: E402
-from emulator.kernel import netns  # noqa: E402
+from emulator import cli
+from emulator.deploy import state  # noqa: E402
+from emulator.deploy.kernel import netns  # noqa: E402
 
 FW = str(ROOT / "topologies" / "fw-chain.yaml")
 

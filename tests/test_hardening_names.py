@@ -9,12 +9,14 @@ import sys
 
 import pytest
 
-from emulator import hugepages, names, state, teardown
+from emulator.backends.dpdk import hugepages
+from emulator import names
+from emulator.deploy import state, teardown
 from emulator import lab as api
-from emulator.dpdk import Testpmd, file_prefix, spec_path
+from emulator.backends.dpdk.testpmd import Testpmd, file_prefix, spec_path
 from emulator.errors import DeployError, LabError, TopologyError, UsageError
-from emulator.kernel import netns
-from emulator.model import lab_tag
+from emulator.deploy.kernel import netns
+from emulator.core.model import lab_tag
 
 from conftest import compile_text
 
@@ -164,8 +166,8 @@ def _derived(lab: str, nodes: list[str]) -> set[str]:
     file prefixes, which are also /var/run/dpdk/PREFIX)."""
     from types import SimpleNamespace
 
-    from emulator.drivers.ovs import ovs_prefix
-    from emulator.model import fabric_netns, node_netns
+    from emulator.backends.ovs.driver import ovs_prefix
+    from emulator.core.model import fabric_netns, node_netns
     out = {fabric_netns(lab), ovs_prefix(SimpleNamespace(name=lab))}
     for n in nodes:
         out |= {node_netns(lab, n), file_prefix(lab, n)}

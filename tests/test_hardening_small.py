@@ -10,10 +10,12 @@ import time
 
 import pytest
 
-from emulator import cli, hugepages, state
+from emulator import cli
+from emulator.backends.dpdk import hugepages
+from emulator.deploy import state
 from emulator import lab as api
 from emulator.errors import DeployError, EnvironmentProblem, TopologyError, quote
-from emulator.loader import load_text
+from emulator.core.loader import load_text
 from emulator.units import human_impairment
 
 from conftest import compile_text
@@ -284,9 +286,9 @@ def test_inspect_shows_bandwidth_with_units(topo, lab_name):
 _AS_NOBODY = """
 import os, sys
 from emulator import cli, lab, drivers, units   # imported while root: the interpreter lives under /root
-from emulator.nsm import cli as _nsm_cli
+from emulator.backends.nsm import cli as _nsm_cli
 cli.build_parser()                                 # imports what the parser's help texts import
-import emulator.kernel.netlink, emulator.kernel.netns, emulator.ui_text, emulator.nsm.cli  # noqa
+import emulator.deploy.kernel.netlink, emulator.deploy.kernel.netns, emulator.ui_text, emulator.backends.nsm.cli  # noqa
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 sys.exit(cli.main(sys.argv[1:]))
 """
@@ -320,7 +322,7 @@ def test_inspect_as_non_root_says_it_needs_root(topo, lab_name, tmp_path):
 # -- startup commands' timeout -----------------------------------------------------------------------
 
 def test_exec_timeout_is_documented_and_per_node():
-    from emulator.schema import topology_schema
+    from emulator.core.schema import topology_schema
     text = json.dumps(topology_schema())
     assert "exec_timeout" in text and "default 120" in text
     c = compile_text("""
@@ -392,7 +394,7 @@ def test_a_capability_probe_that_times_out_is_not_reported_as_missing(monkeypatc
     'this kernel has no tbf' (exit 2 on a valid topology): it is an environment problem, not cached."""
     import subprocess
 
-    from emulator import capabilities
+    from emulator.deploy import capabilities
     from emulator.errors import EnvironmentProblem
 
     def slow(*a, **kw):

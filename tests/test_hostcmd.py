@@ -1,5 +1,5 @@
 """hostcmd keeps a bounded history; `recording()` collects what a block runs (no root needed: dry runs)."""
-from emulator import hostcmd
+from emulator.deploy import hostcmd
 
 
 def _dry(n: int, tag: str) -> None:

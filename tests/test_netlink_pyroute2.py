@@ -1,4 +1,4 @@
-"""The hand-written rtnetlink requests (emulator/kernel/netlink.py) against pyroute2's encoding.
+"""The hand-written rtnetlink requests (emulator/deploy/kernel/netlink.py) against pyroute2's encoding.
 
 Each case builds one request with the project's Batch and the same message with pyroute2's
 ifinfmsg/ifaddrmsg/rtmsg classes (header: type, flags and sequence number set alike, pid 0), and
@@ -18,7 +18,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from emulator.kernel import netlink as nl
+from emulator.deploy.kernel import netlink as nl
 
 SEQ = 7
 ACK = nl.NLM_F_REQUEST | nl.NLM_F_ACK

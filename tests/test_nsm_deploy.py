@@ -8,7 +8,7 @@ import time
 import pytest
 
 from emulator import lab as api
-from emulator import state
+from emulator.deploy import state
 from emulator.scenario.steps import RunContext, get as get_step
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]

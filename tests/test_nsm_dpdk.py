@@ -10,9 +10,9 @@ import re
 import pytest
 
 from emulator import lab as api
-from emulator import state
-from emulator.dpdk.steps import DpdkTraffic
-from emulator.nsm.step import NsmChain
+from emulator.deploy import state
+from emulator.backends.dpdk.steps import DpdkTraffic
+from emulator.backends.nsm.step import NsmChain
 
 from test_ovs_dpdk import assert_nothing_left, ctx_for, needs_dpdk, nr_hugepages
 

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from emulator import lab
 from emulator.errors import TopologyError
-from emulator.loader import Source
-from emulator.nsm.select import is_subset
+from emulator.core.loader import Source
+from emulator.backends.nsm.select import is_subset
 
 SCALE = float(os.environ.get("EMULATOR_FUZZ_SCALE", "1"))   # as in test_fuzz.py: more examples locally
 APPS = ["a", "b", "c", "d"]

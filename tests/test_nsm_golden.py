@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator import graph, lab
-from emulator.nsm.explain import explain
+from emulator.core import graph
+from emulator import lab
+from emulator.backends.nsm.explain import explain
 from conftest import check_golden
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ import pytest
 
 from emulator import lab
 from emulator.errors import UsageError
-from emulator.loader import load_text
-from emulator.nsm.k8s import import_manifests, parse_labels
+from emulator.core.loader import load_text
+from emulator.backends.nsm.k8s import import_manifests, parse_labels
 from conftest import check_golden
 
 ROOT = Path(__file__).resolve().parent.parent

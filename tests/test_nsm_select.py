@@ -1,10 +1,10 @@
-"""NSM endpoint selection (emulator/nsm/select.py) on the cases NSM documents and tests:
+"""NSM endpoint selection (emulator/backends/nsm/select.py) on the cases NSM documents and tests:
 ordered matches, source selectors as subsets of the request's labels, fallthrough, metadata-only
 matches, no matches at all, templated destination selectors; and request URLs."""
 import pytest
 
-from emulator.nsm.select import Candidate, Match, Route, fill, is_subset, select
-from emulator.nsm.spec import parse_request, parse_service
+from emulator.backends.nsm.select import Candidate, Match, Route, fill, is_subset, select
+from emulator.backends.nsm.spec import parse_request, parse_service
 
 FW = Candidate("fw", {"app": "firewall"})
 FW2 = Candidate("fw2", {"app": "firewall", "version": "2"})

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from emulator.errors import TopologyError
-from emulator.nsm.step import find_chain
+from emulator.backends.nsm.step import find_chain
 from emulator.scenario import spec, steps
 from emulator.scenario.steps import StepError
 
@@ -44,7 +44,7 @@ def test_nsm_scenarios_load(path):
 
 
 def test_nsm_chain_of_a_dpdk_client_says_which_step_drives_it():
-    from emulator.nsm.step import NsmChain
+    from emulator.backends.nsm.step import NsmChain
     from emulator.scenario.steps import RunContext
     st = {"name": "lab", "nodes": {"gen": {"kind": "dpdk-app"}},
           "services": [{"client": "gen", "service": "bulk", "payload": "ETHERNET", "nodes": ["gen", "relay", "sink"],
@@ -68,7 +68,7 @@ def test_bad_nsm_chain_step_is_located(tmp_path):
 
 
 def test_inspect_text_lists_chains_hop_by_hop():
-    from emulator.nsm.cli import chains_text
+    from emulator.backends.nsm.cli import chains_text
     st = {"services": [{"client": "c", "service": "s", "payload": "IP", "nodes": ["c", "x"],
                         "hops": [{"client": "c:nsm0", "client_ip": "10.0.0.1/30", "endpoint": "x:in0",
                                   "endpoint_ip": "10.0.0.2/30"}]}]}

@@ -1,9 +1,9 @@
-"""VNF roles (emulator/vnf.py): what each role adds for the way an endpoint is wired, and where
+"""VNF roles (emulator/backends/nsm/vnf.py): what each role adds for the way an endpoint is wired, and where
 it refuses to go."""
 import pytest
 
-from emulator import vnf
-from emulator.vnf import Wiring
+from emulator.backends.nsm import vnf
+from emulator.backends.nsm.vnf import Wiring
 
 
 def test_registry_has_the_issue_roles():

@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from emulator import hugepages, state
+from emulator.backends.dpdk import hugepages
+from emulator.deploy import state
 from emulator import lab as api
-from emulator.dpdk import file_prefix
-from emulator.dpdk.steps import DpdkLatency, DpdkTraffic
+from emulator.backends.dpdk.testpmd import file_prefix
+from emulator.backends.dpdk.steps import DpdkLatency, DpdkTraffic
 from emulator.errors import EnvironmentProblem
 from emulator.scenario.steps import RunContext
 
@@ -374,10 +375,10 @@ def test_testpmd_that_fails_to_start_rolls_the_whole_lab_back(topo, lab_name):
 def test_testpmd_of_a_node_answers_through_its_fifo_from_the_command_line(topo, lab_name):
     api.deploy(topo(MEMIF))
     try:
-        r = subprocess.run([sys.executable, "-m", "emulator.dpdk", lab_name, "rx2", "show port info 0"],
+        r = subprocess.run([sys.executable, "-m", "emulator.backends.dpdk", lab_name, "rx2", "show port info 0"],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0 and "net_memif" in r.stdout and "role=server" in r.stdout, r.stdout + r.stderr
-        r = subprocess.run([sys.executable, "-m", "emulator.dpdk", lab_name, "nope", "start"],
+        r = subprocess.run([sys.executable, "-m", "emulator.backends.dpdk", lab_name, "nope", "start"],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 1 and "not a running dpdk-app" in r.stderr
     finally:

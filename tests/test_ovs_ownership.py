@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from emulator import actions as A
-from emulator import hostcmd
-from emulator import ovs as O
+from emulator.deploy import actions as A
+from emulator.deploy import hostcmd
+from emulator.backends.ovs import vswitch as O
 from emulator.errors import DeployError
-from emulator.kernel import netns
+from emulator.deploy.kernel import netns
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
 HAVE = os.access(O.VSWITCHD_PLAIN, os.X_OK) and os.path.exists(O.SCHEMA_FILES[0])

@@ -475,7 +475,7 @@ def test_chart_panels_side_by_side_are_one_valid_svg_with_escaped_labels():
 
 
 def test_dpdk_plot_escapes_step_names_and_uses_the_shared_chart(tmp_path):
-    from emulator.dpdk import plot
+    from emulator.backends.dpdk import plot
     runs = [{"id": f"r{i}", "params": {"size": size, "burst": 32}, "steps": [
         {"name": "a<b", "type": "dpdk_traffic", "status": "passed", "measurements": {"mpps": 2.0, "gbps": 1.5}},
         {"name": "lat", "type": "dpdk_latency", "status": "passed", "measurements": {"rtt_avg_us": 150.0}}]}

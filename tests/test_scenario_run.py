@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from emulator import state
-from emulator.kernel import netns
+from emulator.deploy import state
+from emulator.deploy.kernel import netns
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

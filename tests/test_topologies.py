@@ -8,8 +8,8 @@ import time
 import pytest
 
 from emulator import lab as api
-from emulator.kernel import netns
-from emulator.loader import load_file
+from emulator.deploy.kernel import netns
+from emulator.core.loader import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILES = sorted(glob.glob(os.path.join(ROOT, "topologies", "*.yaml")))
@@ -23,7 +23,7 @@ REACH = {
     "1s2c-iptables": [("client", "10.0.2.2")],
     "1s2c-bridge": [("client", "10.0.1.2")],
     "1s2c-user-app": [("client", "10.0.1.2")],
-    "nsm-2s1c": [("client", "172.16.2.2")],          # network service chains (emulator/nsm/)
+    "nsm-2s1c": [("client", "172.16.2.2")],          # network service chains (emulator/backends/nsm/)
     "nsm-chain4": [("client", "172.16.13.2")],
     "nsm-2s1c-user-app": [("client", "172.16.2.2")],
     "seed003-pairs": [],                              # DPDK apps only: traffic in tests/test_ovs_dpdk.py

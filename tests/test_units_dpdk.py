@@ -3,10 +3,11 @@ import os
 
 import pytest
 
-from emulator import actions as A
-from emulator import hostcmd, hugepages
-from emulator import ovs as O
-from emulator.dpdk import StartDpdkApps, parse_forward_stats, parse_rates, start_waves
+from emulator.deploy import actions as A
+from emulator.deploy import hostcmd
+from emulator.backends.dpdk import hugepages
+from emulator.backends.ovs import vswitch as O
+from emulator.backends.dpdk.testpmd import StartDpdkApps, parse_forward_stats, parse_rates, start_waves
 from emulator.errors import DeployError, EnvironmentProblem, TopologyError
 
 from conftest import compile_text
@@ -273,7 +274,7 @@ steps:
 
 
 def test_packet_rates_parse_with_si_suffixes():
-    from emulator.dpdk.steps import pps
+    from emulator.backends.dpdk.steps import pps
     assert pps("20k") == 20000 and pps("1M") == 10 ** 6 and pps("1.5Mpps") == 1500000
     assert pps(" 100 kpps ") == 100000 and pps(20000) == 20000 and pps(2.5e4) == 25000 and pps("750") == 750
     for bad in ("0", "fast", "-5", "1e6", "10 mbit", 0, -1, True, "0.2", "2G"):
@@ -317,7 +318,7 @@ steps:
 
 
 def test_paced_rate_conflicts_are_step_errors_before_touching_testpmd():
-    from emulator.dpdk.steps import DpdkTraffic
+    from emulator.backends.dpdk.steps import DpdkTraffic
     from emulator.scenario.steps import RunContext, StepError
     ctx = RunContext(lab="nolab", state={"nodes": {}}, artifacts_dir="/nonexistent")
     for args, msg in (({"rate": "5G"}, "out of range"), ({"rate": "10k", "bursts": 2}, "exclude each other"),
@@ -328,7 +329,7 @@ def test_paced_rate_conflicts_are_step_errors_before_touching_testpmd():
 
 def test_seed003_layout_and_plots_from_results(tmp_path):
     import json
-    from emulator.dpdk import plot
+    from emulator.backends.dpdk import plot
     runs = []
     for i, (size, burst) in enumerate([(64, 32), (1500, 32), (64, 256)]):
         runs.append({"id": f"r{i}", "params": {"size": size, "burst": burst}, "steps": [
@@ -351,7 +352,7 @@ def test_seed003_layout_and_plots_from_results(tmp_path):
 
 def test_stop_and_rate_markers_wait_for_complete_blocks():
     import re
-    from emulator.dpdk import RATES, STOPPED
+    from emulator.backends.dpdk.testpmd import RATES, STOPPED
     assert re.search(STOPPED, ACC) and re.search(STOPPED, "Packet forwarding not started\n")
     cut = ACC[:ACC.index("TX-packets: 4240544        TX-dropped: 37812544      TX-total: 42053088\n  ++")]
     assert not re.search(STOPPED, cut + "TX-packets: 42"), "half a block is not a finished stop"

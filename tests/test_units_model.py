@@ -10,10 +10,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from emulator import drivers, graph, lab, schema, topo_gen, units
-from emulator.drivers.base import Driver
+from emulator.core import drivers, graph, schema
+from emulator import lab, topo_gen, units
+from emulator.core.driver import Driver
 from emulator.errors import TopologyError, UsageError
-from emulator.loader import Source, load_text
+from emulator.core.loader import Source, load_text
 
 
 def compile_text(text: str):
@@ -460,7 +461,7 @@ def test_source_without_text_still_validates():
 
 def test_taken_prefixes_overlap_exactly_as_ipaddress_says():
     import random
-    from emulator.addressing import Taken
+    from emulator.core.addressing import Taken
     rnd = random.Random(7)
     nets = [ipaddress.ip_network((rnd.randrange(0, 1 << 32) & ~((1 << (32 - p)) - 1), p))
             for p in (rnd.choice([8, 16, 20, 24, 28, 30, 31, 32]) for _ in range(60))]
@@ -476,7 +477,7 @@ def test_taken_prefixes_overlap_exactly_as_ipaddress_says():
 def test_ovs_port_numbers_are_computed_in_one_pass_and_follow_the_interfaces():
     """ethN is OpenFlow port N; other names number by position. One scan of the bridge's
     interfaces for the whole bridge (it was one per port: 2000 ports, 2000 scans)."""
-    from emulator.drivers import ovs
+    from emulator.backends.ovs import driver as ovs
     n = 300
     links = "\n".join(f"  - [h{i}, sw]" for i in range(n))
     hosts = "\n".join(f"  h{i}: {{kind: host}}" for i in range(n))

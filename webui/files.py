@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from emulator import loader
+from emulator.core import loader
 from emulator.errors import UsageError
 
 SUFFIXES = (".yaml", ".yml")

@@ -1,4 +1,4 @@
-"""Property forms generated from the topology JSON Schema (emulator.schema.topology_schema).
+"""Property forms generated from the topology JSON Schema (emulator.core.schema.topology_schema).
 
 Each field of the selected element's schema becomes one input: a text box for strings, a number
 box for numbers, a switch for booleans, a drop-down for enums and, for lists and mappings
@@ -12,7 +12,7 @@ import json
 import yaml
 from dash import dcc, html
 
-from emulator import schema as schema_mod
+from emulator.core import schema as schema_mod
 
 HIDDEN = {"position", "endpoints"}
 

@@ -15,7 +15,7 @@ import traceback
 
 from emulator import lab as api
 from emulator.errors import EmulatorError
-from emulator.loader import load_text
+from emulator.core.loader import load_text
 
 _ids = itertools.count(1)
 JOBS: dict[int, "Job"] = {}

@@ -14,9 +14,9 @@ from collections import deque
 import yaml
 
 from emulator import lab as api
-from emulator import schema as schema_mod
+from emulator.core import schema as schema_mod
 from emulator.errors import EmulatorError, Issue, TopologyError, format_path
-from emulator.loader import load_text
+from emulator.core.loader import load_text
 
 PREFIX = {"host": "h", "router": "r", "bridge": "sw"}
 TOP_ORDER = ["name", "description", "addressing", "nodes", "links"]

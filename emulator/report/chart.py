@@ -1,6 +1,6 @@
 """Charts as inline SVG, drawn with the standard library only: a line chart, a grouped bar chart,
 and panels side by side in one picture. Used by the scenario report (emulator/report/html.py) and
-the DPDK plots (emulator/dpdk/plot.py).
+the DPDK plots (emulator/backends/dpdk/plot.py).
 
 Values are given in the base unit of their kind (units.kind(): bit/s, ms, s, %, bytes, or plain
 with a unit label); the axes and tooltips read in human units (units.axis_scale, units.human_kind).

@@ -17,7 +17,8 @@ import sys
 import threading
 import time
 
-from .. import __version__, hostcmd, state
+from .. import __version__
+from ..deploy import hostcmd, state
 from .. import lab as api
 from ..errors import EXIT_ENVIRONMENT, EXIT_FAILED, EmulatorError, EnvironmentProblem, LabError
 from . import expect, spec as spec_mod, steps

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 import jsonschema
 
 from .. import lab as api
-from .. import loader
+from ..core import loader
 from ..errors import Issue, TopologyError
-from ..loader import Source
-from ..validate import _issues_for
+from ..core.loader import Source
+from ..core.validate import _issues_for
 from . import expect, steps
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"

@@ -16,9 +16,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .. import hostcmd, runtime, units
+from ..deploy import hostcmd, runtime
+from .. import units
 from ..errors import EmulatorError, EnvironmentProblem, UsageError
-from ..model import Impairment
+from ..core.model import Impairment
 from ..registry import Registry
 
 
@@ -539,7 +540,7 @@ for _s in (Ping(), PingAll(), Iperf3(), Exec(), Background(), Wait(), WaitFor(),
     register(_s)
 
 
-from ..dpdk import steps as _dpdk_steps  # noqa: E402,F401  (dpdk_traffic, dpdk_latency)
+from ..backends.dpdk import steps as _dpdk_steps  # noqa: E402,F401  (dpdk_traffic, dpdk_latency)
 
 
-from ..nsm import step as _nsm_step  # noqa: E402,F401  (nsm_chain: network service chains)
+from ..backends.nsm import step as _nsm_step  # noqa: E402,F401  (nsm_chain: network service chains)

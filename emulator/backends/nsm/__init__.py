@@ -1,0 +1,21 @@
+"""Network services in the form Network Service Mesh (NSM) uses, compiled into the lab.
+
+A topology may declare `services:` (NSM NetworkService resources: payload and ordered matches),
+`forwarders:` (the data plane that builds cross-connects), endpoints (`kind: nse`) and clients
+(`kind: nsc`, with requests such as `kernel://secure-intranet/nsm0?app=x`). The "expand services"
+stage (`expand.expand`, called by `lab.compile` right after schema validation) resolves every
+request with NSM's endpoint-selection rules (`select.py`) and rewrites the raw topology into
+plain links, addresses, routes, sysctls and startup commands that the rest of the pipeline
+deploys like anything else. Modules:
+
+    spec.py       what the YAML says: services, matches, requests, endpoints (v1 and v1alpha1 spellings)
+    select.py     NSM's matchEndpoint: ordered matches, source/destination selectors, fallthrough, metadata
+    forwarders.py the forwarder-type registry (kernel: veth cross-connects)
+    expand.py     the stage: chains (the resolved objects), per-hop /30s, routes, VNFs, rewritten topology
+    explain.py    `emulator explain`: every client's chain and why
+    k8s.py        `emulator import-nsm`: NSM Kubernetes manifests -> a topology
+    step.py       the `nsm_chain` scenario step: per-hop packet counters prove the path
+    cli.py        the `explain` and `import-nsm` verbs, and the chains `inspect LAB` lists
+
+Node kinds `nse` and `nsc` are drivers (emulator/backends/nsm/driver.py); VNF roles are emulator/backends/nsm/vnf.py.
+"""

@@ -1,0 +1,67 @@
+"""Network service nodes: `nse` (an endpoint: a namespace that provides network services and
+plays a VNF role) and `nsc` (a client: a namespace that requests network services).
+
+Both are namespace nodes like `host`. Their cross-connects, addresses, routes and VNF commands
+are not written by hand: the expand-services stage (emulator/backends/nsm/expand.py) adds them to the
+topology before it is resolved, so by the time these drivers see a node it is a plain host.
+With `dpdk: {mode: ...}` the stage turns the node into a `dpdk-app` instead: a DPDK endpoint or
+client, whose connections are testpmd ports (memif or vhost-user between DPDK ends, af_packet
+on a veth).
+"""
+from __future__ import annotations
+
+from . import vnf
+from .spec import REQUEST, SELECTOR, SERVICES, forwarders_schema
+from ...core.drivers import register
+from ..dpdk.driver import DpdkAppDriver
+from ..host.driver import NAMESPACE_NODE_PROPERTIES, HostDriver
+
+#: what a DPDK endpoint or client takes of dpdk-app's settings
+DPDK_KEYS = ("mode", "autostart", "cores", "main_core", "memory", "burst", "size", "ring", "args", "eal")
+DPDK_DATAPLANE = {
+    "type": "object", "additionalProperties": False,
+    "properties": {k: DpdkAppDriver.properties[k] for k in DPDK_KEYS},
+    "description": "run it as a DPDK app (dpdk-testpmd, as kind dpdk-app) instead of a kernel namespace: its "
+                   "connections are testpmd ports (memif, vhost-user, or af_packet on a kernel veth) and its "
+                   "mode is its role: io or mac forward between the in and out port of a chain, icmpecho answers ping, "
+                   "rxonly counts, txonly and flowgen send; mechanisms default to [memif, vhost-user, kernel]",
+}
+
+NSE_PROPERTIES = {
+    **NAMESPACE_NODE_PROPERTIES,
+    "services": {"anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1},
+                           {"type": "string"}],
+                 "description": "network services this endpoint provides (NSM_SERVICE_NAMES)"},
+    "service_labels": {"type": "object", "additionalProperties": SELECTOR,
+                       "description": "labels per service, on top of the node's labels"},
+    "cidr": {"type": "string", "description": "address pool of its connections, a /30 each (NSM_CIDR_PREFIX); "
+                                              "default: a free /24 of 172.16.0.0/16"},
+    "vnf": vnf.schema(),
+    "mechanisms": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                   "description": "connection mechanisms it accepts, preferred first; also what it asks for "
+                                  "when it requests the next hop (default: [kernel]; DPDK: [memif, vhost-user, kernel])"},
+    "dpdk": DPDK_DATAPLANE,
+}
+NSC_PROPERTIES = {
+    **NAMESPACE_NODE_PROPERTIES,
+    "requests": {"type": "array", "items": REQUEST, "minItems": 1,
+                 "description": "network services requested, NSM URL form mechanism://service/ifname?label=value"},
+    "dpdk": DPDK_DATAPLANE,
+}
+
+
+class NseDriver(HostDriver):
+    kind = "nse"
+    summary = "a network service endpoint: provides services, plays a VNF role, gets its connections from a forwarder"
+    properties = NSE_PROPERTIES
+    lab_properties = {"services": SERVICES, "forwarders": forwarders_schema()}  # expanded by emulator/backends/nsm/
+
+
+class NscDriver(HostDriver):
+    kind = "nsc"
+    summary = "a network service client: requests services; its interfaces and routes come from the chain it gets"
+    properties = NSC_PROPERTIES
+
+
+register(NseDriver())
+register(NscDriver())

@@ -1,0 +1,110 @@
+"""The topology's JSON Schema, built from the driver registry.
+
+`python -m emulator schema` prints it, so editors (VS Code's YAML extension,
+for one) complete and check topology files; the validator and the web UI's
+property forms use the same schema.
+"""
+from __future__ import annotations
+
+from . import drivers
+from .. import names
+from ..backends.host.driver import MAC, MTU
+
+NAME_PATTERN = names.NAME_PATTERN
+LAB_NAME = {"type": "string", "pattern": NAME_PATTERN, "maxLength": names.LAB_MAX,
+            "description": "lab name: prefixes every namespace the lab creates (emu-<name>...)"}
+RATE = {"type": ["string", "integer"], "description": "bandwidth limit, e.g. 100mbit, 1gbit (tc tbf)"}
+TIME = {"type": ["string", "number"], "description": "e.g. 2ms, 100us (netem)"}
+PCT = {"type": ["string", "number"], "description": "packet loss, e.g. 0.1% (netem)"}
+
+ENDPOINT = {
+    "anyOf": [
+        {"type": "string", "description": "NODE or NODE:INTERFACE"},
+        {"type": "object", "additionalProperties": False, "required": ["node"],
+         "properties": {"node": {"type": "string"}, "interface": {"type": "string"},
+                        "ip": {"type": "array", "items": {"type": "string"}}, "mac": MAC, "mtu": MTU}},
+    ]
+}
+LINK_PROPERTIES = {
+    "endpoints": {"type": "array", "items": ENDPOINT, "minItems": 2, "maxItems": 2},
+    "type": {"enum": ["veth"], "description": "link type (default veth)"},  # filled from linktypes
+    "mtu": MTU,
+    "bandwidth": RATE,
+    "delay": TIME,
+    "jitter": TIME,
+    "loss": PCT,
+    "description": {"type": "string"},
+}
+LINK = {
+    "anyOf": [
+        {"type": "array", "items": ENDPOINT, "minItems": 2, "maxItems": 2,
+         "description": "shorthand: [a:eth0, b:eth0]"},
+        {"type": "object", "additionalProperties": False, "required": ["endpoints"],
+         "properties": LINK_PROPERTIES},
+    ]
+}
+COMMON_NODE_PROPERTIES = {
+    "kind": {"type": "string"},
+    "description": {"type": "string"},
+    "labels": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+    "position": {"type": "object", "additionalProperties": False,
+                 "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+                 "description": "where the web UI draws the node"},
+}
+ADDRESSING = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "lan": {"type": "string", "description": "pool for bridged segments (default 10.0.0.0/16)"},
+        "p2p": {"type": "string", "description": "pool for point-to-point links, a /30 each (default 10.255.0.0/16)"},
+        "auto": {"type": "boolean", "description": "give addresses to interfaces that have none (default true)"},
+    },
+}
+
+
+def node_schema() -> dict:
+    branches = []
+    for d in drivers.all_drivers():
+        branches.append({
+            "if": {"properties": {"kind": {"const": d.kind}}, "required": ["kind"]},
+            "then": {"properties": {**COMMON_NODE_PROPERTIES, **d.properties}, "additionalProperties": False,
+                     "description": d.summary},
+        })
+    return {
+        "type": "object", "required": ["kind"],
+        "properties": {"kind": {"enum": drivers.kinds(),
+                                 "description": "node kind: " + ", ".join(drivers.kinds())}},
+        "allOf": branches,
+    }
+
+
+def link_schema() -> dict:
+    from . import linktypes
+    props = dict(LINK_PROPERTIES)
+    props["type"] = {"enum": linktypes.names(), "description": "link type (default veth)"}
+    return {"anyOf": [LINK["anyOf"][0], {**LINK["anyOf"][1], "properties": props}]}
+
+
+def topology_schema() -> dict:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://emulator.invalid/topology.schema.json",
+        "title": "emulator topology",
+        "type": "object",
+        "required": ["name", "nodes"],
+        "additionalProperties": False,
+        "properties": {
+            "name": LAB_NAME,
+            "description": {"type": "string"},
+            "addressing": ADDRESSING,
+            "ipv6": {"enum": ["auto", "on", "off"],
+                     "description": "IPv6 in the nodes: auto (default) enables it only when the lab has an IPv6 "
+                                    "address, which keeps large labs free of router-solicitation floods; "
+                                    "on: link-local IPv6 everywhere; off: none"},
+            "nodes": {"type": "object", "minProperties": 1,
+                      "description": "the nodes by name, each with its kind, e.g. h1: {kind: host}",
+                      "propertyNames": {"pattern": NAME_PATTERN, "maxLength": names.NODE_MAX},
+                      "additionalProperties": node_schema()},
+            "links": {"type": "array", "items": link_schema()},
+            **{k: v for d in drivers.all_drivers() for k, v in d.lab_properties.items()},  # hugepages:, ovs:
+        },
+    }

@@ -1,0 +1,147 @@
+"""Stage 8: undo a lab from its journal, newest first.
+
+Processes running inside the lab's namespaces are found by namespace
+identity (as `ip netns pids` does) and stopped; then each journal record is
+undone by the handler registered for its op. Every handler is idempotent:
+undoing something already gone is not an error, so teardown can run again
+after it was interrupted.
+
+The journal is read back from disk, so it is checked before anything is undone:
+a record naming something the lab does not make (a namespace other than emu-LAB
+or emu-LAB.NODE, a path outside the lab's directory, another lab's DPDK prefix)
+is reported, never acted on, and a namespace is removed only while its `lo`
+carries the lab's tag (netns.create_many tags it before it is mounted).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import time
+from typing import Callable
+
+from .. import names
+from . import state
+from .kernel import netns
+from ..core.model import lab_tag
+
+UNDO: dict[str, Callable[[dict], None]] = {}
+
+
+def register_undo(op: str, fn: Callable[[dict], None]) -> None:
+    if op in UNDO:
+        raise ValueError(f"undo handler for '{op}' registered twice")
+    UNDO[op] = fn
+
+
+register_undo("netns", lambda rec: netns.delete(rec["name"]))
+
+
+def foreign(lab: str, rec: dict) -> str | None:
+    """Why a journal record of `lab` names something that is not the lab's, or None."""
+    for key in ("name", "prefix"):   # namespaces, DPDK file prefixes: emu-LAB or emu-LAB.NODE
+        if key in rec and not (isinstance(rec[key], str) and names.derived_by(lab, rec[key])):
+            return f"{key} {rec[key]!r} is not a name lab '{lab}' makes"
+    for key in ("path", "rundir"):   # hugetlbfs mount, OVS run directory: inside the lab's directory
+        if key in rec:
+            try:
+                state.inside(str(rec[key]), state.lab_dir(lab))
+            except Exception:
+                return f"{key} {rec[key]!r} is not inside {state.lab_dir(lab)}"
+    if rec.get("lab", lab) != lab or rec.get("tag", lab_tag(lab)) != lab_tag(lab):
+        return "it belongs to another lab"
+    return None
+
+
+def not_ours(name: str, tag: str) -> str | None:
+    """Why the namespace NAME is not the one this lab made (None: it is, or it is gone).
+
+    Ours: a mounted namespace whose `lo` carries `tag`, or the empty placeholder file a
+    deploy created (O_EXCL, journaled) and was killed before it mounted the namespace."""
+    from .kernel import netlink
+    p = netns.path(name)
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        return None
+    if not netns.is_namespace(name):
+        return None if stat.S_ISREG(st.st_mode) and st.st_size == 0 else f"{p} is not a network namespace"
+    try:
+        with netlink.Socket(name) as s:
+            lo = next((l for l in s.dump_links() if l["index"] == 1), {})
+    except OSError as e:
+        return f"cannot read the tag of namespace {name}: {e}"
+    alias = lo.get("alias", "")
+    if alias != tag:
+        return f"namespace {name} is not this lab's (its lo is tagged {alias!r}, not {tag!r}): left alone"
+    return None
+
+
+def stop_processes(ns_names: list[str], grace: float = 2.0) -> int:
+    inodes = {i for i in (netns.inode(n) for n in ns_names if netns.is_namespace(n)) if i}
+    pids = [p for ps in netns.pids_by_netns(inodes).values() for p in ps]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = []
+        for p in pids:
+            try:
+                os.kill(p, sig)
+                alive.append(p)
+            except ProcessLookupError:
+                pass
+        if not alive:
+            break
+        deadline = time.monotonic() + grace
+        while alive and time.monotonic() < deadline:
+            alive = [p for p in alive if _alive(p)]
+            if alive:
+                time.sleep(0.02)
+        pids = alive
+    return len(pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def teardown(records: list[dict], progress=None, lab: str | None = None) -> list[str]:
+    """Undo every record; return the problems met (teardown itself never stops early).
+
+    With `lab` (always, for a journal read back from disk), records naming anything the lab
+    does not make, and namespaces not tagged as the lab's, are reported and left alone."""
+    problems: list[str] = []
+    if lab is not None:
+        kept = []
+        for rec in records:
+            why = foreign(lab, rec)
+            if why is None and rec.get("op") == "netns":
+                why = not_ours(rec["name"], lab_tag(lab))
+            if why is None:
+                kept.append(rec)
+            else:
+                problems.append(f"journal record {rec} not undone: {why}")
+        records = kept
+    ns_names = [r["name"] for r in records if r.get("op") == "netns"]
+    if progress:
+        progress.phase("stopping processes", 1)
+    stop_processes(ns_names)
+    if progress:
+        progress.advance(1)
+        progress.phase("removing", len(records))
+    for rec in reversed(records):
+        fn = UNDO.get(rec.get("op", ""))
+        if fn is None:
+            problems.append(f"no undo handler for journal record {rec}")
+            continue
+        try:
+            fn(rec)
+        except Exception as e:  # keep going: leave as little as possible behind
+            problems.append(f"undo {rec}: {e}")
+        if progress:
+            progress.advance(1)
+    if progress:
+        progress.done()
+    return problems
