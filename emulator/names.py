@@ -6,7 +6,8 @@ lab and the node with SEP ('.'), which no name can contain, so the derived names
 never coincide (lab `a-b` node `c` is emu-a-b.c, lab `a` node `b-c` is emu-a.b-c):
 
     emu-LAB           the lab's forwarding namespace, and the DPDK file prefix of its OVS-DPDK
-    emu-LAB.NODE      a node's namespace, and the DPDK file prefix of a dpdk-app node
+    emu-LAB.NODE      a node's namespace, the DPDK file prefix of a dpdk-app node, and the
+                      VPP api-segment prefix of a vpp node
 
 Names are checked wherever they enter: the topology schema (schema.py), the public API
 (lab.py), and state.lab_dir(), through which every path of a lab is made.
@@ -66,6 +67,11 @@ def dpdk_prefix(lab: str, node: str) -> str:
 def ovs_prefix(lab: str) -> str:
     """--file-prefix of the lab's OVS-DPDK (one ovs-vswitchd per lab)."""
     return fabric_netns(lab)
+
+
+def vpp_prefix(lab: str, node: str) -> str:
+    """api-segment prefix of a vpp node's VPP (its /dev/shm/PREFIX-vpe-api and PREFIX-global_vm)."""
+    return node_netns(lab, node)
 
 
 def derived_by(lab: str, derived: str) -> bool:

@@ -1,0 +1,26 @@
+"""VPP (FD.io) instances: `kind: vpp` nodes, one VPP process each in the node's namespace.
+
+    find.py      where VPP is (EMULATOR_VPP, else PATH); the message when it is not
+    config.py    startup.conf and the CLI commands of each role (router, xconnect, bridge, acl, nsim)
+    links.py     the `tap` link type (memif and veth come from the dpdk backend and the core)
+    instance.py  the StartVpp action (start, wait, configure through vppctl) and its undo handlers
+    driver.py    the `vpp` kind
+    live.py      interface state and counters for `inspect`
+"""
+from __future__ import annotations
+
+REQUIRES = ("host", "dpdk")   # the interface schema of hosts; memif sockets of the dpdk backend
+
+#: what this backend's actions journal (each has an undo handler registered below)
+UNDO_OPS = ("vpp", "vpp-pid")
+
+
+def register(regs) -> None:
+    from . import instance, links
+    from .driver import VppDriver, where_hook
+    regs.kinds.register(VppDriver())
+    for lt in links.LINK_TYPES:
+        regs.link_types.register(lt())
+    regs.expand_hooks.append(where_hook)
+    for op in UNDO_OPS:
+        regs.register_undo(op, instance.UNDO[op])
