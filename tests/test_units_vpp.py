@@ -80,7 +80,7 @@ def test_xconnect_bridge_nsim_memif():
     """)
     x = [cmd for cmd, _w in _start(c, "x").commands]
     assert "create memif socket id 2 filename " in x[1] and x[2] == "create interface memif id 0 socket-id 2 master"
-    assert "set nsim delay 10 ms bandwidth 100 mbit packet-size 1500 drop-fraction 0.05" in x
+    assert "set nsim delay 10 ms bandwidth 100 mbps packet-size 1500 drop-fraction 0.05" in x
     assert "nsim cross-connect enable-disable host-eth0 memif2/0" in x
     assert not any("l2 xconnect" in cmd for cmd in x)   # nsim's cross-connect joins them
     s = [cmd for cmd, _w in _start(c, "s").commands]

@@ -161,7 +161,8 @@ def nsim_commands(nsim: dict, mode: str, vifs, path) -> list[tuple[str, tuple]]:
     from ... import units
     delay_ms = units.duration(nsim["delay"]) * 1000 if "delay" in nsim else 0.0
     bw = units.rate(nsim.get("bandwidth", "1gbit"))
-    cmd = f"set nsim delay {delay_ms:g} ms bandwidth {bw / 1e6:g} mbit packet-size 1500"
+    mbps = f"{bw / 1e6:.6f}".rstrip("0").rstrip(".")   # VPP reads "mbps" and "gbit", not "mbit"
+    cmd = f"set nsim delay {delay_ms:g} ms bandwidth {mbps} mbps packet-size 1500"
     if nsim.get("loss"):
         cmd += f" drop-fraction {units.percent(nsim['loss']) / 100:g}"
     out = [(cmd, path)]

@@ -130,6 +130,14 @@ class VppDriver(Driver):
         # af_packet: the veth is up, and carries no kernel address (VPP owns the port)
         return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
 
+    def exec_argv(self, lab: str, node: str, argv: list[str]) -> list[str]:
+        """`emulator exec LAB NODE -- vppctl ...` talks to this node's VPP (not /run/vpp/cli.sock)."""
+        if argv and os.path.basename(argv[0]) == "vppctl" and "-s" not in argv[1:2]:
+            _vpp, ctl, _why = find.locate()
+            sock = os.path.join(config.run_dir(lab, node), "cli.sock")
+            return [ctl or argv[0], "-s", sock] + argv[1:]
+        return argv
+
     def live(self, lab, node, st):
         from .live import interfaces
         return interfaces(lab, node, st)

@@ -86,6 +86,7 @@ class StartVpp(A.Action):
     def launch(self, vpp: str, ctx):
         d = self.rundir
         os.makedirs(d, exist_ok=True)
+        os.makedirs(os.path.join(state.lab_dir(self.lab), "sock"), exist_ok=True)   # memif sockets
         with open(os.path.join(d, "startup.conf"), "w") as f:
             f.write(self.conf)
         with open(os.path.join(d, "ifmap.json"), "w") as f:

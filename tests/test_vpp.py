@@ -1,0 +1,197 @@
+"""vpp nodes with real VPP processes (at most two at once, each polling with sleeps).
+
+VPP comes from EMULATOR_VPP (make test points it at ../shared/vpp) or PATH; without it these tests
+skip with the reason, except where EMULATOR_REQUIRE_VPP=1 (CI): there they fail."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from emulator import lab as api
+from emulator import names
+from emulator.backends.vpp import config, find
+from emulator.errors import DeployError
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
+
+_MISSING = find.missing()
+if _MISSING and os.environ.get("EMULATOR_REQUIRE_VPP") != "1":
+    pytestmark.append(pytest.mark.skip(reason=_MISSING))
+
+ROUTER = """
+name: {lab}
+nodes:
+  h1: {kind: host, interfaces: {eth0: {ip: [10.0.1.2/24]}}, routes: [{to: default, via: 10.0.1.1}]}
+  h2: {kind: host, interfaces: {eth0: {ip: [10.0.2.2/24]}}, routes: [{to: default, via: 10.0.2.1}]}
+  r1:
+    kind: vpp
+    interfaces: {eth0: {ip: [10.0.1.1/24]}, eth1: {ip: [10.0.2.1/24]}}
+    %s
+links:
+  - [h1:eth0, r1:eth0]
+  - [h2:eth0, r1:eth1]
+"""
+
+
+def ping(lab, node, addr, n=3, interval="0.2"):
+    r = api.exec_in(lab, node, ["ping", "-c", str(n), "-i", interval, "-W", "1", addr], timeout=30)
+    return r.returncode, r.stdout
+
+
+def vpp_pids(lab):
+    """PIDs of VPPs started with a startup.conf under this lab's directory."""
+    d = os.path.join("/run/emulator", lab, "vpp") + "/"
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if any(a.startswith(d) for a in argv):
+                out.append(int(p))
+    return out
+
+
+def leftovers(lab, nodes):
+    shm = [f for n in nodes for s in config.SHM_SUFFIXES
+           if os.path.exists(f := "/dev/shm/" + names.vpp_prefix(lab, n) + s)]
+    return vpp_pids(lab), shm, os.path.exists(os.path.join("/run/emulator", lab, "vpp"))
+
+
+def test_router_forwards_over_af_packet_and_teardown_leaves_nothing(topo, lab_name):
+    st = api.deploy(topo(ROUTER % ""))
+    try:
+        assert vpp_pids(lab_name)
+        rundir = config.run_dir(lab_name, "r1")
+        for f in ("cli.sock", "api.sock", "stats.sock", "startup.conf", "setup.cli"):
+            assert os.path.exists(os.path.join(rundir, f)), f
+        ping(lab_name, "h1", "10.0.2.2", n=1)   # ARP
+        rc, out = ping(lab_name, "h1", "10.0.2.2")
+        assert rc == 0, out
+        live = api.live_interfaces(api.get(lab_name))
+        assert live["r1:eth0"]["kind"] == "vpp host-eth0" and live["r1:eth0"]["up"]
+        assert live["r1:eth0"]["stats"]["rx_packets"] >= 3 and live["r1:eth1"]["stats"]["tx_packets"] >= 3
+        # the node's own VPP answers `vppctl` run through exec, without -s
+        r = subprocess.run(api.exec_argv(lab_name, "r1", ["vppctl", "show", "int", "addr"]),
+                           capture_output=True, text=True, timeout=30)
+        assert "10.0.1.1/24" in r.stdout, r.stdout + r.stderr
+        assert st["nodes"]["r1"]["kind"] == "vpp"
+    finally:
+        api.destroy(lab_name)
+    assert leftovers(lab_name, ["r1"]) == ([], [], False)
+
+
+def test_acl_drops_a_denied_port(topo, lab_name):
+    api.deploy(topo(ROUTER % "acl: {allow: [icmp, tcp/5201]}"))
+    server = None
+    try:
+        ns = names.node_netns(lab_name, "h2")
+        code = ("import socket,select\nss=[socket.create_server(('0.0.0.0',p)) for p in (5201,5202)]\n"
+                "while True:\n r,_,_=select.select(ss,[],[])\n for s in r: c,_=s.accept(); c.send(b'hi'); c.close()\n")
+        server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", code])
+        ping(lab_name, "h1", "10.0.2.2", n=1)
+        assert ping(lab_name, "h1", "10.0.2.2")[0] == 0   # icmp is allowed
+        probe = ("import socket,sys\ntry:\n s=socket.create_connection(('10.0.2.2',int(sys.argv[1])),timeout=2)\n"
+                 " print(s.recv(2).decode())\nexcept OSError as e: print('blocked', e)\n")
+        time.sleep(0.3)
+        ok = api.exec_in(lab_name, "h1", [sys.executable, "-c", probe, "5201"]).stdout
+        denied = api.exec_in(lab_name, "h1", [sys.executable, "-c", probe, "5202"]).stdout
+        assert ok.strip() == "hi", ok
+        assert denied.startswith("blocked"), denied
+    finally:
+        if server:
+            server.terminate()
+            server.wait()
+        api.destroy(lab_name)
+
+
+def test_memif_between_two_vpps_xconnect_and_bridge_domain(topo, lab_name):
+    api.deploy(topo("""
+    name: {lab}
+    nodes:
+      a: {kind: host, interfaces: {eth0: {ip: [10.0.0.1/24]}}}
+      x: {kind: vpp, mode: xconnect}
+      s: {kind: vpp, mode: bridge}
+      b: {kind: host, interfaces: {eth0: {ip: [10.0.0.2/24]}}}
+    links:
+      - [a:eth0, x:eth0]
+      - {endpoints: [x:eth1, s:eth0], type: memif}
+      - [s:eth1, b:eth0]
+    """))
+    try:
+        ping(lab_name, "a", "10.0.0.2", n=1)
+        rc, out = ping(lab_name, "a", "10.0.0.2")
+        assert rc == 0, out
+        live = api.live_interfaces(api.get(lab_name))
+        assert live["x:eth1"]["kind"] == "vpp memif2/0" and live["x:eth1"]["up"]
+        assert live["s:eth0"]["stats"]["rx_packets"] >= 3
+    finally:
+        api.destroy(lab_name)
+    assert leftovers(lab_name, ["x", "s"]) == ([], [], False)
+
+
+def test_nsim_delay_shows_in_ping_rtt(topo, lab_name):
+    api.deploy(topo("""
+    name: {lab}
+    nodes:
+      a: {kind: host, interfaces: {eth0: {ip: [10.0.0.1/24]}}}
+      em: {kind: vpp, mode: xconnect, nsim: {delay: 20ms, bandwidth: 100mbit}}
+      b: {kind: host, interfaces: {eth0: {ip: [10.0.0.2/24]}}}
+    links: [[a:eth0, em:eth0], [em:eth1, b:eth0]]
+    """))
+    try:
+        ping(lab_name, "a", "10.0.0.2", n=1)
+        rc, out = ping(lab_name, "a", "10.0.0.2", n=4)
+        assert rc == 0, out
+        rtt_min = float(re.search(r"= ([\d.]+)/", out).group(1))
+        assert rtt_min >= 2 * 20 * 0.9, out   # both directions cross nsim: the declared delay each way
+    finally:
+        api.destroy(lab_name)
+
+
+def test_rejected_command_rolls_back_with_vpps_message(topo, lab_name):
+    path = topo(ROUTER % 'cli: ["set interface state nosuch0 up"]')
+    with pytest.raises(DeployError) as e:
+        api.deploy(path)
+    msg = str(e.value)
+    assert "vpp node 'r1' rejected `set interface state nosuch0 up`" in msg, msg
+    assert "unknown interface" in msg and f"{path}:9" in msg, msg
+    assert leftovers(lab_name, ["r1"]) == ([], [], False)
+
+
+def test_vpp_that_fails_to_start_reports_its_log(topo, lab_name):
+    with pytest.raises(DeployError) as e:
+        api.deploy(topo(ROUTER % "main_core: 1000"))   # no such CPU: VPP stops at start
+    assert "vpp node 'r1'" in str(e.value) and "vpp.out ends" in str(e.value), str(e.value)
+    assert leftovers(lab_name, ["r1"]) == ([], [], False)
+
+
+def test_sigkill_mid_deploy_then_destroy_removes_vpp(topo, lab_name):
+    path = topo(ROUTER % 'cli: ["show version"]')
+    env = {**os.environ}
+    p = subprocess.Popen([sys.executable, "-m", "emulator", "deploy", path], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pidfile = os.path.join(config.run_dir(lab_name, "r1"), "vpp.pid")
+    end = time.monotonic() + 60
+    while not os.path.exists(pidfile) and time.monotonic() < end and p.poll() is None:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert vpp_pids(lab_name), "VPP had started when the deploy was killed"
+    subprocess.run([sys.executable, "-m", "emulator", "destroy", lab_name], capture_output=True, timeout=120)
+    assert leftovers(lab_name, ["r1"]) == ([], [], False)
+
+
+def test_missing_vpp_is_refused_before_anything_exists(topo, lab_name, monkeypatch, tmp_path):
+    monkeypatch.setenv(find.ENV, str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "emulator", "deploy", topo(ROUTER % "")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert "apt-get install vpp" in r.stderr
+    assert not os.path.exists(os.path.join("/run/netns", names.node_netns(lab_name, "h1")))
