@@ -31,6 +31,7 @@ SWITCH_QUIET = {"isSwitch", "dpid", "cls", "stp", "prio", "datapath"}
 LINK_KNOWN = {"node1", "node2", "port1", "port2", "bw", "delay", "jitter", "loss", "cls", "intfName1",
               "intfName2", "addr1", "addr2", "params1", "params2", "params"}
 OVS_CLASSES = {"OVSSwitch", "OVSKernelSwitch", "OVSBridge", "OVSLegacyKernelSwitch", "IVSSwitch"}
+MAX_NODES = 20_000   # a topology larger than this is refused while it is being built (linear,100000,100000)
 _lock = threading.Lock()
 
 
@@ -78,6 +79,7 @@ class _Where:
         self.file = os.path.abspath(file) if file else None
         self.nodes: dict[str, int] = {}
         self.links: dict[tuple, int] = {}
+        self.count = 0
 
     def line(self) -> int | None:
         if self.file is None:
@@ -96,6 +98,9 @@ def _watch(where: _Where):
     add_node, add_link = Topo.addNode, Topo.addLink
 
     def addNode(self, name, **opts):
+        where.count += 1
+        if where.count > MAX_NODES:
+            raise UsageError(f"the topology has more than {MAX_NODES} nodes, more than this tool builds")
         line = where.line()
         if line is not None:
             where.nodes.setdefault(name, line)
@@ -190,6 +195,8 @@ def load(topo_spec: str, custom: str | None = None, name: str | None = None) -> 
     try:
         with _watch(where):
             topo = ctor(*args, **kwargs)
+    except UsageError:
+        raise
     except Exception as e:
         line = _error_line(e, custom) if custom else None
         if line is None:
