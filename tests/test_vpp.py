@@ -78,8 +78,8 @@ def test_router_forwards_over_af_packet_and_teardown_leaves_nothing(topo, lab_na
         assert live["r1:eth0"]["kind"] == "vpp host-eth0" and live["r1:eth0"]["up"]
         assert live["r1:eth0"]["stats"]["rx_packets"] >= 3 and live["r1:eth1"]["stats"]["tx_packets"] >= 3
         # the node's own VPP answers `vppctl` run through exec, without -s
-        r = subprocess.run(api.exec_argv(lab_name, "r1", ["vppctl", "show", "int", "addr"]),
-                           capture_output=True, text=True, timeout=30)
+        r = subprocess.run([sys.executable, "-m", "emulator", "exec", lab_name, "r1", "--", "vppctl", "show", "int",
+                            "addr"], capture_output=True, text=True, timeout=30)
         assert "10.0.1.1/24" in r.stdout, r.stdout + r.stderr
         assert st["nodes"]["r1"]["kind"] == "vpp"
     finally:
@@ -134,6 +134,29 @@ def test_memif_between_two_vpps_xconnect_and_bridge_domain(topo, lab_name):
     finally:
         api.destroy(lab_name)
     assert leftovers(lab_name, ["x", "s"]) == ([], [], False)
+
+
+def test_memif_from_vpp_to_a_dpdk_app(topo, lab_name):
+    """VPP routes to testpmd's net_memif (icmpecho answers ARP and ping): VPP is the memif master."""
+    api.deploy(topo("""
+    name: {lab}
+    hugepages: {reserve: 48}
+    nodes:
+      h1: {kind: host, interfaces: {eth0: {ip: [10.0.1.2/24]}}, routes: [{to: default, via: 10.0.1.1}]}
+      r1: {kind: vpp, interfaces: {eth0: {ip: [10.0.1.1/24]}, eth1: {ip: [10.0.5.1/24]}}}
+      d: {kind: dpdk-app, mode: icmpecho, ip: [10.0.5.2/24], memory: 64}
+    links:
+      - [h1:eth0, r1:eth0]
+      - {endpoints: [r1:eth1, d:eth0], type: memif}
+    """))
+    try:
+        ping(lab_name, "h1", "10.0.5.2", n=1)
+        rc, out = ping(lab_name, "h1", "10.0.5.2")
+        assert rc == 0, out
+        assert api.live_interfaces(api.get(lab_name))["r1:eth1"]["kind"] == "vpp memif2/0"
+    finally:
+        api.destroy(lab_name)
+    assert leftovers(lab_name, ["r1"]) == ([], [], False)
 
 
 def test_nsim_delay_shows_in_ping_rtt(topo, lab_name):
