@@ -242,7 +242,9 @@ def test_properties_validation_delete_undo(page):
     shot(page, "02-validation-error.png")
     page.click("#btn-undo")
     page.wait_for_function("!window.emu.cy().getElementById('h1').hasClass('error')")
+    page.click("#tab-props")
     click_node(page, "r1")
+    page.wait_for_selector(".props-title:has-text('node r1')")   # the selection reached the server
     page.click("#btn-delete")
     page.wait_for_function("window.emu.cy().nodes().length === 2 && window.emu.cy().edges().length === 0")
     page.click("#btn-undo")
@@ -254,7 +256,7 @@ def test_properties_validation_delete_undo(page):
     # a link's form: impairments
     page.click("#tab-props")
     box = page.locator("#cy").bounding_box()
-    mid = page.evaluate("window.emu.cy().getElementById('link-1').renderedMidpoint()")
+    mid = page.evaluate("window.emu.el('link-1').renderedMidpoint()")
     page.mouse.click(box["x"] + mid["x"], box["y"] + mid["y"])
     page.wait_for_selector(".props-title:has-text('link 1')")
     page.locator("input[id*='\"key\":\"delay\"']").fill("5ms")
@@ -276,6 +278,30 @@ def test_properties_validation_delete_undo(page):
     page.wait_for_function("window.emu.cy().getElementById('sw1').nonempty()")
     pos = page.evaluate("window.emu.cy().getElementById('sw1').renderedPosition()")
     assert abs(pos["x"] - 200) < 3 and abs(pos["y"] - 120) < 3, pos
+
+
+def test_rename_keeps_links_and_routes(page):
+    draw_three(page)
+    page.click("#tab-props")
+    click_node(page, "h1")
+    page.wait_for_selector(".props-title:has-text('node h1')")
+    page.locator("input[id*='\"key\":\"routes\"']").fill("[{to: default, via: r1}]")
+    page.click("#btn-apply")
+    page.wait_for_function("document.querySelector('#msg').innerText.includes('properties applied')")
+    click_node(page, "r1")
+    page.wait_for_selector(".props-title:has-text('node r1')")
+    page.locator("input[id*='\"key\":\"__name__\"']").fill("fw")
+    page.click("#btn-apply")
+    page.wait_for_function("window.emu.cy().getElementById('fw').nonempty()")
+    # both links are drawn, now ending at fw
+    page.wait_for_function("window.emu.cy().edges().length === 2 && "
+                           "window.emu.cy().edges().every(e => [e.source().id(), e.target().id()].includes('fw'))")
+    page.click("#tab-yaml")
+    page.wait_for_function("document.querySelector('#yaml').value.includes('via: fw')")
+    saved = yaml.safe_load(page.input_value("#yaml"))
+    assert saved["links"] == [["h1", "fw"], ["fw", "h2"]]
+    assert saved["nodes"]["h1"]["routes"] == [{"to": "default", "via": "fw"}]
+    shot(page, "09-renamed.png")
 
 
 def test_500_node_lab_renders_and_responds(page, tmp_path):
@@ -340,7 +366,7 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
     page.evaluate("document.getElementById('console-dock').style.height = '280px'")
     # traffic shows as a rate on the link
     page.keyboard.type("ping -c 12 -i 0.2 10.255.0.2\n")
-    page.wait_for_function("(window.emu.cy().getElementById('link-0').data('rate') || '').includes('pkt/s')",
+    page.wait_for_function("(window.emu.el('link-0').data('rate') || '').includes('pkt/s')",
                            timeout=15000)
     # a second console at the same time, on the router (double-click opens one)
     click_node(page, "r1", double=True)

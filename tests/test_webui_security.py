@@ -320,3 +320,48 @@ def test_console_rc_files_are_gone_after_the_session_and_the_server(topo, lab_na
             proc.wait()
         log.close()
         api.destroy(lab_name)
+
+
+def _frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Server websocket frames (unmasked) in `data`: (opcode, payload); raises on a broken header."""
+    out, i = [], 0
+    while i < len(data):
+        b0, b1 = data[i], data[i + 1]
+        assert b1 & 0x80 == 0 and b0 & 0x70 == 0, f"invalid frame header at {i}: {data[i:i + 40]!r}"
+        n, i = b1 & 0x7F, i + 2
+        if n == 126:
+            n, i = int.from_bytes(data[i:i + 2], "big"), i + 2
+        elif n == 127:
+            n, i = int.from_bytes(data[i:i + 8], "big"), i + 8
+        out.append((b0 & 0x0F, data[i:i + n]))
+        i += n
+    return out
+
+
+def test_console_websocket_ends_with_its_close_frame(tree):
+    """Nothing after the close frame: werkzeug's HTTP response to the finished handler never reaches
+    the browser (which would log "Invalid frame header")."""
+    import threading
+
+    from werkzeug.serving import make_server
+    app = create_app(TOKEN, 0, roots=tree["roots"])
+    srv = make_server("127.0.0.1", 0, app.server, threaded=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        with socket.create_connection(("127.0.0.1", srv.server_port), timeout=10) as s:
+            s.sendall((f"GET /ws/console/{LAB}/nonode HTTP/1.1\r\nHost: 127.0.0.1:{srv.server_port}\r\n"
+                       f"Upgrade: websocket\r\nConnection: Upgrade\r\nX-Emulator-Token: {TOKEN}\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), data[:200]
+    frames = _frames(rest)
+    assert b"cannot open a console" in frames[0][1], frames
+    assert frames[-1][0] == 0x8, frames   # the close frame is the last thing sent
+    assert b"HTTP/1." not in rest

@@ -51,6 +51,24 @@ def test_rename_delete_move():
     assert t3["links"] == [["fw", "h2"]]
 
 
+def test_rename_carries_links_routes_and_position_and_redraws_the_links():
+    t = drawn()
+    t["nodes"]["h1"]["routes"] = [{"to": "default", "via": "r1"}, {"to": "10.9.0.0/16", "via": "10.255.0.2"}]
+    t["nodes"]["r1"]["labels"] = {"app": "fw"}
+    pos = t["nodes"]["r1"]["position"]
+    before = {e["data"]["id"] for e in model.elements(t) if "source" in e["data"]}
+    r = model.rename_node(t, "r1", "fw")
+    assert r["links"] == [["h1", "fw"], ["fw", "h2"]]
+    assert r["nodes"]["h1"]["routes"] == [{"to": "default", "via": "fw"}, {"to": "10.9.0.0/16", "via": "10.255.0.2"}]
+    assert r["nodes"]["fw"]["position"] == pos and r["nodes"]["fw"]["labels"] == {"app": "fw"}
+    assert model.validate(model.to_yaml(r)) == []
+    edges = [e["data"] for e in model.elements(r) if "source" in e["data"]]
+    # new element ids for the links whose ends changed: the browser adds them instead of patching
+    # the old ones, which cytoscape removed with the old node
+    assert not before & {e["id"] for e in edges}
+    assert [(e["lid"], e["source"], e["target"]) for e in edges] == [("link-0", "h1", "fw"), ("link-1", "fw", "h2")]
+
+
 def test_endpoint_forms_are_renamed_and_drawn():
     t = {"name": "x", "nodes": {"a": {"kind": "host"}, "b": {"kind": "bridge"}},
          "links": [{"endpoints": [{"node": "a", "interface": "eth3"}, "b"], "delay": "2ms"}]}
@@ -207,3 +225,17 @@ def test_a_move_that_changes_nothing_leaves_undo_alone():
     assert d.undo == [t] and d.topo == deleted
     assert d.change(model.move_nodes(deleted, {"h1": {"x": 1, "y": 2}}))
     assert len(d.undo) == 2
+
+
+def test_problems_list_the_host_checks_as_validate_does(monkeypatch):
+    from emulator.deploy import capabilities
+    from webui import drawing
+    monkeypatch.setattr(capabilities, "netem", lambda: (False, "no netem here"))
+    t = drawn()
+    t["links"][1] = {"endpoints": ["r1", "h2"], "delay": "5ms"}
+    issues = drawing.problems(t)
+    assert [(i["element"], i["path"]) for i in issues] == [("link-1", "links[1].delay")], issues
+    assert "netem" in issues[0]["message"] and issues[0]["hint"]
+    monkeypatch.setattr(capabilities, "netem", lambda: (True, ""))
+    assert drawing.problems(t) == []   # delay needs netem only
+    assert drawing.problems(model.empty())[0]["path"] == "nodes"

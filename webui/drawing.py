@@ -51,6 +51,15 @@ def run_edit(d: Doc, trig, req: Req) -> tuple:
                 {"t": time.time()} if edit.refit else no_update)
 
 
+def problems(topo: dict, text: str | None = None) -> list[dict]:
+    """The Problems tab: what `emulator validate` says, host checks included (the kernel's qdiscs
+    are probed once per server), so Deploy never refuses for a problem this tab did not show."""
+    if not topo.get("nodes"):
+        return [{"element": None, "path": "nodes", "message": "add a node from the palette", "hint": None,
+                 "line": None}]
+    return model.validate(text if text is not None else model.to_yaml(topo), check_host=True)
+
+
 def register(app: dash.Dash, roots: Roots) -> None:
     app.clientside_callback(ClientsideFunction("emu", "errors"), Output("sink-errs", "children"),
                             Input("errs", "data"))
@@ -90,8 +99,7 @@ def register(app: dash.Dash, roots: Roots) -> None:
         d = doc(sid)
         topo = d.topo
         text = model.to_yaml(topo)
-        issues = model.validate(text) if topo.get("nodes") else [
-            {"element": None, "path": "nodes", "message": "add a node from the palette", "hint": None, "line": None}]
+        issues = problems(topo, text)
         rows = [html.Div([html.Span(i["path"] or "(top level)", className="ppath"), html.Span(i["message"]),
                           html.Div(i["hint"], className="hint") if i["hint"] else None],
                          className="problem", **{"data-element": i["element"] or ""}) for i in issues[:300]]

@@ -48,7 +48,8 @@ def register(app: dash.Dash, roots: Roots) -> None:
                 text = model.to_yaml(topo)
                 issues = model.validate(text, check_host=True)
                 if issues:
-                    return no_update, html.Span(f"not deployed: {len(issues)} problem(s), see Problems",
+                    first = f"{issues[0]['path'] or 'topology'}: {issues[0]['message']}"
+                    return no_update, html.Span(f"not deployed: {len(issues)} problem(s), see Problems ({first})",
                                                 className="bad")
                 return jobs.deploy(text, name).id, "deploying…"
             return jobs.destroy(name).id, "destroying…"

@@ -182,6 +182,10 @@ def rename_node(topo: dict, old: str, new: str) -> dict:
             l = {**l, "endpoints": [rename_endpoint(e, old, new) for e in l["endpoints"]]}
         links.append(l)
     t["links"] = links
+    for v in t["nodes"].values():   # routes through the node: `via: OLD` follows the rename
+        routes = v.get("routes") if isinstance(v, dict) else None
+        if isinstance(routes, list):
+            v["routes"] = [{**r, "via": new} if isinstance(r, dict) and r.get("via") == old else r for r in routes]
     return t
 
 
@@ -265,6 +269,10 @@ def _has_pos(v: dict) -> bool:
 # cytoscape elements
 
 
+def edge_id(i: int, a: str, b: str) -> str:
+    return f"link-{i}~{a}~{b}"
+
+
 def elements(topo: dict, errors: dict[str, list[str]] | None = None) -> list[dict]:
     errors = errors or {}
     out = []
@@ -288,7 +296,10 @@ def elements(topo: dict, errors: dict[str, list[str]] | None = None) -> list[dic
             continue
         eid = f"link-{i}"
         label = " ".join(x for x in (endpoint_interface(eps[0]) or "", endpoint_interface(eps[1]) or "") if x)
-        el = {"data": {"id": eid, "source": a, "target": b, "index": i, "ifaces": label},
+        # the element id names its ends: cytoscape cannot move an edge to other nodes, so a link
+        # whose ends changed (a node renamed, an earlier link deleted) must be a new element, not
+        # a patch of the old one (which went with the old node); "lid" is the link's index name
+        el = {"data": {"id": edge_id(i, a, b), "lid": eid, "source": a, "target": b, "index": i, "ifaces": label},
               "classes": "error" if eid in errors else ""}
         if eid in errors:
             el["data"]["errors"] = "\n".join(errors[eid])

@@ -17,6 +17,7 @@ import ipaddress
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 from urllib.parse import urlencode, urlsplit
@@ -129,7 +130,27 @@ def install_consoles(server: Flask) -> None:
             cols, rows = int(request.args.get("cols", 80)), int(request.args.get("rows", 24))
         except ValueError:
             cols, rows = 80, 24
-        console.serve(ws, lab, node, cols, rows)
+        try:
+            console.serve(ws, lab, node, cols, rows)
+        finally:
+            _end_websocket(ws, request.environ)
+
+
+def _end_websocket(ws, environ) -> None:
+    """Close the websocket, then end our side of the connection: werkzeug, which does not know the
+    connection was taken over, writes an HTTP response when the handler returns, and the browser
+    would read it as a broken frame after the close frame ("Invalid frame header"). On a socket
+    shut for writing that response fails as a dropped connection, which werkzeug ignores."""
+    try:
+        ws.close()
+    except Exception:  # noqa: BLE001  already closed by the other side
+        pass
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
 
 
 def install_reports(server: Flask) -> None:

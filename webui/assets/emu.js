@@ -20,6 +20,18 @@
   }
   emu.cy = cy;
 
+  // a drawing element by its key: a node's name, or a link's "link-INDEX" (an edge's element id
+  // also names its ends, see model.edge_id; its key is data "lid")
+  function byKey(k) {
+    const c = cy();
+    if (!c) return null;
+    const n = c.getElementById(k);
+    if (n.nonempty() && n.isNode()) return n;
+    return c.edges().filter((e) => e.data("lid") === k);
+  }
+  function keyOf(el) { return el.isNode() ? el.id() : el.data("lid"); }
+  emu.el = byKey;
+
   function setProps(id, data) {
     if (window.dash_clientside && window.dash_clientside.set_props) {
       window.dash_clientside.set_props(id, { data: Object.assign({ t: Date.now() }, data) });
@@ -132,8 +144,8 @@
     const p = ev.target.closest && ev.target.closest(".problem");
     const c = cy();
     if (!p || !c || !p.dataset.element) return;
-    const el = c.getElementById(p.dataset.element);
-    if (el.empty()) return;
+    const el = byKey(p.dataset.element);
+    if (!el || el.empty()) return;
     c.elements().unselect();
     el.select();
     c.animate({ center: { eles: el }, duration: 0 });
@@ -153,10 +165,10 @@
     if (!c || !errs) return;
     const e = errs.errors || {};
     c.batch(() => {
-      c.elements(".error").forEach((el) => { if (!e[el.id()]) { el.removeClass("error"); el.removeData("errors errlabel"); } });
+      c.elements(".error").forEach((el) => { if (!e[keyOf(el)]) { el.removeClass("error"); el.removeData("errors errlabel"); } });
       for (const id in e) {
-        const el = c.getElementById(id);
-        if (el.empty()) continue;
+        const el = byKey(id);
+        if (!el || el.empty()) continue;
         let first = e[id][0];
         if (first.length > 60) first = first.slice(0, 57) + "…";
         const more = e[id].length > 1 ? " (+" + (e[id].length - 1) + ")" : "";
@@ -177,7 +189,7 @@
         else if (live.status === "running") n.addClass("st-down");
       });
       c.edges().forEach((e) => {
-        const s = live.links[e.id()];
+        const s = live.links[keyOf(e)];
         e.removeClass("st-up st-down");
         if (s) {
           e.addClass(s.up ? "st-up" : "st-down");
