@@ -8,13 +8,12 @@ import signal
 import sys
 import time
 
-from . import __version__, names
+from . import __version__, backends, names, registry
 from .deploy import hostcmd
 from .core import loader
 from . import lab as api
 from .errors import EXIT_FAILED, EXIT_INVALID, EmulatorError, EnvironmentProblem, UsageError, escape_lines, quote
 from .core.loader import Source
-from .backends.nsm import cli as nsm_cli
 from .core.schema import topology_schema
 from .topo_gen import SHAPES, generate
 from .ui_text import TerminalProgress, table
@@ -174,8 +173,10 @@ def cmd_inspect(args) -> int:
                          human_impairment(l.get("impairment", {})) or "-"])
         print(table(["endpoint a", "endpoint b", "state", "a tx pkts", "a rx pkts", "impairment"], rows,
                     max_rows=args.max_rows))
-    if st.get("services"):
-        print(nsm_cli.chains_text(st))
+    for hook in registry.active().inspect_hooks:   # e.g. NSM's network service chains
+        text = hook(st)
+        if text:
+            print(text)
     return _unread(unread)
 
 
@@ -308,6 +309,7 @@ def cmd_schema(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    backends.ensure_loaded()   # the backends' kinds, steps and verbs, once, before any command
     p = argparse.ArgumentParser(prog="emulator", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"emulator {__version__}")
@@ -327,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     _topology_args(s, required=False)
     s.add_argument("-f", "--format", choices=["text", "dot", "json"], default="text")
     s.set_defaults(fn=cmd_graph)
-    nsm_cli.add_parsers(sub, fmt)   # explain, import-nsm (emulator/backends/nsm/cli.py)
+    for add_verbs in registry.active().cli_verbs:   # the backends' own (NSM: explain, import-nsm)
+        add_verbs(sub, fmt)
 
     s = sub.add_parser("plan", help="print the ordered actions a deploy would take (nothing is changed)",
                        formatter_class=fmt, epilog="example:\n  emulator plan topologies/fw-chain.yaml")

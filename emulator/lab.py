@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING
 from .deploy import actions as A
 from .deploy import apply, capabilities, hostcmd, state, teardown
 from .core import loader, plan, resolve
-from . import names
+from . import backends, names, registry
 from .errors import DeployError, EnvironmentProblem, LabError
 from .deploy.kernel import netlink, netns
 from .core.loader import Source
-from .backends.nsm import expand as nsm_expand
 from .core.model import TAG_PREFIX, Lab
 
 if TYPE_CHECKING:
@@ -49,9 +48,13 @@ def load(path_or_source: str | Source) -> Source:
 def compile(path_or_source: str | Source, check_host: bool = True) -> Compiled:
     """Every stage up to the plan; raises TopologyError (all problems, located) on bad input."""
     from .core import addressing, graph, validate  # networkx and jsonschema: only commands that compile pay for them
+    backends.ensure_loaded()
     src = load(path_or_source)
     raw = validate.check(src)
-    raw, src, services = nsm_expand.expand(raw, src)   # network services -> links, addresses, routes
+    services: list = []
+    for expand in registry.active().expand_hooks:   # NSM: network services -> links, addresses, routes
+        raw, src, more = expand(raw, src)
+        services += more
     lab = resolve.resolve(raw, src)
     g = graph.build(lab)
     addressing.allocate(lab, g, src)
@@ -185,6 +188,7 @@ def destroy(name: str, progress: apply.Progress | None = None) -> list[str]:
     """Remove the lab; returns problems met (empty when all went)."""
     names.check_lab(name)   # before anything: '..' or 'a/b' is no lab, and no path to remove
     _require_root()
+    backends.ensure_loaded()   # every backend's undo handlers, whatever this process imported
     with state.locked(name, create=False):
         records = state.Journal(name).records()
         problems = teardown.teardown(records, progress, lab=name)
@@ -239,6 +243,7 @@ def live_interfaces(st: dict) -> dict[str, dict]:
                 if link["index"] in idx:
                     out[idx[link["index"]]] = link
     from .core import drivers
+    backends.ensure_loaded()
     for node, n in st["nodes"].items():   # ports the kernel does not know (DPDK apps, OVS vhost-user)
         try:
             out.update(drivers.get(n["kind"]).live(st["name"], node, n))
@@ -270,6 +275,7 @@ def exec_in(lab_name: str, node: str, argv: list[str], timeout: float | None = 6
 def cleanup(all_labs: bool = False, progress=None) -> list[tuple[str, list[str]]]:
     """Destroy crashed labs (or every lab with all_labs), and tagged leftovers with no journal."""
     _require_root()
+    backends.ensure_loaded()
     done = []
     for st in labs():
         if all_labs or st["status"] == "crashed":

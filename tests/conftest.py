@@ -4,8 +4,11 @@ import textwrap
 
 import pytest
 
+from emulator import backends
 from emulator import lab as api
 from emulator.core.loader import load_text
+
+backends.ensure_loaded()   # the tests call the compile stages directly, as the entry points do after this
 
 _counter = itertools.count()
 

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from emulator.core import drivers, graph, schema
-from emulator import lab, topo_gen, units
+from emulator import lab, registry, topo_gen, units
 from emulator.core.driver import Driver
 from emulator.errors import TopologyError, UsageError
 from emulator.core.loader import Source, load_text
@@ -432,12 +432,12 @@ def test_registering_a_kind_twice_is_refused():
     class Dup(Driver):
         kind = "host"
     with pytest.raises(ValueError, match="registered twice"):
-        drivers.register(Dup())
+        registry.active().kinds.register(Dup())
 
     class Nameless(Driver):
         pass
     with pytest.raises(ValueError, match="has no kind"):
-        drivers.register(Nameless())
+        registry.active().kinds.register(Nameless())
     assert type(drivers.get("host")).__name__ == "HostDriver"
 
 

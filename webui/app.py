@@ -11,6 +11,8 @@ import os
 
 import dash
 
+from emulator import backends
+
 from . import drawing, lab_view, model, scenario_tab, server
 from .docs import Doc, doc  # noqa: F401  (webui.app.Doc / doc: the names the tests and tools use)
 from .edits import _apply_form  # noqa: F401
@@ -19,6 +21,7 @@ from .layout import layout_factory
 
 
 def create_app(token: str, port: int, topology: str | None = None, roots: Roots | None = None) -> dash.Dash:
+    backends.ensure_loaded()   # kinds, link types and steps for the forms, the schema and the checks
     roots = roots or Roots.for_server(topology)  # where scenario and topology files may come from
     initial = None
     if topology:

@@ -4,6 +4,9 @@ from __future__ import annotations
 from .model import Interface, Lab, Node
 
 IFNAMSIZ = 15   # the longest Linux interface name
+# schema fragments the core and the drivers share
+MAC = {"type": "string", "pattern": "^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$", "description": "MAC address"}
+MTU = {"type": "integer", "minimum": 68, "maximum": 65535}
 
 
 def place_forwarder_port(node: Node, iface: Interface) -> None:

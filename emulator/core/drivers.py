@@ -3,16 +3,18 @@
 A driver tells the pipeline three things about its kind: the YAML fields it
 accepts (a JSON Schema fragment), where its interfaces live (its own network
 namespace, or the lab's shared forwarding namespace), and which actions
-build it. New kinds (ovs, ovs-dpdk, dpdk-app, vpp, sriov) register here and
-slot in without touching the pipeline.
+build it. Backends (emulator/backends/) register their drivers into the active
+registries (emulator/registry.py); the pipeline finds them here, by kind.
 """
 from __future__ import annotations
 
 
-from ..registry import Registry
+from .. import registry
 from .driver import Driver
 
-_REGISTRY: Registry[Driver] = Registry("kind", key="kind")
+
+def _kinds() -> registry.Registry:
+    return registry.active().kinds
 
 
 class UnknownKind(KeyError):
@@ -21,25 +23,19 @@ class UnknownKind(KeyError):
         super().__init__(kind)
 
     def hint(self) -> str:
-        return _REGISTRY.hint(self.kind)
+        return _kinds().hint(self.kind)
 
 
-register, kinds, all_drivers = _REGISTRY.register, _REGISTRY.names, _REGISTRY.values
+def kinds() -> list[str]:
+    return _kinds().names()
+
+
+def all_drivers() -> list[Driver]:
+    return _kinds().values()
 
 
 def get(kind: str) -> Driver:
     try:
-        return _REGISTRY.get(kind)
+        return _kinds().get(kind)
     except KeyError:
         raise UnknownKind(kind) from None
-
-
-def _load_builtin() -> None:
-    from ..backends.bridge import driver as bridge
-    from ..backends.host import driver as host  # noqa: F401  (modules register themselves)
-    from ..backends.nsm import driver as nsm  # noqa: F401  (network service endpoints and clients)
-    from ..backends.dpdk import driver as dpdk
-    from ..backends.ovs import driver as ovs  # noqa: F401  (OVS/OVS-DPDK forwarders, DPDK apps)
-
-
-_load_builtin()

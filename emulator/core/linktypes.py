@@ -8,9 +8,8 @@ from __future__ import annotations
 from ..deploy import actions as A
 from . import drivers
 from .model import Lab, Link
-from ..registry import Registry
+from .. import registry
 
-_REGISTRY: Registry["LinkType"] = Registry("link type")
 
 
 class LinkType:
@@ -25,7 +24,12 @@ class LinkType:
         raise NotImplementedError
 
 
-register, get, names = _REGISTRY.register, _REGISTRY.get, _REGISTRY.names
+def get(name: str) -> "LinkType":
+    return registry.active().link_types.get(name)
+
+
+def names() -> list[str]:
+    return registry.active().link_types.names()
 
 
 class Veth(LinkType):
@@ -52,6 +56,6 @@ class Veth(LinkType):
                              label=f"{link.a.key} -- {link.b.key}")]
 
 
-register(Veth())
-
-from ..backends.dpdk import links as _dpdk_links  # noqa: E402,F401  (vhost-user, memif register themselves)
+def register(regs) -> None:
+    """veth, the core's own link type (backends add theirs: vhost-user, memif)."""
+    regs.link_types.register(Veth())

@@ -10,6 +10,7 @@ import json
 
 import jsonschema
 
+from .. import registry
 from . import drivers
 from .. import names
 from ..errors import Issue, TopologyError, quote
@@ -116,7 +117,6 @@ def _issues_for(err: jsonschema.ValidationError, src: Source) -> list[Issue]:
     return [src.issue(path, err.message, schema.get("description"))]
 
 
-_validators: dict = {}
 
 
 def _strict(schema: dict):
@@ -134,6 +134,7 @@ def _get_validator(part: str = "", kind: str | None = None):
     identical ones only once: a 1000-node generated lab validates in milliseconds.
     """
     key = (part, kind)
+    _validators = registry.active().cache.setdefault("validators", {})   # per registries: their kinds
     if key not in _validators:
         schema = topology_schema()
         if part == "skeleton":

@@ -18,23 +18,16 @@ import os
 import signal
 import stat
 import time
-from typing import Callable
-
-from .. import names
+from .. import names, registry
 from . import state
 from .kernel import netns
 from ..core.model import lab_tag
 
-UNDO: dict[str, Callable[[dict], None]] = {}
 
 
-def register_undo(op: str, fn: Callable[[dict], None]) -> None:
-    if op in UNDO:
-        raise ValueError(f"undo handler for '{op}' registered twice")
-    UNDO[op] = fn
-
-
-register_undo("netns", lambda rec: netns.delete(rec["name"]))
+def register(regs) -> None:
+    """The core's own undo handler: namespaces (backends register those of what they make)."""
+    regs.register_undo("netns", lambda rec: netns.delete(rec["name"]))
 
 
 def foreign(lab: str, rec: dict) -> str | None:
@@ -132,7 +125,7 @@ def teardown(records: list[dict], progress=None, lab: str | None = None) -> list
         progress.advance(1)
         progress.phase("removing", len(records))
     for rec in reversed(records):
-        fn = UNDO.get(rec.get("op", ""))
+        fn = registry.active().undo.get(rec.get("op", ""))
         if fn is None:
             problems.append(f"no undo handler for journal record {rec}")
             continue

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from .. import __version__
+from .. import __version__, backends
 from ..deploy import hostcmd, state
 from .. import lab as api
 from ..errors import EXIT_ENVIRONMENT, EXIT_FAILED, EmulatorError, EnvironmentProblem, LabError
@@ -215,6 +215,7 @@ def _labelled(params: dict, names: list[str]) -> str:
 def run(path: str, keep: bool = False, results_dir: str | None = None, junit: str | None = None,
         overrides: dict | None = None, out: Printer | None = None, lab_name: str | None = None) -> int:
     out = out or Printer()
+    backends.ensure_loaded()   # the backends' step types (dpdk_traffic, nsm_chain...) and undo handlers
     scenario = spec_mod.load(path, overrides, lab_name)   # TopologyError -> exit 2, nothing deployed
     if os.geteuid() != 0:
         raise EnvironmentProblem("running a scenario deploys a lab, which needs root; run with sudo")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import jsonschema
 
+from .. import backends
 from .. import lab as api
 from ..core import loader
 from ..errors import Issue, TopologyError
@@ -165,7 +166,7 @@ def _parse_step(raw, path: tuple, src: Source, issues: list) -> StepSpec | None:
             if c:
                 children.append(c)
         return StepSpec("parallel", None, raw.get("name") or "parallel", children=children, path=path)
-    if kind not in steps.REGISTRY:
+    if kind not in steps.names():
         import difflib
         close = difflib.get_close_matches(kind, known, n=1)
         issues.append(src.issue(path + (kind,), f"unknown step type '{kind}'",
@@ -286,6 +287,7 @@ def _unit(metric: str) -> str:
 
 def load(path: str, overrides: dict | None = None, lab_name: str | None = None) -> Scenario:
     """Load and check a scenario; `lab_name` replaces the topology's name (two runs side by side)."""
+    backends.ensure_loaded()   # the step types of every backend
     src = loader.load_file(path)
     data = src.data
     if not isinstance(data, dict):

@@ -2,7 +2,7 @@
 
 A step in a scenario is a mapping with one step-type key (`ping:`, `iperf3:`...)
 and optional `name:`, `expect:` and `reference:`. Later issues add step types
-(DPDK traffic, network-service checks) by registering them here.
+(DPDK traffic, network-service checks) in their `register()` (emulator/backends/).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ..deploy import hostcmd, runtime
 from .. import units
 from ..errors import EmulatorError, EnvironmentProblem, UsageError
 from ..core.model import Impairment
-from ..registry import Registry
+from .. import registry
 
 
 class StepError(EmulatorError):
@@ -106,8 +106,12 @@ class Step:
         raise NotImplementedError
 
 
-REGISTRY: Registry[Step] = Registry("step type", key="type")
-register, get, names = REGISTRY.register, REGISTRY.get, REGISTRY.names
+def get(name: str) -> Step:
+    return registry.active().steps.get(name)
+
+
+def names() -> list[str]:
+    return registry.active().steps.names()
 
 
 DURATION = {"type": ["string", "number"], "description": "seconds, or e.g. 500ms, 2s"}
@@ -536,11 +540,10 @@ class Capture(Step):
         return StepResult({"pid": p.pid}, artifacts=[path], summary=os.path.basename(path))
 
 
-for _s in (Ping(), PingAll(), Iperf3(), Exec(), Background(), Wait(), WaitFor(), LinkChange(), Capture()):
-    register(_s)
+BUILTIN_STEPS = (Ping, PingAll, Iperf3, Exec, Background, Wait, WaitFor, LinkChange, Capture)
 
 
-from ..backends.dpdk import steps as _dpdk_steps  # noqa: E402,F401  (dpdk_traffic, dpdk_latency)
-
-
-from ..backends.nsm import step as _nsm_step  # noqa: E402,F401  (nsm_chain: network service chains)
+def register(regs) -> None:
+    """The generic steps, registered before any backend's (emulator/backends/__init__.py)."""
+    for cls in BUILTIN_STEPS:
+        regs.steps.register(cls())

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from ...deploy import actions as A
 from ...core.model import Interface, Lab, Node
-from ...core.drivers import register
 from ...core.driver import IFNAMSIZ, Driver, place_forwarder_port
 
 
@@ -42,6 +41,3 @@ class BridgeDriver(Driver):
     def plan_port(self, lab: Lab, node: Node, iface: Interface) -> list:
         return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device,
                          master=node.index, master_name=node.device, phase_=A.PORTS)]
-
-
-register(BridgeDriver())

@@ -1,0 +1,19 @@
+"""DPDK: `dpdk-app` nodes (testpmd, driver.py + testpmd.py), the vhost-user and memif link types
+(links.py), hugepages (hugepages.py), the dpdk_traffic/dpdk_latency steps (steps.py), the plots
+(`python -m emulator.backends.dpdk.plot`) and testpmd's console (`python -m emulator.backends.dpdk`)."""
+from __future__ import annotations
+
+#: what this backend's actions journal (each has an undo handler registered below)
+UNDO_OPS = ("hugetlbfs", "hugepages-reserved", "dpdk-runtime")
+
+
+def register(regs) -> None:
+    from . import hugepages, links, steps
+    from .driver import DpdkAppDriver
+    regs.kinds.register(DpdkAppDriver())
+    for lt in links.LINK_TYPES:
+        regs.link_types.register(lt())
+    for st in steps.STEPS:
+        regs.steps.register(st())
+    for op in UNDO_OPS:
+        regs.register_undo(op, hugepages.UNDO[op])

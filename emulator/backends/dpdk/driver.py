@@ -27,7 +27,6 @@ from . import hugepages
 from ...core import linktypes
 from ...deploy import state
 from ...core.model import node_netns
-from ...core.drivers import register
 from ...core.driver import Driver
 
 
@@ -151,6 +150,3 @@ class DpdkAppDriver(Driver):
             return []
         # af_packet: the veth is up, and carries no address (the DPDK app owns the port)
         return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
-
-
-register(DpdkAppDriver())

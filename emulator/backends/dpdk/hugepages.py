@@ -308,6 +308,5 @@ def _undo_runtime(rec: dict) -> None:
     shutil.rmtree(state.inside(runtime_dir(prefix), DPDK_RUNTIME), ignore_errors=True)
 
 
-teardown.register_undo("hugetlbfs", _undo_mount)
-teardown.register_undo("hugepages-reserved", _undo_reserved)
-teardown.register_undo("dpdk-runtime", _undo_runtime)
+#: journal op -> undo handler (registered by the dpdk backend)
+UNDO = {"hugetlbfs": _undo_mount, "hugepages-reserved": _undo_reserved, "dpdk-runtime": _undo_runtime}

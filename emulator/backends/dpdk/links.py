@@ -138,5 +138,4 @@ class Memif(linktypes.LinkType):
         return v + (f",mac={iface.mac}" if iface.mac else "")
 
 
-linktypes.register(VhostUser())
-linktypes.register(Memif())
+LINK_TYPES = (VhostUser, Memif)   # registered by the dpdk backend

@@ -362,6 +362,4 @@ class DpdkLatency(S.Step):
         return S.StepResult(m, {"seq": list(range(len(rtts))), "rtt_us": rtts}, summary=summary)
 
 
-for _s in (DpdkTraffic(), DpdkLatency()):
-    if _s.type not in S.REGISTRY:
-        S.register(_s)
+STEPS = (DpdkTraffic, DpdkLatency)   # registered by the dpdk backend

@@ -5,14 +5,11 @@ import sys
 
 from ...deploy import actions as A
 from ...core.model import Interface, Lab, Node, node_netns
-from ...core.drivers import register
-from ...core.driver import Driver
+from ...core.driver import MAC, MTU, Driver
 
 CIDR = {"type": "string", "description": "address with prefix length, e.g. 10.0.0.1/24 or fd00::1/64"}
 ADDRESSES = {"type": "array", "items": CIDR,
              "description": "addresses; an empty list means none (no automatic address)"}
-MAC = {"type": "string", "pattern": "^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$", "description": "MAC address"}
-MTU = {"type": "integer", "minimum": 68, "maximum": 65535}
 
 INTERFACE = {
     "type": "object", "additionalProperties": False,
@@ -90,7 +87,3 @@ class RouterDriver(HostDriver):
     kind = "router"
     summary = "a host that forwards IPv4 and IPv6 between its interfaces"
     forwarding = True
-
-
-register(HostDriver())
-register(RouterDriver())

@@ -16,6 +16,23 @@ deploys like anything else. Modules:
     k8s.py        `emulator import-nsm`: NSM Kubernetes manifests -> a topology
     step.py       the `nsm_chain` scenario step: per-hop packet counters prove the path
     cli.py        the `explain` and `import-nsm` verbs, and the chains `inspect LAB` lists
+    driver.py     the node kinds `nse` and `nsc`
+    vnf.py        VNF roles
 
-Node kinds `nse` and `nsc` are drivers (emulator/backends/nsm/driver.py); VNF roles are emulator/backends/nsm/vnf.py.
+`register()` adds the kinds, the expand stage, the step, the verbs and the chains `inspect` shows.
 """
+from __future__ import annotations
+
+REQUIRES = ("host", "dpdk")   # endpoints are hosts or DPDK apps
+
+
+def register(regs) -> None:
+    from . import cli, expand
+    from .driver import NscDriver, NseDriver
+    from .step import NsmChain
+    regs.kinds.register(NseDriver())
+    regs.kinds.register(NscDriver())
+    regs.expand_hooks.append(expand.expand)   # network services -> links, addresses, routes
+    regs.steps.register(NsmChain())
+    regs.cli_verbs.append(cli.add_parsers)    # explain, import-nsm
+    regs.inspect_hooks.append(cli.chains_text)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from . import vnf
 from .spec import REQUEST, SELECTOR, SERVICES, forwarders_schema
-from ...core.drivers import register
 from ..dpdk.driver import DpdkAppDriver
 from ..host.driver import NAMESPACE_NODE_PROPERTIES, HostDriver
 
@@ -61,7 +60,3 @@ class NscDriver(HostDriver):
     kind = "nsc"
     summary = "a network service client: requests services; its interfaces and routes come from the chain it gets"
     properties = NSC_PROPERTIES
-
-
-register(NseDriver())
-register(NscDriver())

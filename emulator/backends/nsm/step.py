@@ -18,7 +18,7 @@ import time
 
 from ...deploy import hostcmd
 from ... import lab as api
-from ...scenario.steps import DURATION, Step, StepError, StepResult, register, seconds
+from ...scenario.steps import DURATION, Step, StepError, StepResult, seconds
 
 _TTL = re.compile(r"ttl=(\d+)")
 _SUM = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
@@ -124,5 +124,3 @@ class NsmChain(Step):
         return StepResult(m, summary=f"{m['path']}: {crossed}/{len(hops)} hops crossed ({marks})"
                                      + (f", ttl {ttl}" if ttl is not None else ""))
 
-
-register(NsmChain())

@@ -23,7 +23,6 @@ from ... import names
 from ...deploy import state
 from . import vswitch as O
 from ...core.model import Interface, Lab, Node
-from ...core.drivers import register
 from ...core.driver import IFNAMSIZ, Driver, place_forwarder_port
 
 FLOWS = {"type": "array", "items": {"type": "string", "minLength": 1},
@@ -240,7 +239,3 @@ class OvsDpdkDriver(OvsDriver):
 
     def datapath(self, node):
         return "netdev"
-
-
-register(OvsDriver())
-register(OvsDpdkDriver())

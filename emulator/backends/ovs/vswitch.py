@@ -335,4 +335,4 @@ def _undo_bridge(rec: dict) -> None:
         vsctl(rec["db"], ["--if-exists", "del-br", rec["bridge"]], timeout=10)
 
 
-teardown.register_undo("ovs-bridge", _undo_bridge)
+UNDO = {"ovs-bridge": _undo_bridge}   # journal op -> undo handler (registered by the ovs backend)

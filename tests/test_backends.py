@@ -1,0 +1,114 @@
+"""Backends as plug-ins: explicit registration into a registries object, one BUILTIN list,
+loaded by every entry point (never as a side effect of importing a module)."""
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from emulator import backends, lab, registry
+from emulator.core.loader import load_text
+from emulator.errors import TopologyError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fresh(*names):
+    return backends.load(registry.Registries(), names)
+
+
+def test_a_fresh_registries_with_host_and_bridge_has_only_their_kinds_steps_and_undo():
+    regs = _fresh("host", "bridge")
+    assert regs.kinds.names() == ["host", "router", "bridge"]
+    assert regs.link_types.names() == ["veth"]
+    assert "ping" in regs.steps and "dpdk_traffic" not in regs.steps and "nsm_chain" not in regs.steps
+    assert set(regs.undo) == {"netns"} and not regs.expand_hooks and not regs.cli_verbs
+    full = backends.ensure_loaded()
+    assert {"ovs", "ovs-dpdk", "dpdk-app", "nse", "nsc"} <= set(full.kinds.names())
+    assert {"dpdk_traffic", "dpdk_latency", "nsm_chain"} <= set(full.steps.names())
+
+
+def test_loading_is_idempotent_and_pulls_in_what_a_backend_requires():
+    regs = _fresh("ovs")   # ovs-dpdk uses the dpdk backend's hugepages: dpdk comes along
+    assert regs.loaded == ["", "dpdk", "ovs"]
+    backends.load(regs, ("ovs", "dpdk"))   # again: nothing registered twice
+    assert regs.kinds.names() == ["dpdk-app", "ovs", "ovs-dpdk"]
+    assert set(regs.undo) == {"netns", "hugetlbfs", "hugepages-reserved", "dpdk-runtime", "ovs-bridge"}
+
+
+def test_a_topology_using_a_kind_whose_backend_is_not_loaded_is_refused_with_the_known_kinds():
+    text = textwrap.dedent("""\
+        name: nb
+        nodes:
+          h1: {kind: host}
+          sw: {kind: ovs}
+        links:
+          - [h1, sw]
+        """)
+    with registry.use(_fresh("host", "bridge")):
+        with pytest.raises(TopologyError) as e:
+            lab.compile(load_text(text, "t.yaml"), check_host=False)
+    msg = str(e.value)
+    assert "t.yaml:4" in msg and "ovs" in msg and "known kinds: host, router, bridge" in msg
+    # the same file compiles with every backend (the default registries)
+    assert lab.compile(load_text(text, "t.yaml"), check_host=False).lab.nodes["sw"].kind == "ovs"
+
+
+def _journal_ops() -> set[str]:
+    """Every op a journal record can carry: the literal "op": "..." of the actions' records."""
+    ops = set()
+    for p in (ROOT / "emulator").rglob("*.py"):
+        ops.update(re.findall(r'"op":\s*"([a-z0-9-]+)"', p.read_text()))
+    return ops
+
+
+def test_every_op_a_journal_can_contain_has_an_undo_handler_declared_by_its_backend():
+    regs = backends.ensure_loaded()
+    assert set(regs.undo) == _journal_ops()   # no op without a handler, no handler for no op
+    assert regs.undo_declared <= set(regs.undo)
+
+
+def test_importing_registers_nothing():
+    code = ("import emulator.lab, emulator.cli, emulator.scenario.runner, emulator.backends.dpdk.steps, "
+            "emulator.backends.nsm.step, emulator.backends.ovs.driver\n"
+            "from emulator import registry\n"
+            "r = registry.DEFAULT\n"
+            "print(json.dumps([r.loaded, r.kinds.names(), r.steps.names(), sorted(r.undo)]))")
+    out = subprocess.run([sys.executable, "-c", "import json\n" + code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert json.loads(out) == [[], [], [], []]
+
+
+@pytest.mark.integration
+def test_destroy_in_a_fresh_process_that_imports_only_the_api(topo, lab_name, clean_host):
+    path = topo("""\
+        name: {lab}
+        nodes:
+          h1: {kind: host}
+          h2: {kind: host}
+          br: {kind: bridge}
+        links:
+          - [h1, br]
+          - [h2, br]
+        """)
+    st = lab.deploy(path)
+    assert os.path.exists(f"/run/netns/{st['nodes']['h1']['netns']}")
+    code = textwrap.dedent(f"""\
+        import json
+        from emulator import lab
+        problems = lab.destroy({lab_name!r})
+        from emulator import registry
+        r = registry.DEFAULT
+        print(json.dumps([problems, sorted(r.undo), sorted(r.undo_declared), r.loaded]))
+        """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    problems, undo, declared, loaded = json.loads(out.stdout)
+    assert problems == []
+    assert not os.path.exists(f"/run/netns/{st['nodes']['h1']['netns']}")
+    assert set(undo) == _journal_ops() and set(declared) <= set(undo)
+    assert loaded == ["", *backends.BUILTIN]
