@@ -1,0 +1,205 @@
+"""Per-link loss monitoring: packet counters at both ends of every link, sampled at a fixed interval.
+
+Each end of a link gets two nftables counters (family netdev, in its own namespace: table
+`emulator_mon`): one on the device's egress hook (packets it sends) and one on its ingress hook
+(packets it receives). The egress hook runs before tc's egress filters and the ingress hook after
+tc's ingress ones, so a packet dropped by a tc filter, a down peer or a full queue is counted as
+sent and never as received. For each direction of a link: sent = egress count of one end,
+received = ingress count of the other, lost = sent - received.
+
+Sampling reads every namespace twice per tick (every ingress counter first, then every egress
+counter), so sent - received never misses a lost packet: it is the packets lost so far plus those
+still on their way (sent, not yet counted at the far end; more of them on a busy machine). The
+cumulative loss at a sample is therefore taken as the smallest sent - received of that sample and
+every later one, and the last sample waits until the counters are still (the traffic has stopped,
+nothing is in flight), where sent - received is exactly the packets lost. So a link that lost
+nothing shows no loss at any interval, and a loss is reported at the interval it happened (or one
+before, by the packets that were in flight then).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ...deploy import hostcmd
+
+TABLE = "emulator_mon"
+
+
+@dataclass
+class End:
+    key: str        # node:if
+    netns: str
+    device: str
+
+
+@dataclass
+class Direction:
+    src: End
+    dst: End
+    base: tuple[int, int] | None = None
+    raw: list = field(default_factory=list)   # per sample: (t, sent, received) since the baseline
+
+    @property
+    def name(self) -> str:
+        return f"{self.src.key} -> {self.dst.key}"
+
+
+def ends_of(st: dict) -> list[tuple[End, End]]:
+    """Both ends of every link of a running lab whose ends are kernel devices in a namespace."""
+    out = []
+    for link in st.get("links", []):
+        ends = []
+        for key in (link["a"], link["b"]):
+            node, _, ifname = key.partition(":")
+            i = st["nodes"].get(node, {}).get("interfaces", {}).get(ifname)
+            if not i or not i.get("device") or not i.get("netns"):
+                break
+            ends.append(End(key, i["netns"], i["device"]))
+        if len(ends) == 2:
+            out.append((ends[0], ends[1]))
+    return out
+
+
+def _chain(dev: str, hook: str) -> str:
+    return f"{'o' if hook == 'egress' else 'i'}_{dev}".replace("-", "_").replace(".", "_")
+
+
+def install(ends: list[End]) -> None:
+    by_ns: dict[str, list[End]] = {}
+    for e in ends:
+        by_ns.setdefault(e.netns, []).append(e)
+    for ns, es in by_ns.items():
+        lines = [f"table netdev {TABLE} {{"]
+        for e in es:
+            for hook in ("egress", "ingress"):
+                lines.append(f'  chain {_chain(e.device, hook)} {{ type filter hook {hook} device "{e.device}" '
+                             f"priority 0; counter; }}")
+        lines.append("}")
+        hostcmd.run(["nft", "delete", "table", "netdev", TABLE], netns=ns)   # a previous monitor's, if any
+        r = hostcmd.run(["nft", "-f", "-"], netns=ns, input="\n".join(lines) + "\n")
+        if not r.ok:
+            raise RuntimeError(f"cannot install link counters in {ns}: {r.stderr.strip()[-400:]}")
+
+
+def remove(ends: list[End]) -> None:
+    for ns in sorted({e.netns for e in ends}):
+        hostcmd.run(["nft", "delete", "table", "netdev", TABLE], netns=ns)
+
+
+def read(netns: str) -> dict[str, int]:
+    """chain name -> packets, for one namespace."""
+    r = hostcmd.run(["nft", "-j", "list", "table", "netdev", TABLE], netns=netns)
+    if not r.ok:
+        raise RuntimeError(f"cannot read link counters in {netns}: {r.stderr.strip()[-300:]}")
+    out = {}
+    for item in json.loads(r.stdout).get("nftables", []):
+        rule = item.get("rule")
+        if rule:
+            for e in rule.get("expr", []):
+                if "counter" in e:
+                    out[rule["chain"]] = int(e["counter"]["packets"])
+    return out
+
+
+class Monitor:
+    """Install counters on LINKS (pairs of ends), sample every INTERVAL seconds from a thread."""
+
+    def __init__(self, links: list[tuple[End, End]], interval: float = 1.0):
+        self.interval = interval
+        self.dirs = [d for a, b in links for d in (Direction(a, b), Direction(b, a))]
+        self.ends = [e for a, b in links for e in (a, b)]
+        self.namespaces = sorted({e.netns for e in self.ends})
+        self.t0 = 0.0
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None
+        self.settled = self.settled_start = False
+        self.settle_start = 2.0   # s to wait for still counters before the baseline
+
+    def start(self) -> None:
+        install(self.ends)
+        self.t0 = time.monotonic()
+        self.settled_start, now = self._still(self.settle_start)
+        self._record(now)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        k = 1
+        while not self._stop.wait(max(0.0, self.t0 + k * self.interval - time.monotonic())):
+            try:
+                self.sample()
+            except RuntimeError as e:
+                self.error = str(e)
+                return
+            k += 1
+
+    def stop(self, settle: float = 5.0) -> None:
+        """Stop sampling; take the last sample once the counters are still (at most SETTLE seconds:
+        `settled` says whether they were); remove the counters. The baseline is taken the same way
+        (at most settle_start seconds): counts are exact when traffic starts after the monitor and
+        ends before it stops; otherwise the packets in flight at either end may be off."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        try:
+            self.settled, now = self._still(settle)
+            self._record(now)
+        finally:
+            remove(self.ends)
+
+    def _still(self, limit: float) -> tuple[bool, tuple[dict, dict]]:
+        """Read the counters until two reads 0.2 s apart are equal (nothing sent, nothing in flight),
+        at most LIMIT seconds; (whether they were, the last read)."""
+        end = time.monotonic() + limit
+        prev, now = None, self._read()
+        while now != prev and time.monotonic() < end:
+            time.sleep(0.2)
+            prev, now = now, self._read()
+        return now == prev, now
+
+    def _read(self) -> tuple[dict, dict]:
+        rx = {ns: read(ns) for ns in self.namespaces}   # every ingress counter first...
+        tx = {ns: read(ns) for ns in self.namespaces}   # ...then every egress counter
+        return rx, tx
+
+    def sample(self) -> None:
+        self._record(self._read())
+
+    def _record(self, counters: tuple[dict, dict]) -> None:
+        rx, tx = counters
+        t = round(time.monotonic() - self.t0, 3)
+        self.samples.append(t)
+        for d in self.dirs:
+            sent = tx[d.src.netns].get(_chain(d.src.device, "egress"), 0)
+            recv = rx[d.dst.netns].get(_chain(d.dst.device, "ingress"), 0)
+            if d.base is None:
+                d.base = (sent, recv)
+            d.raw.append((t, sent - d.base[0], recv - d.base[1]))
+
+    def report(self) -> dict:
+        """{interval_s, settled, links: [{link, sent, received, lost, intervals: [{t, sent, received,
+        lost}]}], events: [{link, t, lost}]} (the first sample is the baseline)."""
+        links, events = [], []
+        for d in self.dirs:
+            deficits = [s - r for _t, s, r in d.raw]
+            cum, low = [], None
+            for x in reversed(deficits):          # the smallest deficit of this sample and every later one
+                low = x if low is None else min(low, x)
+                cum.append(max(low, 0))
+            cum.reverse()
+            rows = []
+            for k in range(1, len(d.raw)):
+                t, s, r = d.raw[k]
+                rows.append({"t": t, "sent": s - d.raw[k - 1][1], "received": r - d.raw[k - 1][2],
+                             "lost": max(0, cum[k] - cum[k - 1])})
+            lost = sum(x["lost"] for x in rows)
+            links.append({"link": d.name, "sent": d.raw[-1][1] if d.raw else 0,
+                          "received": d.raw[-1][2] if d.raw else 0, "lost": lost, "intervals": rows})
+            events += [{"link": d.name, "t": x["t"], "lost": x["lost"]} for x in rows if x["lost"] > 0]
+        return {"interval_s": self.interval, "settled": self.settled, "settled_start": self.settled_start, "links": links,
+                "events": sorted(events, key=lambda e: e["t"]), **({"error": self.error} if self.error else {})}

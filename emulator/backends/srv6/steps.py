@@ -1,0 +1,198 @@
+"""SRv6 scenario steps: `srv6_policy` (a policy's new segment list while traffic runs),
+`link_fault` (loss on one end of a link for a while) and `link_monitor` (per-link loss, sampled)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ...deploy import state as labstate
+from ...scenario.steps import DURATION, Step, StepError, StepResult, seconds
+from ... import units
+from . import fault, monitor, routes, spec
+from .driver import STATE_FILE
+
+
+def _srv6_state(ctx) -> dict:
+    try:
+        with open(os.path.join(labstate.lab_dir(ctx.lab), STATE_FILE)) as f:
+            return json.load(f)
+    except OSError:
+        raise StepError(f"lab '{ctx.lab}' has no SRv6 routers (no {STATE_FILE})") from None
+
+
+def _model(data: dict) -> spec.Model:
+    m = spec.Model()
+    for name, r in data["routers"].items():
+        m.routers[name] = spec.Router(name, r["locator"], {
+            s: spec.Sid(name, s, v["sid"], v["behaviour"], v.get("nh")) for s, v in r["sids"].items()})
+    return m
+
+
+def path_links(data: dict, headend: str, sids: list[spec.Sid]) -> list[str]:
+    """The core links (from -> to) a packet crosses over SIDS, by the locator routes and End.X."""
+    out, cur = [], headend
+    for sid in sids:
+        guard = 0
+        while cur != sid.node and guard < 64:
+            hop = data["first_hop"].get(f"{cur}>{sid.node}")
+            if hop is None:
+                raise StepError(f"no path from {cur} to {sid.node}")
+            out.append(f"{hop[0]} -> {hop[1]}")
+            cur, guard = hop[1].partition(":")[0], guard + 1
+        if sid.behaviour == "End.X":
+            for a, b, _dev in data["adj"].get(cur, []):
+                if b.partition(":")[0] == sid.nh:
+                    out.append(f"{a} -> {b}")
+                    cur = sid.nh
+                    break
+    return out
+
+
+def _end(ctx, endpoint: str) -> monitor.End:
+    node, _, ifname = endpoint.partition(":")
+    i = ctx.state["nodes"].get(node, {}).get("interfaces", {}).get(ifname)
+    if not i:
+        raise StepError(f"lab '{ctx.lab}' has no link end {endpoint}")
+    return monitor.End(endpoint, i["netns"], i["device"])
+
+
+class Srv6Policy(Step):
+    type = "srv6_policy"
+    summary = "give an SRv6 policy a new segment list while traffic runs (its headend's seg6 route is replaced)"
+    metrics = ("segments", "path")
+    schema = {"type": "object", "additionalProperties": False, "required": ["policy", "segments"],
+              "properties": {"policy": {"type": "string"},
+                             "segments": {"type": "array", "minItems": 1, "items": {"type": "string"},
+                                          "description": "ROUTER, ROUTER.SID or SID addresses, as in the topology"}}}
+
+    def default_name(self, a):
+        return f"srv6 policy {a['policy']} over {' -> '.join(a['segments'])}"
+
+    def run(self, ctx, a):
+        data = _srv6_state(ctx)
+        pol = data["policies"].get(a["policy"])
+        if pol is None:
+            raise StepError(f"no SRv6 policy '{a['policy']}' (policies: {', '.join(data['policies'])})")
+        m = _model(data)
+        nodes = {n: {"kind": v["kind"]} for n, v in ctx.state["nodes"].items()}
+        new, problems = spec._policy(m, nodes, a["policy"], {"headend": pol["headend"], "to": pol["to"],
+                                                             "segments": a["segments"], "mode": pol["mode"]})
+        if problems:
+            raise StepError("; ".join(f"segments: {p[1]}" for p in problems))
+        first = data["first_hop"].get(f"{pol['headend']}>{new.segments[0].node}")
+        if first is None:
+            raise StepError(f"no path from {pol['headend']} to {new.segments[0].node}")
+        addrs = [s.addr for s in new.segments]
+        routes.apply(ctx.netns(pol["headend"]), ["route replace " + routes.seg6_line(new, addrs, first[2])])
+        links = path_links(data, pol["headend"], new.segments)
+        before = pol["labels"]
+        pol.update(segments=addrs, labels=[s.label for s in new.segments], links=links)
+        with open(os.path.join(labstate.lab_dir(ctx.lab), STATE_FILE), "w") as f:
+            json.dump(data, f, indent=1)
+        return StepResult({"segments": " -> ".join(pol["labels"]), "previous": " -> ".join(before),
+                           "path": ", ".join(links)},
+                          summary=f"{a['policy']}: {' -> '.join(before)} => {' -> '.join(pol['labels'])}")
+
+
+class LinkFault(Step):
+    type = "link_fault"
+    endpoint_fields = ("endpoint",)
+    summary = ("loss on one end of a link for a while: a tc drop filter on its egress (mode drop, all or loss% of "
+               "the packets), or the device down (mode down); reports how many packets it dropped")
+    metrics = ("dropped", "link", "started_s", "ended_s")
+    schema = {"type": "object", "additionalProperties": False, "required": ["endpoint"],
+              "properties": {"endpoint": {"type": "string", "description": "NODE:IF; drop: what it sends is dropped; "
+                                                                           "down: what its peer sends to it"},
+                             "duration": DURATION, "mode": {"enum": ["drop", "down"]},
+                             "loss": {"type": ["string", "number"], "description": "drop mode: share of packets "
+                                                                                   "dropped (default 100%)"}}}
+
+    def check(self, a):
+        out = super().check(a)
+        if "loss" in a:
+            try:
+                units.percent(a["loss"])
+            except ValueError as e:
+                out.append((("loss",), str(e)))
+        if "loss" in a and a.get("mode") == "down":
+            out.append((("loss",), "loss applies to mode drop only"))
+        return out
+
+    def default_name(self, a):
+        return f"link fault {a['endpoint']} ({a.get('mode', 'drop')})"
+
+    def run(self, ctx, a):
+        end = _end(ctx, a["endpoint"])
+        peer_key = next((l["b"] if l["a"] == end.key else l["a"] for l in ctx.state.get("links", [])
+                         if end.key in (l["a"], l["b"])), None)
+        peer = _end(ctx, peer_key) if peer_key else None
+        dur = seconds(a.get("duration"), 1.0)
+        t0 = time.time()
+        if a.get("mode", "drop") == "drop":
+            f = fault.DropFilter(end.netns, end.device, units.percent(a["loss"]) if "loss" in a else 100.0)
+            f.install()
+            try:
+                time.sleep(dur)
+            finally:
+                dropped = f.remove()
+            link = f"{end.key} -> {peer_key}"
+        else:
+            if peer is None:
+                raise StepError(f"{end.key} is not an end of a link")
+            before = fault.tx_dropped(peer.netns, peer.device)
+            fault.set_link(end.netns, end.device, False)
+            try:
+                time.sleep(dur)
+            finally:
+                fault.set_link(end.netns, end.device, True)
+            dropped = fault.tx_dropped(peer.netns, peer.device) - before
+            link = f"{peer_key} -> {end.key}"
+        return StepResult({"dropped": dropped, "link": link, "started_s": round(t0, 3),
+                           "ended_s": round(time.time(), 3)},
+                          summary=f"{dropped} packet(s) dropped on {link} in {dur:g} s")
+
+
+class LinkMonitor(Step):
+    type = "link_monitor"
+    summary = ("per-link loss: packet counters at both ends of every link (or of LINKS), sampled every interval "
+               "for the duration; per link and interval sent/received/lost and the time of each loss event")
+    metrics = ("lost_total", "loss_links", "loss_link_count", "events", "link_loss")
+    schema = {"type": "object", "additionalProperties": False, "required": ["duration"],
+              "properties": {"duration": DURATION, "interval": DURATION,
+                             "links": {"type": "array", "items": {"type": "string"},
+                                       "description": "NODE:IF ends of the links to watch (default: every link)"}}}
+
+    def default_expect(self, a):
+        return {}
+
+    def default_name(self, a):
+        return "link monitor"
+
+    def run(self, ctx, a):
+        pairs = monitor.ends_of(ctx.state)
+        if a.get("links"):
+            want = set(a["links"])
+            pairs = [p for p in pairs if p[0].key in want or p[1].key in want]
+            if not pairs:
+                raise StepError(f"none of {', '.join(sorted(want))} is an end of a link of lab '{ctx.lab}'")
+        mon = monitor.Monitor(pairs, seconds(a.get("interval"), 1.0))
+        mon.start()
+        try:
+            time.sleep(seconds(a["duration"]))
+        finally:
+            mon.stop()
+        rep = mon.report()
+        lossy = [l for l in rep["links"] if l["lost"] > 0]
+        path = ctx.artifact("link-loss.json")
+        with open(path, "w") as f:
+            json.dump(rep, f, indent=1)
+        m = {"lost_total": sum(l["lost"] for l in lossy), "loss_links": ", ".join(l["link"] for l in lossy),
+             "loss_link_count": len(lossy), "events": len(rep["events"]), "link_loss": rep}
+        if rep.get("error"):
+            m["error"] = rep["error"]
+        what = "; ".join(f"{l['link']}: {l['lost']} lost" for l in lossy) or "no loss"
+        return StepResult(m, artifacts=[path], summary=f"{len(rep['links'])} link directions, {what}")
+
+
+STEPS = (Srv6Policy, LinkFault, LinkMonitor)
