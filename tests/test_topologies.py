@@ -30,6 +30,7 @@ REACH = {
     "seed002-ovs-dpdk": [("client", "10.20.0.2")],    # kernel ping through OVS-DPDK to testpmd icmpecho
     "seed003-2vs2": [],                               # DPDK apps only (memif pairs)
     "nsm-dpdk": [("client", "172.16.9.2")],           # kernel client -> testpmd io -> testpmd icmpecho
+    "vpp-nsim": [("client", "10.0.0.2")],             # through VPP's nsim (needs VPP: tests/test_vpp.py)
 }
 
 
@@ -57,6 +58,10 @@ def _renamed(path, lab_name):
 @pytest.mark.parametrize("path", FILES, ids=[os.path.basename(f) for f in FILES])
 def test_example_deploys_and_carries_traffic(path, lab_name):
     name = os.path.basename(path)[:-5]
+    if name.startswith("vpp-") and os.environ.get("EMULATOR_REQUIRE_VPP") != "1":
+        from emulator.backends.vpp import find
+        if find.missing():
+            pytest.skip(find.missing())
     api.deploy(_renamed(path, lab_name))
     try:
         for src, dst in REACH[name]:
