@@ -150,6 +150,8 @@ def _existing_subnet(seg: list[Interface]):
 def _address_path(lab: Lab, iface: Interface, ip, src: Source, skip: tuple = ()) -> tuple:
     """The YAML path of the list item that gave `ip` to `iface` (the interface's path if none did)."""
     paths = [iface.path + ("ip",), lab.nodes[iface.node].path + ("ip",)]
+    if iface.endpoint >= 0:
+        paths.append(lab.endpoints[iface.endpoint].path + ("endpoint", "ip"))
     if iface.link >= 0:
         link = lab.links[iface.link]
         lpath = link.path + (("endpoints",) if isinstance(_at(src.data, link.path), dict) else ())

@@ -159,6 +159,10 @@ def to_json(lab: Lab, g: nx.MultiGraph) -> str:
                    "b": {"node": l.b.node, "interface": l.b.name, "device": l.b.device,
                          "netns": l.b.netns, "addresses": l.b.addresses}} for l in lab.links],
     }
+    if lab.endpoints:   # single-ended links
+        data["endpoints"] = [{"id": e.id, "type": e.type, "host_interface": e.host_interface,
+                              "node": e.iface.node, "interface": e.iface.name, "device": e.iface.device,
+                              "netns": e.iface.netns, "addresses": e.iface.addresses} for e in lab.endpoints]
     return json.dumps(data, indent=2)
 
 
@@ -180,10 +184,14 @@ def to_text(lab: Lab, g: nx.MultiGraph) -> str:
     for n in lab.nodes.values():
         lines.append(f"  {n.name} ({n.kind}, netns {n.netns})")
         for i in n.interfaces.values():
-            if i.link < 0:
+            if i.endpoint >= 0:
+                ep = lab.endpoints[i.endpoint]
+                peer_key = f"{ep.type}:{ep.host_interface}"
+            elif i.link >= 0:
+                link = lab.links[i.link]
+                peer_key = (link.b if link.a is i else link.a).key
+            else:
                 continue
-            link = lab.links[i.link]
-            peer = link.b if link.a is i else link.a
             addrs = " ".join(i.addresses) or "-"
-            lines.append(f"    {i.name:<10} -> {peer.key:<24} {addrs}")
+            lines.append(f"    {i.name:<10} -> {peer_key:<24} {addrs}")
     return "\n".join(lines)

@@ -41,12 +41,18 @@ class Interface:
     mac: str | None = None
     mtu: int | None = None
     link: int = -1            # index into Lab.links
+    endpoint: int = -1        # index into Lab.endpoints (a single-ended link), or -1
     master: str | None = None  # device this port is enslaved to (bridge port)
     path: tuple = ()          # YAML path where the interface was named
 
     @property
     def key(self) -> str:
         return f"{self.node}:{self.name}"
+
+    @property
+    def wired(self) -> bool:
+        """In use: the end of a link or a single-ended endpoint."""
+        return self.link >= 0 or self.endpoint >= 0
 
 
 @dataclass
@@ -107,6 +113,26 @@ class Link:
 
 
 @dataclass
+class Endpoint:
+    """A single-ended link: one interface of a node whose other side is not in the lab (an existing
+    host device moved into the node, a macvlan of a host NIC, a veth end in the host's namespace).
+    Its type (emulator/core/endpoints/) says how it is built and undone."""
+    id: int
+    type: str
+    iface: Interface
+    props: dict = field(default_factory=dict)   # the type's own fields, as written (host-interface...)
+    path: tuple = ()
+
+    @property
+    def host_interface(self) -> str:
+        return str(self.props.get("host-interface", ""))
+
+    @property
+    def label(self) -> str:
+        return f"{self.iface.key} -- {self.type}:{self.host_interface}"
+
+
+@dataclass
 class Addressing:
     lan: str = "10.0.0.0/16"      # a prefix per bridged segment, sized to its hosts
     p2p: str = "10.255.0.0/16"    # a /30 per point-to-point link
@@ -119,6 +145,7 @@ class Lab:
     file: str
     nodes: dict[str, Node] = field(default_factory=dict)
     links: list[Link] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)   # single-ended links
     addressing: Addressing = field(default_factory=Addressing)
     description: str = ""
     ipv6: str = "auto"   # auto: IPv6 in nodes only when the lab has an IPv6 address; on; off

@@ -10,12 +10,12 @@ import difflib
 import ipaddress
 import re
 
-from . import drivers, linktypes
+from . import drivers, endpoints, linktypes
 from .. import units
 from .driver import IFNAMSIZ
 from ..errors import Issue, TopologyError
 from .loader import Source
-from .model import Addressing, Impairment, Interface, Lab, Link, Node, Route
+from .model import Addressing, Endpoint, Impairment, Interface, Lab, Link, Node, Route
 
 _IFNAME_BAD = re.compile(r"[\s/:%]")
 _IFNAME_RESERVED = ("lo", "all", "default")
@@ -150,15 +150,21 @@ def resolve(raw: dict, src: Source) -> Lab:
 
     # -- links ------------------------------------------------------------------
     used: dict[tuple[str, str], tuple] = {}   # (node, ifname) -> path of the link that uses it
-    pending: list[tuple[Link, list]] = []
+    pending: list[tuple[Link, list, Endpoint | None]] = []
     for li, rl in enumerate(raw.get("links") or []):
         lpath = ("links", li)
+        single = _single_ended(rl, lpath, lab, c)   # an Endpoint (its interface still to be made) or None
+        if single is False:
+            continue
         if isinstance(rl, list):
             rl = {"endpoints": rl}
         eps = []
-        for ei, ep in enumerate(rl["endpoints"]):
-            epath = lpath + ("endpoints", ei) if "endpoints" in (raw["links"][li] if isinstance(
-                raw["links"][li], dict) else {}) else lpath + (ei,)
+        for ei, ep in enumerate(single.props.pop("_raw") if single else rl["endpoints"]):
+            if single:
+                epath = single.props.pop("_path")
+            else:
+                epath = lpath + ("endpoints", ei) if "endpoints" in (raw["links"][li] if isinstance(
+                    raw["links"][li], dict) else {}) else lpath + (ei,)
             if isinstance(ep, str):
                 node_name, _, ifname = ep.partition(":")
                 attrs = {}
@@ -188,10 +194,10 @@ def resolve(raw: dict, src: Source) -> Lab:
         if imp.jitter and not imp.delay:
             c.add(lpath + ("jitter",), "jitter needs a delay", "add delay: e.g. 10ms")
         link.impairment = imp
-        pending.append((link, eps))
+        pending.append((link, eps, single))
 
     # explicit interface names first, so implicit ones skip them
-    for link, eps in pending:
+    for link, eps, _single in pending:
         for node_name, ifname, _attrs, epath in eps:
             if ifname:
                 key = (node_name, ifname)
@@ -203,7 +209,7 @@ def resolve(raw: dict, src: Source) -> Lab:
                           f"the other one is at {src.issue(used[key], '').location()}")
                 used[key] = epath
     counters: dict[str, int] = {}
-    for link, eps in pending:
+    for link, eps, single in pending:
         ends = []
         for node_name, ifname, attrs, epath in eps:
             node = lab.nodes[node_name]
@@ -219,9 +225,9 @@ def resolve(raw: dict, src: Source) -> Lab:
             if iface is None:
                 iface = Interface(node=node_name, name=ifname, path=epath)
                 node.interfaces[ifname] = iface
-            elif iface.link >= 0:
+            elif iface.wired:
                 continue  # reported above
-            iface.link = link.id
+            iface.link = link.id if single is None else -1
             if attrs.get("mac"):
                 iface.mac = attrs["mac"]
                 _check_mac(iface.mac, epath + ("mac",), c)
@@ -237,7 +243,16 @@ def resolve(raw: dict, src: Source) -> Lab:
                     if cidr:
                         iface.addresses.append(cidr)
             ends.append(iface)
-        if len(ends) == 2:
+        if single is not None and len(ends) == 1:
+            single.iface, single.id = ends[0], len(lab.endpoints)
+            ends[0].endpoint = single.id
+            ends[0].auto_address = False   # the other side is not in the lab: nothing to allocate from
+            if link.mtu and ends[0].mtu and ends[0].mtu != link.mtu:
+                c.add(link.path + ("mtu",), f"the MTUs of this link disagree: {link.mtu} on the link, "
+                      f"{ends[0].mtu} on {ends[0].key}", "give it once")
+            ends[0].mtu = ends[0].mtu or link.mtu
+            lab.endpoints.append(single)
+        elif len(ends) == 2:
             link.a, link.b = ends
             link.id = len(lab.links)
             link.a.link = link.b.link = link.id
@@ -247,7 +262,7 @@ def resolve(raw: dict, src: Source) -> Lab:
     for node in lab.nodes.values():
         drv = drivers.get(node.kind)
         for ifname, iface in node.interfaces.items():
-            if iface.link < 0:
+            if not iface.wired:
                 c.add(iface.path, f"interface {node.name}:{ifname} is declared but no link uses it",
                       f"add a link such as [{node.name}:{ifname}, OTHER]", key=True)
                 continue
@@ -259,7 +274,7 @@ def resolve(raw: dict, src: Source) -> Lab:
         if node.ip is not None:
             if not drv.addressable:
                 c.add(node.path + ("ip",), f"a {node.kind} takes no address", key=True)
-            linked = [i for i in node.interfaces.values() if i.link >= 0]
+            linked = [i for i in node.interfaces.values() if i.wired]
             if len(linked) != 1:
                 c.add(node.path + ("ip",),
                       f"node-level ip: needs exactly one interface, '{node.name}' has {len(linked)}",
@@ -274,6 +289,9 @@ def resolve(raw: dict, src: Source) -> Lab:
     for link in lab.links:
         for p, msg, hint in linktypes.get(link.type).check(lab, link):
             c.add(link.path + p, msg, hint)
+    for ep in lab.endpoints:
+        for p, msg, hint in endpoints.get(ep.type).check(lab, ep):
+            c.add(ep.path + p, msg, hint)
     from .graph import bridge_problems   # networkx: imported when a topology is resolved
     for p, msg, hint in bridge_problems(lab, src):
         c.add(p, msg, hint)
@@ -281,6 +299,42 @@ def resolve(raw: dict, src: Source) -> Lab:
     if c.issues:
         raise TopologyError(c.sorted())
     return lab
+
+
+def _single_ended(rl, lpath: tuple, lab: Lab, c: Collector):
+    """The Endpoint of a single-ended link entry (`endpoint:`, or the shorthand [node:if, host:DEV]
+    when no node is named 'host'), with its raw end in props['_raw'] and that end's path in
+    props['_path']; None for a two-ended link; False when it is wrong (reported)."""
+    if endpoints.is_single(rl):
+        props = {k: v for k, v in rl.items() if k not in ("type", "endpoint", "mtu", "description")}
+        return Endpoint(id=-1, type=rl["type"], iface=None, path=lpath,  # type: ignore[arg-type]
+                        props={**props, "_raw": [rl["endpoint"]], "_path": lpath + ("endpoint",)})
+    items = rl if isinstance(rl, list) else rl.get("endpoints") or []
+    for ei, ep in enumerate(items):
+        prefix, _, dev = ep.partition(":") if isinstance(ep, str) else ("", "", "")
+        et = endpoints.by_short(prefix) if prefix and prefix not in lab.nodes else None
+        if et is None:
+            continue
+        epath = lpath + ((ei,) if isinstance(rl, list) else ("endpoints", ei))
+        other = items[1 - ei] if len(items) == 2 else None
+        extra = sorted(k for k in (rl if isinstance(rl, dict) else {}) if k not in ("endpoints", "mtu", "description"))
+        if not dev:
+            c.add(epath, f"'{ep}' names no host device", f"write {prefix}:DEVICE, e.g. {prefix}:eth1")
+        elif other is None or (isinstance(other, str) and other.partition(":")[0] not in lab.nodes
+                               and endpoints.by_short(other.partition(":")[0])):
+            c.add(epath, f"a {et.name} endpoint joins a node's interface to host device '{dev}': "
+                         f"the other end must be a node", "e.g. [r1:eth1, host:eth1]")
+        elif extra:
+            c.add(lpath + ("endpoints",) if isinstance(rl, dict) else lpath,
+                  f"the shorthand {prefix}:{dev} takes no {', '.join(extra)}",
+                  f"write {{type: {et.name}, endpoint: ..., host-interface: {dev}, ...}} with the fields "
+                  f"{et.name} takes (emulator schema)")
+        else:
+            return Endpoint(id=-1, type=et.name, iface=None, path=lpath,  # type: ignore[arg-type]
+                            props={"host-interface": dev, "_raw": [other],
+                                   "_path": lpath + ((1 - ei,) if isinstance(rl, list) else ("endpoints", 1 - ei))})
+        return False
+    return None
 
 
 def _check_devices(lab: Lab, c: Collector) -> None:
@@ -296,7 +350,7 @@ def _check_devices(lab: Lab, c: Collector) -> None:
                 clashing.add(k)
             seen[k] = Interface(node=node.name, name=node.device, path=node.path)
     for iface in lab.interfaces():
-        if iface.link < 0 or not iface.device or (iface.netns, iface.master) in clashing:
+        if not iface.wired or not iface.device or (iface.netns, iface.master) in clashing:
             continue
         k = (iface.netns, iface.device)
         if k in seen:

@@ -52,14 +52,17 @@ def _issues_for(err: jsonschema.ValidationError, src: Source) -> list[Issue]:
     if v in ("anyOf", "oneOf"):
         # pick the alternative that has the value's type and report its own errors
         alts = err.validator_value
-        for i, alt in enumerate(alts):
-            if _matches_type(alt, inst):
-                sub = [e for e in err.context if e.schema_path and e.schema_path[0] == i]
-                out: list[Issue] = []
-                for e in sub:
-                    out.extend(_issues_for(e, src))
-                if out:
-                    return out
+        # the alternative of the value's type whose required fields it has (a link with endpoint:
+        # is a single-ended one), else the first of its type
+        fits = [i for i, a in enumerate(alts) if _matches_type(a, inst)]
+        fits.sort(key=lambda i: -sum(r in inst for r in alts[i].get("required", ())) if isinstance(inst, dict) else 0)
+        for i in fits:
+            sub = [e for e in err.context if e.schema_path and e.schema_path[0] == i]
+            out: list[Issue] = []
+            for e in sub:
+                out.extend(_issues_for(e, src))
+            if out:
+                return out
         want = " or ".join(_want(a.get("type", "?")) for a in alts)
         return [src.issue(path, f"expected {want}, got {_TYPE_NAMES.get(_type_of(inst), _type_of(inst))}")]
     if v == "additionalProperties" and isinstance(inst, dict):
@@ -79,6 +82,13 @@ def _issues_for(err: jsonschema.ValidationError, src: Source) -> list[Issue]:
         props = schema.get("properties", {})
         return [src.issue(path, f"missing required field '{m}'", props.get(m, {}).get("description"))
                 for m in missing]
+    if v == "enum" and "propertyNames" in err.relative_schema_path:   # a field another type takes
+        link = src.data
+        for p in path:
+            link = link[p] if isinstance(link, (dict, list)) else None
+        typ = link.get("type") if isinstance(link, dict) else None
+        return [src.issue(path + (inst,), f"unknown field {_show(inst)}" + (f" for type '{typ}'" if typ else ""),
+                          "known fields: " + ", ".join(map(str, err.validator_value)), key=True)]
     if v == "enum" and path[-1:] == ("kind",) and not isinstance(inst, str):
         return [src.issue(path, f"expected a kind name, got {_TYPE_NAMES.get(_type_of(inst), _type_of(inst))}",
                           "known kinds: " + ", ".join(drivers.kinds()))]

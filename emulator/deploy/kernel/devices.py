@@ -40,6 +40,7 @@ class Moved:
     to_ns: str = ""
     now_name: str = ""
     now_index: int = 0
+    index: int = 0                  # original ifindex: asked for again when it is moved back
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,9 +117,19 @@ def _routes(ipr, index: int) -> list[dict]:
     return out
 
 
-def move_device(name_or_index: str | int, from_ns: str | None, to_ns: str, new_name: str | None = None) -> Moved:
+def move_device(name_or_index: str | int, from_ns: str | None, to_ns: str, new_name: str | None = None,
+                new_index: int = 0) -> Moved:
     """Move a device from `from_ns` into `to_ns` (renamed to `new_name` in one request, so its
     name may be taken in `from_ns` by then); return the record `restore_device` needs."""
+    rec = snapshot(name_or_index, from_ns, to_ns, new_name, new_index)
+    move(rec)
+    return rec
+
+
+def snapshot(name_or_index: str | int, from_ns: str | None, to_ns: str, new_name: str | None = None,
+             new_index: int = 0) -> Moved:
+    """What `move` will do and `restore_device` needs, read without changing anything: a caller
+    journals it *before* the move, so the device is put back even if the mover dies right after."""
     with _ipr(from_ns) as ipr:
         link = _link(ipr, name_or_index)
         if link is None:
@@ -127,21 +138,47 @@ def move_device(name_or_index: str | int, from_ns: str | None, to_ns: str, new_n
         name = link.get_attr("IFLA_IFNAME")
         if name == "lo":
             raise DeviceError(f"'lo' cannot be moved out of {_where(from_ns)}")
-        rec = Moved(name=name, ns=from_ns, up=bool(link["flags"] & 1), mtu=link.get_attr("IFLA_MTU"),
-                    mac=link.get_attr("IFLA_ADDRESS") or "", addresses=_addresses(ipr, index),
-                    routes=_routes(ipr, index), to_ns=to_ns, now_name=new_name or name)
-        fd = _ns_fd(to_ns)
+        return Moved(name=name, ns=from_ns, up=bool(link["flags"] & 1), mtu=link.get_attr("IFLA_MTU"),
+                     mac=link.get_attr("IFLA_ADDRESS") or "", addresses=_addresses(ipr, index),
+                     routes=_routes(ipr, index), to_ns=to_ns, now_name=new_name or name,
+                     now_index=new_index, index=index)
+
+
+def move(rec: Moved) -> None:
+    """Move the device `rec` describes (found by its original index, checked by name and MAC) into
+    rec.to_ns as rec.now_name, with ifindex rec.now_index when that is given."""
+    with _ipr(rec.ns) as ipr:
+        link = _link(ipr, rec.index)
+        if link is None or link.get_attr("IFLA_IFNAME") != rec.name or \
+                (rec.mac and link.get_attr("IFLA_ADDRESS") != rec.mac):
+            raise DeviceError(f"device {rec.name} is no longer in {_where(rec.ns)} as it was a moment ago "
+                              f"(moved or renamed by someone else?)")
+        fd = _ns_fd(rec.to_ns)
+        kw = {"new_ifindex": rec.now_index} if rec.now_index else {}
         try:
-            ipr.link("set", index=index, net_ns_fd=fd, ifname=rec.now_name)
+            ipr.link("set", index=rec.index, net_ns_fd=fd, ifname=rec.now_name, **kw)
         except NetlinkError as e:
-            raise DeviceError(f"moving {name} from {_where(from_ns)} into {to_ns} as {rec.now_name}: "
+            raise DeviceError(f"moving {rec.name} from {_where(rec.ns)} into {rec.to_ns} as {rec.now_name}: "
                               f"{os.strerror(e.code)}") from None
         finally:
             os.close(fd)
-    with _ipr(to_ns) as ipr:
-        link = _link(ipr, rec.now_name)
-        rec.now_index = link["index"] if link is not None else 0
-    return rec
+    if not rec.now_index:
+        with _ipr(rec.to_ns) as ipr:
+            link = _link(ipr, rec.now_name)
+            rec.now_index = link["index"] if link is not None else 0
+
+
+def set_link(ns: str | None, index: int, mtu: int | None = None, mac: str | None = None) -> None:
+    """Set the MTU and/or MAC of device INDEX in NS."""
+    kw = {k: v for k, v in (("mtu", mtu), ("address", mac)) if v}
+    if not kw:
+        return
+    with _ipr(ns) as ipr:
+        try:
+            ipr.link("set", index=index, **kw)
+        except NetlinkError as e:
+            raise DeviceError(f"setting {', '.join(f'{k} {v}' for k, v in kw.items())} on device #{index} in "
+                              f"{_where(ns)}: {os.strerror(e.code)}") from None
 
 
 def _find_moved(ipr, rec: Moved):
@@ -169,7 +206,13 @@ def restore_device(rec: Moved | dict) -> str:
                 fd = _ns_fd(rec.ns)
                 try:
                     ipr.link("set", index=link["index"], state="down")
-                    ipr.link("set", index=link["index"], net_ns_fd=fd, ifname=rec.name)
+                    try:   # under its original ifindex when that is free
+                        ipr.link("set", index=link["index"], net_ns_fd=fd, ifname=rec.name,
+                                 **({"new_ifindex": rec.index} if rec.index else {}))
+                    except NetlinkError as e:
+                        if not rec.index or e.code not in (errno.EBUSY, errno.EEXIST):
+                            raise
+                        ipr.link("set", index=link["index"], net_ns_fd=fd, ifname=rec.name)
                 except NetlinkError as e:
                     raise DeviceError(f"moving {rec.now_name} from {rec.to_ns} back to {_where(rec.ns)} as "
                                       f"{rec.name}: {os.strerror(e.code)}") from None

@@ -1,0 +1,162 @@
+"""Preflight of the host devices a lab uses, before anything of the lab exists (exit 3, each
+problem with its fix): the device is missing, is the host's default-route interface (unless
+`force: true`), is a port of a bridge or bond, belongs to another lab (moved into it, or a device
+it tagged), or the kernel lacks what the endpoint needs (ipvlan, SR-IOV, IOMMU/vfio).
+
+`Check` is one action per endpoint; all of a lab's run as one batch in the PREFLIGHT phase, and
+the problems are reported together.
+"""
+from __future__ import annotations
+
+import functools
+import socket
+import subprocess
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+
+from ...core.model import TAG_PREFIX
+from ...deploy import actions as A
+from ...deploy import state
+from ...errors import EnvironmentProblem
+
+
+@dataclass
+class Check(A.Action):
+    what: str = ""          # the endpoint type: host-device, macvlan, ipvlan, host-veth
+    device: str = ""        # the host device it takes (or, for host-veth, creates)
+    lab: str = ""
+    force: bool = False
+    label: str = ""
+
+    def __post_init__(self):
+        self.phase, self.batch, self.netns = A.PREFLIGHT, "phys-preflight", None
+
+    def describe(self):
+        return f"check host device {self.device} for {self.label} ({self.what})"
+
+    def phase_label(self):
+        return "host devices"
+
+    @classmethod
+    def apply_batch(cls, actions, ctx):
+        problems = problems_of(actions)
+        if problems:
+            raise EnvironmentProblem("the host cannot give this lab its devices (nothing was created):\n  "
+                                     + "\n  ".join(problems))
+
+
+def host_links() -> dict[str, dict]:
+    """The host namespace's devices by name: index, alias, master, kind."""
+    out = {}
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            info = link.get_attr("IFLA_LINKINFO")
+            out[link.get_attr("IFLA_IFNAME")] = {
+                "index": link["index"], "alias": link.get_attr("IFLA_IFALIAS") or "",
+                "master": link.get_attr("IFLA_MASTER"), "kind": info.get_attr("IFLA_INFO_KIND") if info else None}
+    return out
+
+
+def default_route_devices() -> set[int]:
+    """Indexes of the devices the host's default routes (IPv4 and IPv6, main table) go out of."""
+    out = set()
+    with IPRoute() as ipr:
+        for fam in (socket.AF_INET, socket.AF_INET6):
+            for r in ipr.get_routes(family=fam, table=254):
+                if r["dst_len"] == 0:
+                    if r.get_attr("RTA_OIF"):
+                        out.add(r.get_attr("RTA_OIF"))
+                    for nh in r.get_attr("RTA_MULTIPATH") or []:
+                        out.add(nh["oif"])
+    return out
+
+
+def moved_by_labs(own: str) -> dict[str, str]:
+    """Host devices that other labs' journals say they moved into their nodes: name -> lab."""
+    out = {}
+    try:
+        labs = state.list_labs()
+    except Exception:
+        return out
+    for lab in labs:
+        if lab == own:
+            continue
+        try:
+            records = state.Journal(lab).records()
+        except Exception:
+            continue
+        for rec in records:
+            moved = rec.get("moved") if isinstance(rec, dict) else None
+            if rec.get("op") == "host-device" and isinstance(moved, dict) and isinstance(moved.get("name"), str):
+                out[moved["name"]] = lab
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def kernel_has(kind: str) -> tuple[bool, str]:
+    """Does the kernel create links of KIND (ipvlan, macvlan)? Probed in a throwaway namespace: a
+    request without a parent is refused with 'Unknown device type' only when the kind is missing."""
+    try:
+        p = subprocess.run(["unshare", "--net", "ip", "link", "add", "probe0", "type", kind],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"cannot probe: {e}"
+    err = (p.stderr or "").strip()
+    if "Unknown device type" in err or "not supported" in err.lower():
+        return False, err.splitlines()[0] if err else "not supported"
+    return True, ""
+
+
+def problems_of(checks: list[Check]) -> list[str]:
+    links = host_links()
+    defaults = default_route_devices()
+    elsewhere: dict[str, str] | None = None
+    out: list[str] = []
+    for c in checks:
+        where = f"{c.label}: "
+        if c.what in ("ipvlan", "macvlan"):
+            ok, why = kernel_has(c.what)
+            if not ok:
+                out.append(where + f"this kernel cannot create {c.what} devices ({why}); fix: load the module "
+                           f"('modprobe {c.what}', kernel option CONFIG_{c.what.upper()}), or use type: "
+                           f"{'macvlan' if c.what == 'ipvlan' else 'host-device'} instead")
+                continue
+        dev = links.get(c.device)
+        tagged = dev["alias"][len(TAG_PREFIX):] if dev and dev["alias"].startswith(TAG_PREFIX) else None
+        if c.what == "host-veth":
+            if dev is None:
+                continue
+            if tagged and tagged != c.lab:
+                out.append(where + f"host device '{c.device}' belongs to lab '{tagged}'; fix: destroy it "
+                           f"(emulator destroy {tagged}) or give this link another host-interface")
+            else:
+                out.append(where + f"a device named '{c.device}' already exists on the host (not this "
+                           f"lab's); fix: give this link another host-interface")
+            continue
+        if dev is None:
+            if elsewhere is None:
+                elsewhere = moved_by_labs(c.lab)
+            if c.device in elsewhere:
+                lab = elsewhere[c.device]
+                out.append(where + f"host device '{c.device}' is in use by lab '{lab}' (moved into one of its "
+                           f"nodes); fix: destroy that lab first (emulator destroy {lab}) or use another device")
+            else:
+                known = ", ".join(sorted(n for n in links if n != "lo")[:12])
+                out.append(where + f"no device '{c.device}' on this host; fix: name one that `ip link` lists "
+                           f"(here: {known})")
+            continue
+        if c.device == "lo":
+            out.append(where + "'lo' cannot be used; fix: name a network device")
+        elif tagged:
+            out.append(where + f"host device '{c.device}' belongs to lab '{tagged}' (it made it); fix: use "
+                       f"another device, or destroy that lab (emulator destroy {tagged})")
+        elif c.what == "host-device" and dev["master"]:
+            master = next((n for n, d in links.items() if d["index"] == dev["master"]), f"#{dev['master']}")
+            out.append(where + f"host device '{c.device}' is a port of {master}; fix: release it first "
+                       f"(ip link set {c.device} nomaster) or use another device")
+        elif c.what == "host-device" and dev["index"] in defaults and not c.force:
+            out.append(where + f"host device '{c.device}' carries the host's default route: moving it into the "
+                       f"lab cuts this host off that network; fix: use another device, or add 'force: true' "
+                       f"to the link if that is what you want")
+    return out
