@@ -171,15 +171,20 @@ def lab_state(c: Compiled, status: str) -> dict:
                            "interfaces": {i.name: {"device": i.device, "index": i.index, "netns": i.netns,
                                                    "addresses": i.addresses, "mac": i.mac,
                                                    "peer": _peer(lab, i)}
-                                          for i in n.interfaces.values() if i.link >= 0}}
+                                          for i in n.interfaces.values() if i.wired}}
                   for n in lab.nodes.values()},
         "links": [{"id": l.id, "a": l.a.key, "b": l.b.key,
                    "impairment": {k: v for k, v in vars(l.impairment).items() if v}} for l in lab.links],
+        **({"endpoints": [{"id": e.id, "type": e.type, "interface": e.iface.key, "host_interface": e.host_interface}
+                          for e in lab.endpoints]} if lab.endpoints else {}),
         **({"services": [ch.as_dict() for ch in c.services]} if c.services else {}),
     }
 
 
 def _peer(lab: Lab, iface) -> str:
+    if iface.endpoint >= 0:
+        ep = lab.endpoints[iface.endpoint]
+        return f"{ep.type}:{ep.host_interface}"
     link = lab.links[iface.link]
     return (link.b if link.a is iface else link.a).key
 

@@ -6,7 +6,7 @@ kind-specific comes from the node's driver.
 from __future__ import annotations
 
 from ..deploy import actions as A
-from . import drivers, linktypes
+from . import drivers, endpoints, linktypes
 from ..deploy import ready
 from .. import units
 from .model import Impairment, Lab
@@ -30,10 +30,12 @@ def plan(lab: Lab) -> list[A.Action]:
         acts.extend(drivers.get(node.kind).plan_node(lab, node))
     for link in lab.links:
         acts.extend(linktypes.get(link.type).plan(lab, link))
+    for ep in lab.endpoints:   # single-ended links: a host device moved in, a macvlan...
+        acts.extend(endpoints.get(ep.type).plan(lab, ep))
     for node in lab.nodes.values():
         drv = drivers.get(node.kind)
         for iface in node.interfaces.values():
-            if iface.link >= 0:
+            if iface.wired:
                 acts.extend(drv.plan_port(lab, node, iface))
     for link in lab.links:
         if link.impairment:
