@@ -194,7 +194,7 @@ def cmd_exec(args) -> int:
     if not argv:
         raise UsageError("no command given: emulator exec LAB NODE -- CMD...")
     full = api.exec_argv(args.lab, args.node, argv)
-    missing = _not_runnable(argv[0])
+    missing = _not_runnable(api.node_command(args.lab, args.node, argv)[0])   # vpp: vppctl -> its VPP's
     if missing:   # as a shell says it: 127 not found, 126 not executable (ip netns exec would exit 1)
         print(f"emulator exec: {quote(argv[0])}: {missing[1]}", file=sys.stderr)
         return missing[0]

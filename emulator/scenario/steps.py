@@ -314,7 +314,9 @@ class Iperf3(Step):
 
 def parse_iperf3(data: dict) -> tuple[dict, dict]:
     end = data.get("end", {})
-    udp = "sum" in end and "sum_received" not in end
+    # iperf3 3.12 writes sum_received for UDP too: the protocol it ran says which it was
+    proto = data.get("start", {}).get("test_start", {}).get("protocol")
+    udp = proto == "UDP" if proto else ("sum" in end and "sum_received" not in end)
     if udp:
         recv = end.get("sum", {})
         sent = recv

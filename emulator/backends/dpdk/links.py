@@ -30,6 +30,15 @@ def _kinds(lab: Lab, link: Link) -> tuple[str, str]:
     return lab.nodes[link.a.node].kind, lab.nodes[link.b.node].kind
 
 
+def _memif_end(kind: str) -> bool:
+    """dpdk-app, or a kind whose driver says it takes memif links (vpp: memif_end = True)."""
+    from ...core import drivers
+    try:
+        return kind == "dpdk-app" or getattr(drivers.get(kind), "memif_end", False)
+    except drivers.UnknownKind:
+        return False
+
+
 def _no_impairments(link: Link, what: str) -> list:
     out = []
     for f in ("bandwidth", "delay", "jitter", "loss"):
@@ -67,7 +76,8 @@ def _memif_cycles(lab: Lab) -> dict[int, list[str]]:
     import networkx as nx   # the graph stage has imported it already
     g = nx.DiGraph()
     for ln in lab.links:
-        if ln.type == "memif" and ln.a and ln.b:
+        # only a dpdk-app client waits for its server (VPP's memif slave reconnects by itself)
+        if ln.type == "memif" and ln.a and ln.b and lab.nodes[ln.b.node].kind == "dpdk-app":
             g.add_edge(ln.b.node, ln.a.node, link=ln.id)   # the client (b) waits for the server (a)
     out: dict[int, list[str]] = {}
     for comp in nx.strongly_connected_components(g):
@@ -115,13 +125,13 @@ class VhostUser(linktypes.LinkType):
 
 class Memif(linktypes.LinkType):
     name = "memif"
-    summary = "shared-memory packet interface between two dpdk-app nodes (first endpoint: server)"
+    summary = "shared-memory packet interface between dpdk-app and vpp nodes (first endpoint: server)"
 
     def check(self, lab, link):
         ka, kb = _kinds(lab, link)
-        if (ka, kb) != ("dpdk-app", "dpdk-app"):
-            return [(("type",), f"a memif link joins two dpdk-app nodes; this one joins {ka} '{link.a.node}' and "
-                                f"{kb} '{link.b.node}'",
+        if not (_memif_end(ka) and _memif_end(kb)):
+            return [(("type",), f"a memif link joins two dpdk-app nodes (or vpp nodes); this one joins {ka} "
+                                f"'{link.a.node}' and {kb} '{link.b.node}'",
                      "to an ovs-dpdk node use type: vhost-user; to a kernel node a veth (the default)")]
         return _no_impairments(link, "memif") + _sock_check(lab, link) + _cycle_check(lab, link)
 
