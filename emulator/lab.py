@@ -266,7 +266,20 @@ def exec_argv(lab_name: str, node: str, argv: list[str]) -> list[str]:
     ns = st["nodes"][node]["netns"]
     if not netns.exists(ns):
         raise LabError(f"node '{node}' of lab '{lab_name}' is not running (namespace {ns} is gone)")
-    return ["ip", "netns", "exec", ns] + list(argv)
+    return ["ip", "netns", "exec", ns] + _node_argv(lab_name, node, st, argv)
+
+
+def node_command(lab_name: str, node: str, argv: list[str]) -> list[str]:
+    """argv as it runs inside the node (before `ip netns exec`): what `exec` checks is runnable."""
+    return _node_argv(lab_name, node, get(lab_name), argv)
+
+
+def _node_argv(lab_name: str, node: str, st: dict, argv: list[str]) -> list[str]:
+    """argv as the node's driver runs it (a vpp node points `vppctl` at its own VPP's socket)."""
+    from .core import drivers
+    backends.ensure_loaded()
+    rewrite = getattr(drivers.get(st["nodes"][node]["kind"]), "exec_argv", None)
+    return rewrite(lab_name, node, list(argv)) if rewrite else list(argv)
 
 
 def exec_in(lab_name: str, node: str, argv: list[str], timeout: float | None = 60) -> hostcmd.Result:
@@ -274,7 +287,7 @@ def exec_in(lab_name: str, node: str, argv: list[str], timeout: float | None = 6
     names.check_node(node)
     if node not in st["nodes"]:
         raise LabError(f"lab '{lab_name}' has no node '{node}'")
-    return hostcmd.run(argv, netns=st["nodes"][node]["netns"], timeout=timeout)
+    return hostcmd.run(_node_argv(lab_name, node, st, argv), netns=st["nodes"][node]["netns"], timeout=timeout)
 
 
 def cleanup(all_labs: bool = False, progress=None) -> list[tuple[str, list[str]]]:
