@@ -15,7 +15,7 @@ from . import lab as api
 from .errors import EXIT_FAILED, EXIT_INVALID, EmulatorError, EnvironmentProblem, UsageError, escape_lines, quote
 from .core.loader import Source
 from .core.schema import topology_schema
-from .topo_gen import SHAPES, generate
+from .topo_gen import SHAPES
 from .ui_text import TerminalProgress, table
 from .units import human_impairment
 
@@ -43,19 +43,29 @@ def _topology_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("topology", nargs="?" if not required else None, metavar="TOPOLOGY",
                    help="topology YAML file")
     p.add_argument("--topo", metavar="SHAPE", help="a generated topology instead of a file: "
-                   + "; ".join(SHAPES.values()))
+                   + "; ".join(SHAPES.values()) + "; and Mininet's: minimal, single[,K], reversed[,K], "
+                   "linear[,K,N], tree[,DEPTH,FANOUT], torus,X,Y[,N] (with k=v arguments as mn takes them)")
+    p.add_argument("--custom", metavar="FILE.py", help="a Mininet custom file: --topo NAME[,ARGS...][,k=v] "
+                   "builds its topology (its topos dict, or a Topo class it defines), without Mininet")
     p.add_argument("--name", metavar="LAB", help="lab name instead of the file's name: (for --topo, default: "
                    "the shape, e.g. linear200)")
 
 
 def _source(args) -> Source | str:
+    from . import formats
     if args.topo and args.topology:
         raise UsageError("give a topology file or --topo, not both")
+    if getattr(args, "custom", None) and not args.topo:
+        raise UsageError("--custom FILE.py needs --topo NAME (one of the file's topos, or a Topo class in it)")
     if args.topo:
-        return generate(args.topo, args.name)
-    if not args.topology:
+        src = formats.generated(args.topo, getattr(args, "custom", None), args.name)
+    elif not args.topology:
         raise UsageError("which topology? give a YAML file, or --topo linear,N (see --help)")
-    return loader.load_named(args.topology, args.name) if args.name is not None else args.topology
+    else:
+        src = formats.load_file(args.topology, args.name)   # the project's YAML, or a containerlab file
+    for note in formats.notes(src):   # what another tool's file says that has no equivalent here
+        print(f"warning: {escape_lines(note.format())}", file=sys.stderr)
+    return src
 
 
 def cmd_validate(args) -> int:
@@ -230,7 +240,8 @@ def _lab_name(target: str) -> str:
 
 def cmd_destroy(args) -> int:
     if args.topo:
-        name = args.name or generate(args.topo).data["name"]
+        from . import formats
+        name = args.name or formats.generated(args.topo, args.custom).data["name"]
     elif args.name is not None:   # destroy FILE --name LAB: the lab deployed from FILE under that name
         if args.target and not _is_file(args.target):
             raise UsageError(f"give a lab name or --name, not both ('{args.target}' is not a topology file)")
@@ -292,6 +303,26 @@ def _steps_help() -> str:
     return "\n".join(lines)
 
 
+def cmd_pingall(args) -> int:
+    from . import net
+    m = net.pingall(args.lab, timeout=args.timeout)
+    print("*** Ping: testing ping reachability")
+    for src, row in m["matrix"].items():
+        print(f"{src} -> " + " ".join(dst if ok else "X" for dst, ok in row.items()))
+    print(f"*** Results: {m['loss_pct']:g}% dropped ({m['reachable']}/{m['pairs']} received)")
+    return 0 if m["reachable"] == m["pairs"] else EXIT_FAILED
+
+
+def cmd_iperf(args) -> int:
+    from . import net
+    from .units import human_rate
+    m = net.iperf(args.lab, args.client, args.server, args.time)
+    print(f"*** Iperf: testing TCP bandwidth between {args.client} and {args.server}")
+    print(f"*** Results: {human_rate(m['throughput_bps'])} ({args.client} -> {args.server}, {args.time:g} s"
+          + (f", {m['retransmits']} retransmits)" if m.get("retransmits") is not None else ")"))
+    return 0
+
+
 def cmd_ui(args) -> int:
     try:
         from webui import server
@@ -340,7 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("deploy", help="build a lab from a topology", formatter_class=fmt,
                        epilog="examples:\n  emulator deploy topologies/fw-chain.yaml\n"
                               "  emulator deploy --topo linear,200\n"
-                              "  emulator deploy --topo tree,2,3 --name t23")
+                              "  emulator deploy --topo tree,2,3 --name t23\n"
+                              "  emulator deploy --topo torus,3,3\n"
+                              "  emulator deploy --custom mytopo.py --topo mytopo,3,bw=10\n"
+                              "  emulator deploy lab.clab.yml              # a containerlab file")
     _topology_args(s, required=False)
     s.add_argument("--dry-run", action="store_true", help="print the plan instead of applying it")
     s.add_argument("-f", "--format", choices=["table", "json"], default="table")
@@ -369,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "  emulator destroy --topo linear,200")
     s.add_argument("target", nargs="?", metavar="LAB|TOPOLOGY")
     s.add_argument("--topo", metavar="SHAPE")
+    s.add_argument("--custom", metavar="FILE.py", help="with --topo: the Mininet custom file it came from")
     s.add_argument("--name", metavar="LAB", help="with a TOPOLOGY file or --topo: the name it was deployed under "
                                                  "(deploy --name)")
     s.set_defaults(fn=cmd_destroy)
@@ -379,6 +414,21 @@ def build_parser() -> argparse.ArgumentParser:
                               "and namespaces whose loopback carries its 'emulator:<lab>' tag.")
     s.add_argument("--all", action="store_true", help="remove every lab, running ones included")
     s.set_defaults(fn=cmd_cleanup)
+
+    s = sub.add_parser("pingall", help="every addressed node pings every other one (like mn --test pingall)",
+                       formatter_class=fmt, epilog="example:\n  emulator pingall minimal\n"
+                                                   "exit code 0 when every ping was answered, 1 otherwise")
+    s.add_argument("lab", metavar="LAB")
+    s.add_argument("--timeout", type=float, default=1.0, metavar="SECONDS", help="wait per ping (default 1)")
+    s.set_defaults(fn=cmd_pingall)
+
+    s = sub.add_parser("iperf", help="TCP throughput between two nodes with iperf3 (like mn --test iperf)",
+                       formatter_class=fmt, epilog="example:\n  emulator iperf minimal h1 h2")
+    s.add_argument("lab", metavar="LAB")
+    s.add_argument("client", metavar="A", help="the node that sends")
+    s.add_argument("server", metavar="B", help="the node that receives (runs the iperf3 server)")
+    s.add_argument("-t", "--time", type=float, default=2.0, metavar="SECONDS", help="duration (default 2)")
+    s.set_defaults(fn=cmd_iperf)
 
     s = sub.add_parser("run", help="run a scenario: deploy, drive traffic, assert, report, tear down",
                        formatter_class=fmt,

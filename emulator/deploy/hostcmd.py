@@ -57,7 +57,22 @@ class Result:
 def in_netns(argv: list[str], netns: str | None) -> list[str]:
     if netns is None:
         return list(argv)
-    return ["nsenter", f"--net={_netns.path(netns)}", "--"] + list(argv)
+    mnt = private_mount(netns)
+    return ["nsenter", f"--net={_netns.path(netns)}"] + ([f"--mount={mnt}"] if mnt else []) + ["--"] + list(argv)
+
+
+def private_mount(netns: str) -> str | None:
+    """The node's own mount namespace when it has private directories (private_dirs:
+    emulator/backends/host/private.py): its nsfs file, bind-mounted in the lab's directory."""
+    lab, dot, node = netns[4:].partition(".") if netns.startswith("emu-") else ("", "", "")
+    if not dot:
+        return None
+    from .state import RUN_DIR
+    path = os.path.join(RUN_DIR, lab, "private", f"{node}.mnt")
+    try:
+        return path if os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev else None
+    except OSError:
+        return None
 
 
 def require(binary: str, package: str) -> str:

@@ -6,6 +6,7 @@ import sys
 from ...deploy import actions as A
 from ...core.model import Interface, Lab, Node, node_netns
 from ...core.driver import MAC, MTU, Driver
+from . import private
 
 CIDR = {"type": "string", "description": "address with prefix length, e.g. 10.0.0.1/24 or fd00::1/64"}
 ADDRESSES = {"type": "array", "items": CIDR,
@@ -39,6 +40,7 @@ NAMESPACE_NODE_PROPERTIES = {
                             "EMULATOR_LAB, EMULATOR_NODE and EMULATOR_PYTHON (the emulator's Python); "
                             "each may run exec_timeout seconds (default 120), else the deploy fails and "
                             "rolls back"},
+    "private_dirs": private.SCHEMA,
     "exec_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400,
                      "description": "seconds each startup command (exec:) may run before the deploy fails "
                                     f"and rolls back (default {A.EXEC_TIMEOUT:g})"},
@@ -59,8 +61,11 @@ class HostDriver(Driver):
         iface.netns = node.netns
         return []
 
+    def resolve(self, lab, node, raw):
+        return private.check(node.props.get("private_dirs"))
+
     def plan_node(self, lab: Lab, node: Node) -> list:
-        acts = []
+        acts = private.plan(lab, node)
         sysctls = dict(node.sysctls)
         if self.forwarding:
             sysctls = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1", **sysctls}
