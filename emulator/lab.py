@@ -40,9 +40,11 @@ class Compiled:
 
 
 def load(path_or_source: str | Source) -> Source:
+    """A Source as it is; a file in the project's YAML or containerlab's (emulator/formats/)."""
+    from . import formats
     if isinstance(path_or_source, Source):
-        return path_or_source
-    return loader.load_file(path_or_source)
+        return formats.convert(path_or_source)
+    return formats.convert(loader.load_file(path_or_source))
 
 
 def compile(path_or_source: str | Source, check_host: bool = True) -> Compiled:
@@ -266,6 +268,8 @@ def exec_argv(lab_name: str, node: str, argv: list[str]) -> list[str]:
     ns = st["nodes"][node]["netns"]
     if not netns.exists(ns):
         raise LabError(f"node '{node}' of lab '{lab_name}' is not running (namespace {ns} is gone)")
+    if hostcmd.private_mount(ns):   # private_dirs: its own mount namespace, /sys already the node's
+        return hostcmd.in_netns(_node_argv(lab_name, node, st, argv), ns)
     return ["ip", "netns", "exec", ns] + _node_argv(lab_name, node, st, argv)
 
 
