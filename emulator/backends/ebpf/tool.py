@@ -91,11 +91,11 @@ def firewall(lab: str, node: str, dev: str, hook: str, allow, deny) -> dict:
     write_map(os.path.join(pin, "rules"), R.map_values(allow, deny))
     if hook == "xdp":
         r = hostcmd.run(["ip", "link", "set", "dev", dev, "xdpdrv", "pinned", os.path.join(pin, "prog")])
-        mode = "native"
+        mode = "xdp native"
         if not r.ok:
             _run(["ip", "link", "set", "dev", dev, "xdpgeneric", "pinned", os.path.join(pin, "prog")],
                  f"attaching XDP to {dev}")
-            mode = "generic"
+            mode = "xdp generic"
     else:
         _tc_attach(dev, hook.split("-")[1], pin)
         mode = "tc " + hook.split("-")[1]
