@@ -6,7 +6,8 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 APT_PACKAGES := iproute2 iputils-ping iptables nftables ethtool iperf3 tcpdump util-linux procps mininet bridge-utils python3-venv python3-pip nodejs chromium \
                 openvswitch-switch-dpdk dpdk-dev \
-                libunwind8 libnl-3-200 libnl-route-3-200 libssl3 frr
+                libunwind8 libnl-3-200 libnl-route-3-200 libssl3 frr \
+                clang libbpf-dev bpftool
 # VPP: the runtime libraries above (FD.io's packages bring their own); tests use ../shared/vpp
 # (beside the clone) when it is there, else EMULATOR_VPP as set, else vpp on PATH
 VPP_DIR := $(abspath $(CURDIR)/../shared/vpp)
