@@ -29,11 +29,13 @@ def test_v1_manifests(monkeypatch):
     (ch,) = chains.values()
     assert ch.nodes == ["alpine", "nse-filter", "nse-relay", "nse-web"]
     assert ch.request.interface == "nsm-1"
-    # NSM_CIDR_PREFIX 172.16.32.100/31: the endpoint takes .100, the client side .101
+    # NSM's point-to-point IPAM: NSM_CIDR_PREFIX 172.16.32.100/31: the endpoint takes .100, the client .101;
+    # 172.16.30.0/24: the endpoint the network address .0, the client .1 (a /31 pair on the link)
     assert (ch.hops[-1].client_ip, ch.hops[-1].endpoint_ip) == ("172.16.32.101/31", "172.16.32.100/31")
-    assert ch.hops[0].endpoint_ip == "172.16.30.2/30"
+    assert (ch.hops[0].client_ip, ch.hops[0].endpoint_ip) == ("172.16.30.1/31", "172.16.30.0/31")
     assert c.lab.nodes["nse-web"].labels == {"app": "web", "tier": "front"}
     assert "2 replicas imported as one node" in text and "ConfigMap unrelated ignored" in text
+    assert "nsm-k8s-v1 has no kustomization: every YAML file under it was read" in text
 
 
 def test_v1alpha1_manifests_with_legacy_env_and_annotation():

@@ -261,8 +261,6 @@ class Exporter:
             env.append({"name": "NSM_LABELS", "value": ",".join(f"{k}:{v}" for k, v in rn["labels"].items())})
         if rn.get("cidr"):
             env.append({"name": "NSM_CIDR_PREFIX", "value": str(rn["cidr"])})
-        if rn.get("dpdk") is not None or "memif" in (rn.get("mechanisms") or []):
-            env.append({"name": "NSM_PAYLOAD", "value": "ETHERNET"})
         env.append({"name": "NSM_REGISTER_SERVICE", "value": "false"})
         ann = {"emulator.io/kind": "nse",
                **self._carry(rn, ("vnf", "dpdk", "mechanisms", "service_labels"))}
@@ -311,7 +309,9 @@ class Exporter:
         return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "emulator-chains"},
                  "data": {"hops": "\n".join(rows) + "\n",
                           "forwarders": ",".join(sorted({FORWARDER_FOR[h.mechanism]
-                                                         for ch in self.c.services for h in ch.hops}))}}]
+                                                         for ch in self.c.services for h in ch.hops})),
+                          **({"emulator-forwarders": json.dumps(self.raw["forwarders"], sort_keys=True)}
+                             if self.raw.get("forwarders") else {})}}]
 
     def build(self) -> dict[str, list[dict]]:
         self.check()

@@ -22,8 +22,9 @@ def cmd_explain(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from .k8s import import_manifests
-    text = import_manifests(args.paths, name=args.name)
+    from .k8s import import_nsm, print_notes
+    text, notes, warnings = import_nsm(args.paths, name=args.name)
+    print_notes(notes, warnings)
     if args.output and args.output != "-":
         if os.path.exists(args.output) and not args.force:
             raise UsageError(f"{args.output} exists; use --force to overwrite it")
@@ -59,7 +60,8 @@ def add_parsers(sub, fmt=argparse.RawDescriptionHelpFormatter) -> None:
     s = sub.add_parser("import-nsm", help="turn NSM Kubernetes manifests into a topology",
                        formatter_class=fmt,
                        epilog="reads NetworkService resources, endpoint workloads (NSM_SERVICE_NAMES, NSM_LABELS,\n"
-                              "NSM_CIDR_PREFIX env) and client pods (networkservicemesh.io annotation).\n"
+                              "NSM_CIDR_PREFIX env) and client pods (networkservicemesh.io annotation); a directory\n"
+                              "with a kustomization.yaml is built with kustomize (kubectl kustomize).\n"
                               "example:\n  emulator import-nsm k8s/ -o topologies/imported.yaml")
     s.add_argument("paths", nargs="+", metavar="DIR_OR_FILE")
     s.add_argument("-o", "--output", metavar="FILE", help="write the topology here (default: stdout)")

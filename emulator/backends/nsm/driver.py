@@ -35,6 +35,10 @@ NSE_PROPERTIES = {
                        "description": "labels per service, on top of the node's labels"},
     "cidr": {"type": "string", "description": "address pool of its connections, a /30 each (NSM_CIDR_PREFIX); "
                                               "default: a free /24 of 172.16.0.0/16"},
+    "ipam": {"enum": ["emulator", "nsm"],
+             "description": "emulator (default): a /30 per connection, client .1, endpoint .2; nsm: NSM's "
+                            "point-to-point IPAM (host addresses, endpoint first, cidr groups as NSM_CIDR_PREFIX, "
+                            "IPv6 and dual stack, default 169.254.0.0/16): what import-nsm writes"},
     "vnf": vnf.schema(),
     "mechanisms": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                    "description": "connection mechanisms it accepts, preferred first; also what it asks for "

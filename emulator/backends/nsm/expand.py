@@ -35,6 +35,7 @@ from ...errors import TopologyError
 from ...core.loader import Source
 from ...core.resolve import Collector, _check_ifname
 from . import forwarders as fwd_mod
+from . import ipam as nsm_ipam
 from .select import Candidate, Decision, fmt_labels, is_subset, select
 from .spec import Endpoint, Request, Service, parse_request, parse_service, parse_services_list
 
@@ -63,6 +64,7 @@ class Hop:
     mechanism: str = "kernel"
     forwarder: str = ""
     path: tuple = ()                 # the YAML that made this hop: request (first hop) or match
+    more_ips: list = field(default_factory=list)   # NSM IPAM, dual stack: (client, endpoint) of other groups
 
 
 @dataclass
@@ -93,7 +95,8 @@ class Chain:
                           "trace": [{"match": st.match.index, "verdict": st.verdict, "reason": st.reason}
                                     for st in (h.decision.trace if h.decision else [])],
                           "rejected": [{"endpoint": n, "why": why} for n, why in
-                                       (h.decision.rejected if h.decision else [])]}
+                                       (h.decision.rejected if h.decision else [])],
+                          **({"more_ips": [list(p) for p in h.more_ips]} if h.more_ips else {})}
                          for h in self.hops],
                 "end": self.end_reason}
 
@@ -110,6 +113,7 @@ class _Nse:
     params: dict = field(default_factory=dict)
     wiring: vnf_mod.Wiring | None = None
     mechanisms: list[str] = field(default_factory=lambda: ["kernel"])   # accepted, in preference order
+    pool: nsm_ipam.Pool | None = None   # ipam: nsm (NSM's point-to-point IPAM)
 
 
 class _Expander:
@@ -175,7 +179,13 @@ class _Expander:
                                f"it cannot terminate {m} connections",
                                f"it accepts {', '.join(PLANE_MECHANISMS[plane])}" +
                                ("; add dpdk: {mode: io} to make it a DPDK endpoint" if m == "memif" else ""))
-            if ep.cidr is not None:
+            if rn.get("ipam") == "nsm":
+                try:
+                    n.pool = nsm_ipam.Pool(nsm_ipam.parse_groups(ep.cidr or nsm_ipam.DEFAULT))
+                except ValueError as e:
+                    self.issue(path + ("cidr",), f"'{ep.cidr}' is not a list of prefixes as NSM_CIDR_PREFIX takes "
+                                                 f"them: {e}", "e.g. 172.16.1.100/31 or 10.0.0.0/24,2001:db8::/64")
+            elif ep.cidr is not None:
                 try:
                     iface = ipaddress.ip_interface(ep.cidr)
                     if iface.version != 4:
@@ -191,7 +201,7 @@ class _Expander:
         pool = ipaddress.ip_network(DEFAULT_CIDR_POOL)
         free = (s for s in pool.subnets(new_prefix=24) if not any(s.overlaps(t) for t in taken))
         for n in self.nses.values():
-            if n.spec.cidr is None:
+            if n.spec.cidr is None and n.pool is None:
                 n.net = next(free, None)
                 if n.net is None:
                     self.issue(n.spec.path, f"no free /24 left in {DEFAULT_CIDR_POOL} for '{n.spec.name}'",
@@ -429,6 +439,28 @@ class _Expander:
         sub = ipaddress.ip_network((base, 30))
         return f"{sub.network_address + 1}/30", f"{sub.network_address + 2}/30", str(sub)
 
+    def take_nsm(self, nse: str, ch: Chain, path: tuple):
+        """NSM's point-to-point IPAM (ipam.py): (client, endpoint, subnet, other groups' pairs) or None."""
+        used = {ipaddress.ip_interface(a).ip for h in ch.hops for a in (h.client_ip, h.endpoint_ip) if a}
+        used |= {ipaddress.ip_interface(a).ip for h in ch.hops for p in h.more_ips for a in p}
+        pairs = self.nses[nse].pool.take(used)
+        if not pairs:
+            cpath = ("nodes", nse, "cidr") if self.nses[nse].spec.cidr is not None else ("nodes", nse)
+            self.issue(cpath, f"the address pool of '{nse}' ({self.nses[nse].spec.cidr or nsm_ipam.DEFAULT}) has "
+                              f"no two addresses left for the connection made at "
+                              f"{self.src.issue(path, '').location()}", "give the endpoint a larger prefix")
+            return None
+        # NSM gives host addresses and a route to the peer; the lab writes the pair as the /31 (/127)
+        # it forms, which reaches the same peer on the link (a pair split by an exclusion keeps /32s)
+        out = []
+        for ep, cl in pairs:
+            e, c = ipaddress.ip_interface(ep).ip, ipaddress.ip_interface(cl).ip
+            nets = list(ipaddress.collapse_addresses([e, c]))
+            plen = nets[0].prefixlen if len(nets) == 1 else e.max_prefixlen
+            out.append((f"{c}/{plen}", f"{e}/{plen}", str(nets[0]) if len(nets) == 1 else f"{c}/{plen}"))
+        (cl, ep, sub), more = out[0], [(c, e) for c, e, _s in out[1:]]
+        return cl, ep, sub, more
+
     def address(self) -> None:
         for ch in self.chains:
             dpdk = [n for n in ch.nodes if n in self.dpdk]
@@ -441,7 +473,11 @@ class _Expander:
                 continue
             if ch.payload == "ETHERNET":
                 last = ch.hops[-1].endpoint
-                got = self.take(last, ch.hops[-1].path)
+                got = self.take_nsm(last, ch, ch.hops[-1].path) if self.nses[last].pool else \
+                    self.take(last, ch.hops[-1].path)
+                if got and len(got) == 4:
+                    ch.hops[0].more_ips = got[3]
+                    got = got[:3]
                 if got:
                     ch.hops[0].client_ip, ch.hops[-1].endpoint_ip, sub = got
                     for h in ch.hops:
@@ -452,6 +488,11 @@ class _Expander:
                         ch.hops[-1].endpoint_ip = None
             else:
                 for h in ch.hops:
+                    if self.nses[h.endpoint].pool:
+                        got = self.take_nsm(h.endpoint, ch, h.path)
+                        if got:
+                            h.client_ip, h.endpoint_ip, h.subnet, h.more_ips = got
+                        continue
                     got = self.take(h.endpoint, h.path)
                     if got:
                         h.client_ip, h.endpoint_ip, h.subnet = got
@@ -468,8 +509,8 @@ class _Expander:
             for h in ch.hops:
                 fwd_type = dict(self.forwarders)[h.forwarder]
                 li = len(links)
-                ends = [self._end(h.client, h.client_if, h.client_ip),
-                        self._end(h.endpoint, h.endpoint_if, h.endpoint_ip)]
+                ends = [self._end(h.client, h.client_if, h.client_ip, [c for c, _e in h.more_ips]),
+                        self._end(h.endpoint, h.endpoint_if, h.endpoint_ip, [e for _c, e in h.more_ips])]
                 if h.mechanism == "memif":
                     ends.reverse()   # the first end serves the socket: the endpoint, as the NSE listens
                 links.append({"endpoints": ends, "type": fwd_type.link_types[h.mechanism],
@@ -487,9 +528,9 @@ class _Expander:
                 app["labels"] = rn["labels"]
             nodes[name] = app
 
-    def _end(self, node: str, ifname: str, ip: str | None) -> dict:
+    def _end(self, node: str, ifname: str, ip: str | None, more: list = ()) -> dict:
         # only a kernel end, or an icmpecho endpoint (which answers for it), gets an address
-        return {"node": node, "interface": ifname, "ip": [ip] if ip else []}
+        return {"node": node, "interface": ifname, "ip": ([ip] + list(more)) if ip else []}
 
     def route(self, ch: Chain) -> None:
         hops = ch.hops
