@@ -136,8 +136,10 @@ def test_memif_between_two_vpps_xconnect_and_bridge_domain(topo, lab_name):
     assert leftovers(lab_name, ["x", "s"]) == ([], [], False)
 
 
-def test_memif_from_vpp_to_a_dpdk_app(topo, lab_name):
-    """VPP routes to testpmd's net_memif (icmpecho answers ARP and ping): VPP is the memif master."""
+@pytest.mark.parametrize("ltype,vname", [("memif", "memif2/0"), ("vhost-user", "VirtualEthernet0/0/1")])
+def test_vpp_to_a_dpdk_app(topo, lab_name, ltype, vname):
+    """VPP routes to testpmd (icmpecho answers ARP and ping) over memif (VPP is the master) or
+    vhost-user (testpmd's virtio_user listens, VPP connects as the vhost side)."""
     api.deploy(topo("""
     name: {lab}
     hugepages: {reserve: 48}
@@ -147,13 +149,13 @@ def test_memif_from_vpp_to_a_dpdk_app(topo, lab_name):
       d: {kind: dpdk-app, mode: icmpecho, ip: [10.0.5.2/24], memory: 64}
     links:
       - [h1:eth0, r1:eth0]
-      - {endpoints: [r1:eth1, d:eth0], type: memif}
-    """))
+      - {endpoints: [r1:eth1, d:eth0], type: LTYPE}
+    """.replace("LTYPE", ltype)))
     try:
         ping(lab_name, "h1", "10.0.5.2", n=1)
         rc, out = ping(lab_name, "h1", "10.0.5.2")
         assert rc == 0, out
-        assert api.live_interfaces(api.get(lab_name))["r1:eth1"]["kind"] == "vpp memif2/0"
+        assert api.live_interfaces(api.get(lab_name))["r1:eth1"]["kind"] == f"vpp {vname}"
     finally:
         api.destroy(lab_name)
     assert leftovers(lab_name, ["r1"]) == ([], [], False)

@@ -99,8 +99,9 @@ class VhostUser(linktypes.LinkType):
 
     def check(self, lab, link):
         ka, kb = _kinds(lab, link)
-        if sorted((ka, kb)) not in (["dpdk-app", "ovs-dpdk"], ["dpdk-app", "dpdk-app"]):
-            return [(("type",), f"a vhost-user link joins a dpdk-app node to an ovs-dpdk or another dpdk-app node; "
+        if sorted((ka, kb)) not in (["dpdk-app", "ovs-dpdk"], ["dpdk-app", "dpdk-app"], ["dpdk-app", "vpp"]):
+            return [(("type",), "a vhost-user link joins a dpdk-app node to an ovs-dpdk or another dpdk-app node "
+                                "(or a vpp node); "
                                 f"this one joins {ka} '{link.a.node}' and {kb} '{link.b.node}'",
                      "to a kernel node use a veth (the default)")]
         return _no_impairments(link, "vhost-user") + _sock_check(lab, link)

@@ -5,6 +5,7 @@ the topology line that asked for it. Interfaces, by the link that reaches them:
 
     veth (default), tap   af_packet on the veth end: VPP's host-eth0 (tap_command: the VPP tap)
     memif                 memif<LINK+1>/0 (first endpoint: master)
+    vhost-user            VirtualEthernet0/0/<LINK>: VPP connects to a dpdk-app's virtio_user (server)
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ... import names
 from ...deploy import state
 
 PLUGINS = ("af_packet_plugin.so", "memif_plugin.so", "ping_plugin.so", "acl_plugin.so", "nsim_plugin.so",
-           "tap_plugin.so")
+           "tap_plugin.so", "vhost_plugin.so")
 MODES = ["router", "xconnect", "bridge"]
 DEFAULT_HEAP_MB, DEFAULT_BUFFERS = 128, 8192
 SOCKETS = ("cli.sock", "api.sock", "stats.sock")
@@ -52,6 +53,8 @@ def vpp_ifname(lab, iface) -> str:
     link = lab.links[iface.link]
     if link.type == "memif":
         return f"memif{link.id + 1}/0"
+    if link.type == "vhost-user":
+        return f"VirtualEthernet0/0/{link.id}"
     return f"host-{iface.device}"
 
 
@@ -72,6 +75,8 @@ def link_note(lab, iface) -> str:
     link = lab.links[iface.link]
     if link.type == "memif":
         return f"memif, {'master' if iface is link.a else 'slave'}"
+    if link.type == "vhost-user":
+        return "vhost-user client of the dpdk-app's virtio_user (it listens; VPP reconnects)"
     if link.type == "tap":
         why = "/dev/vhost-net is missing" if not vhost_net() else "the tap is generated configuration only"
         return f"tap -> af_packet on a veth ({why})"
@@ -92,6 +97,9 @@ def create_commands(lab, node) -> list[tuple[str, tuple]]:
             out.append((f"create memif socket id {sid} filename {memif_socket(lab, link)}", link.path))
             role = "master" if iface is link.a else "slave"
             out.append((f"create interface memif id 0 socket-id {sid} {role}{mac}", link.path))
+        elif link.type == "vhost-user":
+            hw = f" hwaddr {iface.mac}" if iface.mac else ""
+            out.append((f"create vhost-user socket {memif_socket(lab, link)}{hw} renumber {link.id}", link.path))
         else:
             out.append((f"create host-interface name {iface.device}{mac}", iface.path or link.path))
     return out

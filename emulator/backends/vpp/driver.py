@@ -125,7 +125,7 @@ class VppDriver(Driver):
         return acts
 
     def plan_port(self, lab, node, iface):
-        if lab.links[iface.link].type == "memif":
+        if lab.links[iface.link].type in ("memif", "vhost-user"):
             return []
         # af_packet: the veth is up, and carries no kernel address (VPP owns the port)
         return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
