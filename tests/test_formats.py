@@ -139,10 +139,12 @@ def test_containerlab_file_converted():
 @pytest.mark.parametrize("body,where,says", [
     ("name: x\ntopology:\n  nodes:\n    a: {kind: linux, colour: red}\n", ":4:", "unknown containerlab node field"),
     ("name: x\ntopology:\n  nodes:\n    a: {kind: nokia_srlinux}\n", ":4:", "container image"),
-    ("name: x\ntopology:\n  nodes:\n    a: {kind: linux}\n  links:\n    - endpoints: [a:eth1, host:veth-a]\n",
-     ":6:", "host: endpoints"),
+    ("name: x\ntopology:\n  nodes:\n    a: {kind: linux}\n  links:\n    - endpoints: [a:eth1, mgmt-net:x]\n",
+     ":6:", "mgmt-net: endpoints"),
     ("name: x\ntopology:\n  nodes:\n    a: {kind: linux}\n  links:\n    - {type: macvlan, endpoint: {node: a, interface: eth1}}\n",
-     ":6:", "macvlan"),
+     ":6:", "a macvlan link needs the host's interface name"),
+    ("name: x\ntopology:\n  nodes:\n    a: {kind: linux}\n  links:\n    - {type: vxlan, endpoint: {node: a, interface: eth1}}\n",
+     ":6:", "link type 'vxlan' is not supported"),
     ("name: x\ntopology: [a]\n", ":2:", "topology: must be a mapping"),
     ("name: x\ntopology:\n  nodez: {}\n", ":3:", "unknown containerlab field"),
 ])
@@ -165,3 +167,21 @@ def test_python_api_topology_is_validated_at_the_calling_line():
     with pytest.raises(TopologyError) as e:
         compiled(t.source())
     assert f"{__file__}:{line}:" in str(e.value)
+
+
+def test_containerlab_host_and_macvlan_links_are_single_ended(tmp_path):
+    f = tmp_path / "single.clab.yml"
+    f.write_text("name: x\ntopology:\n  nodes:\n    a: {kind: linux}\n  links:\n"
+                 "    - endpoints: [a:eth1, host:veth-a]\n      mtu: 1400\n"
+                 "    - {type: macvlan, endpoint: {node: a, interface: eth2, mac: '02:00:00:00:00:02'},"
+                 " host-interface: enp3s0, mode: private}\n"
+                 "    - {type: host, endpoint: {node: a, interface: eth3, ipv4: 192.0.2.1/24}, host-interface: veth-b}\n")
+    src = convert(load_file(str(f)))
+    assert src.data["links"] == [
+        {"type": "host-veth", "endpoint": {"node": "a", "interface": "eth1"}, "host-interface": "veth-a", "mtu": 1400},
+        {"type": "macvlan", "endpoint": {"node": "a", "interface": "eth2", "mac": "02:00:00:00:00:02"},
+         "host-interface": "enp3s0", "mode": "private"},
+        {"type": "host-veth", "endpoint": {"node": "a", "interface": "eth3", "ip": ["192.0.2.1/24"]},
+         "host-interface": "veth-b"}]
+    c = compiled(src)
+    assert c.lab.nodes["a"].interfaces["eth3"].addresses == ["192.0.2.1/24"]

@@ -1,5 +1,6 @@
 """The Mininet and containerlab corpus deploys and passes pingall; the Python API and the verbs."""
 import os
+import subprocess
 
 import pytest
 
@@ -71,3 +72,18 @@ def test_python_api_context_manager(lab_name):
         assert net.pingall() == 0.0
         assert "1 received" in net["h1"].cmd(["ping", "-c1", "-W2", net["h2"].IP()])
     assert lab_name not in [s["name"] for s in api.labs()]
+
+
+def test_containerlab_host_link(lab_name, tmp_path):
+    host_if = f"c{lab_name}"[:15]
+    text = open(os.path.join(DATA, "host-link.clab.yml")).read().replace("HOSTIF", host_if)
+    f = tmp_path / "host-link.clab.yml"
+    f.write_text(text)
+    st = api.deploy(load_file(str(f), lab_name))
+    try:
+        assert os.path.exists(f"/sys/class/net/{host_if}")   # the host's end, in the host's namespace
+        subprocess.run(["ip", "addr", "add", "203.0.113.62/30", "dev", host_if], check=True)
+        assert api.exec_in(lab_name, "n1", ["ping", "-c1", "-W2", "203.0.113.62"]).ok
+    finally:
+        api.destroy(st["name"])
+    assert not os.path.exists(f"/sys/class/net/{host_if}")

@@ -196,9 +196,7 @@ class _Conv:
         if isinstance(raw, str):
             node, sep, ifname = raw.partition(":")
             if node in ("host", "macvlan", "mgmt-net") and node not in nodes:
-                self.error(path, f"{node}: endpoints (outside the lab) are not supported here yet",
-                           "link two nodes of the lab, or a node to a bridge node")
-                return None
+                return {"outside": node, "host-interface": ifname}
             if not sep or not node or not ifname:
                 self.error(path, f"endpoint {quote(raw)} is not NODE:INTERFACE", "e.g. srv1:eth1")
                 return None
@@ -234,9 +232,11 @@ class _Conv:
                 self.error(path + (k,), f"unknown containerlab link field {quote(k)}",
                            "known: " + ", ".join(sorted(LINK_FIELDS)), key=True)
         ltype = raw.get("type", "veth")
+        if ltype in ("host", "macvlan"):
+            return self.single(path, raw, nodes, k, ltype, raw.get("host-interface"), path + ("endpoint",))
         if ltype != "veth":
-            self.error(path + ("type",), f"link type {quote(ltype)} is not supported here yet",
-                       "type: veth (the default) between two nodes of the lab")
+            self.error(path + ("type",), f"link type {quote(ltype)} is not supported here",
+                       "type: veth (the default), host or macvlan")
             return None
         eps = raw.get("endpoints")
         if not isinstance(eps, list) or len(eps) != 2:
@@ -245,6 +245,15 @@ class _Conv:
         ends = [self.endpoint(e, path + ("endpoints", j), nodes) for j, e in enumerate(eps)]
         if None in ends:
             return None
+        outside = [j for j, e in enumerate(ends) if "outside" in e]
+        if len(outside) == 2:
+            self.error(path + ("endpoints",), "both endpoints are outside the lab", "one end must be a node")
+            return None
+        if outside:   # brief form of a host/macvlan link: [a:eth1, host:veth-a]
+            j = outside[0]
+            o = ends[j]
+            return self.single(path, {**raw, "endpoint": eps[1 - j]}, nodes, k, o["outside"], o["host-interface"],
+                               path + ("endpoints", 1 - j), at=path + ("endpoints", j))
         addrs = raw.get("ipv4"), raw.get("ipv6")
         for key, given in zip(("ipv4", "ipv6"), addrs):
             if given is None:
@@ -272,6 +281,35 @@ class _Conv:
         if "mtu" in raw:
             link["mtu"] = raw["mtu"]
             self.map(("links", k, "mtu"), path + ("mtu",))
+        return link
+
+
+    SINGLE = {"host": "host-veth", "macvlan": "macvlan"}   # containerlab's -> this emulator's endpoint types
+
+    def single(self, path, raw, nodes, k, what, host_if, epath, at=None) -> dict | None:
+        """A link with one end in the lab: containerlab's host (a veth to the host's namespace) or macvlan."""
+        from ..core import endpoints
+        at = at or path
+        ours = self.SINGLE.get(what)
+        if ours is None or ours not in endpoints.names():
+            self.error(at, f"{what}: endpoints (outside the lab) are not supported here",
+                       "link two nodes of the lab, or a node to a bridge node")
+            return None
+        if not isinstance(host_if, str) or not host_if:
+            self.error(at, f"a {what} link needs the host's interface name", "e.g. host:veth-a, or host-interface:")
+            return None
+        ep = self.endpoint(raw.get("endpoint"), epath, nodes)
+        if ep is None:
+            return None
+        if "outside" in ep:
+            self.error(epath, "the other end must be a node of the lab")
+            return None
+        link = {"type": ours, "endpoint": ep, "host-interface": host_if}
+        if ours == "macvlan" and raw.get("mode"):
+            link["mode"] = raw["mode"]
+        if "mtu" in raw:
+            link["mtu"] = raw["mtu"]
+        self.map(("links", k, "endpoint"), epath)
         return link
 
 
