@@ -152,3 +152,38 @@ def test_a_drawing_the_server_lost_only_takes_edits_that_replace_it():
     assert run_edit(d, "btn-undo", Req())[1] is no_update and d.orphan
     els, rev, msg, fit = run_edit(d, "btn-yaml", Req(yaml="name: back\nnodes: {a: {kind: host}}\n"))
     assert rev == 1 and d.topo["name"] == "back" and not d.orphan
+
+
+def test_a_reload_restores_the_kept_drawing_and_its_unsaved_state():
+    kept = drawn()
+    kept["nodes"]["h1"]["position"] = {"x": 7, "y": 9}
+    text = model.to_yaml(kept)
+    d = Doc(model.empty())   # the new page's drawing, on a server that may have been restarted
+    d.orphan = True
+    els, rev, msg, fit = run_edit(d, "restore", Req(restore={"text": text, "dirty": True}))
+    assert d.topo == kept and msg == "drawing restored" and isinstance(fit, dict) and d.restored
+    assert d.rev != d.clean_rev          # it was unsaved before the reload: still unsaved
+    d2 = Doc(model.empty())
+    run_edit(d2, "restore", Req(restore={"text": text, "dirty": False}))
+    assert d2.topo == kept and d2.rev == d2.clean_rev
+    run_edit(d2, {"type": "palette", "kind": "host"}, Req(kind="host"))
+    assert d2.rev != d2.clean_rev        # an edit after it is unsaved work
+    run_edit(d2, "btn-new", Req())
+    assert d2.rev == d2.clean_rev
+    assert run_edit(Doc(drawn()), "restore", Req(restore={"text": ""}))[1] is no_update
+
+
+def test_open_lab_shows_the_topology_it_was_deployed_with(tmp_path, monkeypatch):
+    deployed = drawn()
+    deployed["name"] = "lab9"
+    deployed["nodes"]["h1"]["routes"] = [{"to": "default", "via": "r1"}]
+    deployed["links"][0] = {"endpoints": ["h1", "r1"], "bandwidth": "10mbit"}
+    state = {"name": "lab9", "nodes": {"h1": {"kind": "host"}, "r1": {"kind": "router"}},
+             "links": [{"a": "h1:eth0", "b": "r1:eth0"}], "source": {"text": model.to_yaml(deployed)}}
+    monkeypatch.setattr(edits.api, "get", lambda name: state)
+    t, _ = edits.open_lab(drawn(), Req(lab="lab9", roots=Roots.for_server(cwd=str(tmp_path))))
+    assert t == deployed   # as written: positions, routes, bandwidth
+    # a kept text naming another lab is not taken for this one
+    state["source"] = {"text": model.to_yaml({**deployed, "name": "other"})}
+    t, _ = edits.open_lab(drawn(), Req(lab="lab9", roots=Roots.for_server(cwd=str(tmp_path))))
+    assert t["links"] == [["h1:eth0", "r1:eth0"]]

@@ -22,6 +22,8 @@ class Doc:
         self.rev = 0
         self.target: tuple = ("top",)  # what the property form edits
         self.orphan = False
+        self.clean_rev = 0       # the rev last saved, opened or restored clean: later ones are unsaved work
+        self.restored = False    # the page's kept drawing (a reload) has been offered to this one
         self.lock = threading.Lock()
 
     def change(self, topo: dict) -> bool:

@@ -36,6 +36,8 @@ def run_edit(d: Doc, trig, req: Req) -> tuple:
         return no_update, no_update, html.Span(ORPHAN, className="bad"), no_update
     d.orphan = False
     with d.lock:
+        if key == "restore":
+            d.restored = True
         if edit is None:
             word = "undo" if back else "redo"
             if not d.step(back):
@@ -47,6 +49,8 @@ def run_edit(d: Doc, trig, req: Req) -> tuple:
             return no_update, no_update, html.Span(str(e), className="bad"), no_update
         if not d.change(t):
             return no_update, no_update, msg or no_update, no_update
+        if edit.clean and edit.clean(req):
+            d.clean_rev = d.rev
         return ((model.elements(t) if edit.redraw else no_update), d.rev, msg,
                 {"t": time.time()} if edit.refit else no_update)
 
@@ -65,6 +69,8 @@ def register(app: dash.Dash, roots: Roots) -> None:
                             Input("errs", "data"))
     app.clientside_callback(ClientsideFunction("emu", "fit"), Output("sink-fit", "children"),
                             Input("fit", "data"), prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("emu", "keep"), Output("sink-keep", "children"),
+                            Input("keep", "data"))
 
     # One callback for every edit: they all write the same four outputs, and Dash lets only one
     # callback own an output (allow_duplicate on all four for a dozen callbacks would be the same
@@ -75,26 +81,26 @@ def register(app: dash.Dash, roots: Roots) -> None:
         Input("link-req", "data"), Input("btn-delete", "n_clicks"), Input("btn-undo", "n_clicks"),
         Input("btn-redo", "n_clicks"), Input("btn-new", "n_clicks"), Input("upload", "contents"),
         Input("btn-yaml", "n_clicks"), Input("btn-apply", "n_clicks"), Input("labs-dd", "value"),
-        State("sid", "data"), State("cy", "selectedNodeData"), State("cy", "selectedEdgeData"),
+        Input("restore", "data"), State("sid", "data"), State("cy", "selectedNodeData"), State("cy", "selectedEdgeData"),
         State("upload", "filename"), State("yaml", "value"),
         State({"type": "prop", "form": ALL, "key": ALL, "w": ALL}, "value"),
         State({"type": "prop", "form": ALL, "key": ALL, "w": ALL}, "id"),
         prevent_initial_call=True)
     def edit(_pal, drop, moved, link_req, _del, _undo, _redo, _new, upload, _yaml, _apply, lab_pick,
-             sid, sel_nodes, sel_edges, filename, yaml_text, prop_values, prop_ids):
+             kept, sid, sel_nodes, sel_edges, filename, yaml_text, prop_values, prop_ids):
         d = doc(sid)
         trig = ctx.triggered_id
         nodes, links = _selection(sel_nodes, sel_edges)
         req = Req(kind=trig.get("kind", "") if isinstance(trig, dict) else "", drop=drop, moved=moved,
                   link=link_req, nodes=nodes, links=links, upload=upload, filename=filename, yaml=yaml_text,
                   target=d.target, prop_ids=prop_ids or [], prop_values=prop_values or [], lab=lab_pick,
-                  roots=roots)
+                  restore=kept, roots=roots)
         return run_edit(d, trig, req)
 
     @app.callback(
         Output("yaml", "value"), Output("problems", "children"), Output("errs", "data"),
         Output("tab-problems", "label"), Output("counts", "children"), Output("empty-hint", "hidden"),
-        Input("rev", "data"), State("sid", "data"))
+        Output("keep", "data"), Input("rev", "data"), State("sid", "data"))
     def changed(_rev, sid):
         d = doc(sid)
         topo = d.topo
@@ -107,8 +113,9 @@ def register(app: dash.Dash, roots: Roots) -> None:
             rows = [html.Div("no problems: the topology is valid", className="ok")]
         label = f"Problems ({len(issues)})" if issues else "Problems"
         counts = f"{len(topo.get('nodes') or {})} nodes, {len(topo.get('links') or [])} links"
+        keep = {"text": text, "dirty": d.rev != d.clean_rev, "restored": d.restored}
         return (text, rows, {"errors": model.errors_by_element(issues), "rev": d.rev}, label, counts,
-                bool(topo.get("nodes")))
+                bool(topo.get("nodes")), keep)
 
     @app.callback(
         Output("props-title", "children"), Output("props-form", "children"),
@@ -136,5 +143,7 @@ def register(app: dash.Dash, roots: Roots) -> None:
     @app.callback(Output("download", "data"), Input("btn-save", "n_clicks"), State("sid", "data"),
                   prevent_initial_call=True)
     def save(_n, sid):
-        topo = doc(sid).topo
+        d = doc(sid)
+        topo = d.topo
+        d.clean_rev = d.rev   # saved: the page stops warning (emu.js clears its flag on the click)
         return dict(content=model.to_yaml(topo), filename=f"{topo.get('name') or 'topology'}.yaml")

@@ -33,6 +33,7 @@ class Req:
     prop_ids: list[dict] = field(default_factory=list)
     prop_values: list = field(default_factory=list)
     lab: str | None = None           # a running lab picked in the labs dropdown
+    restore: dict | None = None      # {text, dirty}: the drawing the page kept (sessionStorage) over a reload
     roots: Roots | None = None       # where that lab's topology file may be read from
 
 
@@ -42,6 +43,7 @@ class Edit:
     redraw: bool = True      # send the elements again (a drag is already on screen)
     refit: bool = False      # zoom to the whole new drawing
     replaces: bool = False   # makes a new drawing, so allowed on one the server lost
+    clean: Callable[[Req], bool] | None = None   # the result is saved work (nothing to warn about on leaving)
 
 
 def add_clicked(topo: dict, req: Req) -> tuple[dict, str]:
@@ -93,6 +95,14 @@ def apply_form(topo: dict, req: Req) -> tuple[dict, str]:
     return _apply_form(topo, req.target, req.prop_ids, req.prop_values), "properties applied"
 
 
+def restore(topo: dict, req: Req) -> tuple[dict, str]:
+    """The drawing this browser tab had before a reload (kept by the page in sessionStorage)."""
+    text = (req.restore or {}).get("text")
+    if not isinstance(text, str) or not text.strip():
+        return topo, ""
+    return model.layout_missing(model.from_yaml(text, "<kept drawing>")), "drawing restored"
+
+
 def open_lab(topo: dict, req: Req) -> tuple[dict, str]:
     if not req.lab:
         return topo, ""
@@ -105,11 +115,12 @@ EDITS: dict[str, Edit] = {   # Dash id (a palette button's id "type") -> its edi
     "moved": Edit(move, redraw=False),
     "link-req": Edit(connect),
     "btn-delete": Edit(delete),
-    "btn-new": Edit(new, refit=True, replaces=True),
-    "upload": Edit(open_upload, refit=True, replaces=True),
+    "btn-new": Edit(new, refit=True, replaces=True, clean=lambda r: True),
+    "upload": Edit(open_upload, refit=True, replaces=True, clean=lambda r: True),
     "btn-yaml": Edit(apply_yaml, refit=True, replaces=True),
     "btn-apply": Edit(apply_form),
-    "labs-dd": Edit(open_lab, refit=True, replaces=True),
+    "labs-dd": Edit(open_lab, refit=True, replaces=True, clean=lambda r: True),
+    "restore": Edit(restore, refit=True, replaces=True, clean=lambda r: not (r.restore or {}).get("dirty")),
 }
 HISTORY_STEPS = {"btn-undo": True, "btn-redo": False}  # Dash id -> back
 
@@ -144,8 +155,14 @@ def _apply_form(topo: dict, target: tuple, ids: list[dict], values: list) -> dic
 
 
 def _lab_topology(name: str, roots: Roots) -> dict:
-    """A running lab as a drawing: its topology file if still there (in a topology dir), else its state."""
+    """A running lab as a drawing: the YAML the web UI deployed (kept in its state, positions
+    included), else its topology file if still there (in a topology dir), else its state."""
     st = api.get(name)
+    text = (st.get("source") or {}).get("text") if isinstance(st.get("source"), dict) else None
+    if isinstance(text, str):
+        topo = model.from_yaml(text, f"<lab {name}>")
+        if topo.get("name") == name:
+            return topo
     path = roots.topology(st["file"]) if isinstance(st.get("file"), str) else None
     if path:
         with open(path, encoding="utf-8") as f:

@@ -16,6 +16,7 @@ import traceback
 from emulator import lab as api
 from emulator.errors import EmulatorError
 from emulator.core.loader import load_text
+from emulator.deploy import state
 
 _ids = itertools.count(1)
 JOBS: dict[int, "Job"] = {}
@@ -92,9 +93,26 @@ def busy(target: str) -> Job | None:
 def deploy(yaml_text: str, name: str) -> Job:
     def fn(job: Job):
         st = api.deploy(load_text(yaml_text, f"<web ui: {name}>"), progress=_Progress(job))
+        keep_source(st, yaml_text)
         job.message = f"deployed {len(st['nodes'])} nodes, {len(st['links'])} links"
         job.result = {"lab": st["name"]}
     return _start(Job("deploy", name), fn)
+
+
+def keep_source(st: dict, text: str) -> bool:
+    """Keep the topology as drawn (positions, addresses, routes, impairments: the YAML deployed) in
+    the lab's state, so that reopening the running lab shows what was deployed. Only in the state
+    this deploy wrote (same pid and creation time): never in a lab another process made since."""
+    try:
+        with state.locked(st["name"], create=False):
+            cur = state.read_state(st["name"])
+            if not cur or (cur.get("pid"), cur.get("created")) != (st.get("pid"), st.get("created")):
+                return False
+            cur["source"] = {"text": text, "by": "web ui"}
+            state.write_state(st["name"], cur)
+            return True
+    except (EmulatorError, OSError):
+        return False   # busy (being destroyed) or gone: reopening falls back to the file or the state
 
 
 def destroy(name: str) -> Job:

@@ -100,9 +100,10 @@ def layout_factory(initial: dict | None, roots: Roots):
             dcc.Store(id="rev", data=d.rev),
             dcc.Store(id="drop"), dcc.Store(id="moved"), dcc.Store(id="link-req"),
             dcc.Store(id="errs"), dcc.Store(id="live"), dcc.Store(id="job"), dcc.Store(id="fit"),
+            dcc.Store(id="restore"), dcc.Store(id="keep"),
             dcc.Download(id="download"),
             html.Div(id="sink-errs", hidden=True), html.Div(id="sink-live", hidden=True),
-            html.Div(id="sink-fit", hidden=True),
+            html.Div(id="sink-fit", hidden=True), html.Div(id="sink-keep", hidden=True),
             dcc.Interval(id="tick", interval=1500),
             html.Header([
                 html.Div([html.Span("emulator", className="brand"), html.Span(" topology designer", className="sub")]),

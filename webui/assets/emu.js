@@ -38,6 +38,32 @@
     }
   }
 
+  // ----- the drawing kept over a reload (sessionStorage: this tab only), and unsaved work.
+  // The server sends {text, dirty, restored} (the "keep" Store) after every change; the page
+  // writes it down once the drawing it kept has been offered back (gate), so the empty drawing
+  // of a fresh page never overwrites it.
+  const KEEP = "emu-drawing";
+  let kept = null;
+  try { kept = JSON.parse(sessionStorage.getItem(KEEP) || "null"); } catch (e) { kept = null; }
+  let gate = kept && kept.text ? "waiting" : "open";
+  emu.dirty = false;
+  function offerKept() {
+    if (gate !== "waiting" || !(window.dash_clientside && window.dash_clientside.set_props)) return;
+    gate = "sent";
+    setProps("restore", { text: kept.text, dirty: !!kept.dirty });
+    setTimeout(() => { if (gate === "sent") { gate = "open"; emu.dirty = !!kept.dirty; } }, 4000);
+  }
+  function keep(k) {
+    if (!k) return;
+    if (gate === "sent" && k.restored) gate = "open";
+    if (gate !== "open") return;
+    emu.dirty = !!k.dirty;
+    try { sessionStorage.setItem(KEEP, JSON.stringify({ text: k.text, dirty: !!k.dirty })); } catch (e) { /* full */ }
+  }
+  window.addEventListener("beforeunload", (ev) => {
+    if (emu.dirty) { ev.preventDefault(); ev.returnValue = ""; }
+  });
+
   function setConnect(on) {
     connectMode = on;
     const b = document.getElementById("btn-connect");
@@ -96,6 +122,7 @@
     });
     paintErrors(lastErrs);
     paintLive(lastLive);
+    offerKept();
   }
   setInterval(hook, 300);
 
@@ -127,6 +154,10 @@
     if (!t) return;
     if (t.id === "btn-connect") setConnect(!connectMode);
     if (t.id === "btn-fit") fitAll();
+    if (t.id === "btn-save") {
+      emu.dirty = false;
+      try { const k = JSON.parse(sessionStorage.getItem(KEEP) || "null"); if (k) { k.dirty = false; sessionStorage.setItem(KEEP, JSON.stringify(k)); } } catch (e) { /* none */ }
+    }
     if (t.classList.contains("console-btn") && !t.disabled) emu.openConsole(t.dataset.lab, t.dataset.node);
   });
   document.addEventListener("keydown", (ev) => {
@@ -206,6 +237,7 @@
     errors: function (errs) { lastErrs = errs; paintErrors(errs); return ""; },
     live: function (live) { lastLive = live; paintLive(live); return ""; },
     fit: function () { setTimeout(fitAll, 60); return ""; },
+    keep: function (k) { keep(k); return ""; },
   };
 
   // ----- consoles
