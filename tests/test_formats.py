@@ -185,3 +185,17 @@ def test_containerlab_host_and_macvlan_links_are_single_ended(tmp_path):
          "host-interface": "veth-b"}]
     c = compiled(src)
     assert c.lab.nodes["a"].interfaces["eth3"].addresses == ["192.0.2.1/24"]
+
+
+def test_mininet_private_dirs_carried_over(tmp_path):
+    f = tmp_path / "priv.py"
+    f.write_text("from mininet.topo import Topo\nclass P(Topo):\n    def build(self):\n"
+                 f"        s = self.addSwitch('s1')\n"
+                 f"        self.addLink(self.addHost('h1', privateDirs=['{tmp_path}']), s)\n"
+                 f"        self.addLink(self.addHost('h2', privateDirs=[('{tmp_path}', '/srv/x')]), s)\n"
+                 "topos = {'p': P}\n")
+    src = mininet.load("p", str(f))
+    assert src.data["nodes"]["h1"]["private_dirs"] == [str(tmp_path)]
+    assert src.data["nodes"]["h2"]["private_dirs"] == [str(tmp_path)]
+    assert any("h2: privateDirs" in n.message and n.line == 6 for n in notes(src))
+    compiled(src)

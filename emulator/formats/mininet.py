@@ -306,8 +306,12 @@ class _Converter:
             else:
                 dev = words[-1]
                 node["routes"] = [{"to": "default", "dev": dev[len(h) + 1:] if dev.startswith(h + "-") else dev}]
-        if info.get("privateDirs"):
-            self.note(("nodes", h, "privateDirs"), f"{h}: privateDirs has no equivalent here yet; ignored", line)
+        if info.get("privateDirs"):   # a directory each; Mininet's (dir, host dir) form binds a host directory
+            dirs = info["privateDirs"]
+            node["private_dirs"] = [d if isinstance(d, str) else d[0] for d in dirs]
+            if any(not isinstance(d, str) for d in dirs):
+                self.note(("nodes", h, "privateDirs"), f"{h}: privateDirs (dir, host dir) pairs get an empty "
+                                                      f"private directory each, not the host directory", line)
         return node
 
     def switch(self, s: str, info: dict) -> dict:
