@@ -89,3 +89,24 @@ def test_private_dirs_must_exist_and_be_ordinary(tmp_path):
 def test_frr_ospf_scenario_converges(tmp_path, lab_name):
     rc = cli.main(["run", SCENARIO, "--name", lab_name, "--results", str(tmp_path / "r")])
     assert rc == 0, (tmp_path / "r" / "summary.md").read_text()
+
+
+@pytest.mark.integration
+def test_decoys_named_like_ours_are_left_alone(tmp_path, lab_name):
+    from emulator.backends.host import private
+    from emulator.deploy import hostcmd
+    # a journal record naming a path outside the lab's directory is refused, the path untouched
+    with pytest.raises(Exception):
+        private.undo({"op": "private-mount", "lab": lab_name, "path": str(tmp_path)})
+    assert tmp_path.exists()
+    # a plain file where a node's mount namespace would be is not taken for one
+    d = os.path.join(state.RUN_DIR, lab_name, "private")
+    os.makedirs(d)
+    try:
+        open(os.path.join(d, "a.mnt"), "w").close()
+        assert hostcmd.private_mount(f"emu-{lab_name}.a") is None
+        assert hostcmd.in_netns(["true"], f"emu-{lab_name}.a")[:3] == ["nsenter", f"--net=/run/netns/emu-{lab_name}.a", "--"]
+        assert hostcmd.private_mount(f"emu-{lab_name}") is None   # the fabric namespace has none
+    finally:
+        import shutil
+        shutil.rmtree(os.path.join(state.RUN_DIR, lab_name))
