@@ -11,7 +11,7 @@ import ipaddress
 import re
 
 from . import drivers, endpoints, linktypes
-from .. import units
+from .. import registry, units
 from .driver import IFNAMSIZ
 from ..errors import Issue, TopologyError
 from .loader import Source
@@ -101,6 +101,7 @@ def resolve(raw: dict, src: Source) -> Lab:
     lab = Lab(name=raw["name"], file=src.file, addressing=addressing, description=raw.get("description", ""),
               ipv6=raw.get("ipv6", "auto"))
     lab.props = {k: raw[k] for d in drivers.all_drivers() for k in d.lab_properties if k in raw}
+    lab.props.update({k: raw[k] for k in registry.active().lab_properties if k in raw})   # sriov:, placement:
 
     # -- nodes ------------------------------------------------------------------
     for name, rn in raw["nodes"].items():

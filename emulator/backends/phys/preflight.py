@@ -28,6 +28,9 @@ class Check(A.Action):
     lab: str = ""
     force: bool = False
     label: str = ""
+    vfs: int = 0            # sriov-vf: VFs the PF must be able to have
+    vfio: bool = False      # sriov-vf: bound to vfio-pci (needs the IOMMU and the module)
+    sysfs_root: str = "/"
 
     def __post_init__(self):
         self.phase, self.batch, self.netns = A.PREFLIGHT, "phys-preflight", None
@@ -72,13 +75,12 @@ def default_route_devices() -> set[int]:
     return out
 
 
-def moved_by_labs(own: str) -> dict[str, str]:
-    """Host devices that other labs' journals say they moved into their nodes: name -> lab."""
-    out = {}
+def journal_records(own: str):
+    """(lab, record) of every other lab's journal."""
     try:
         labs = state.list_labs()
     except Exception:
-        return out
+        return
     for lab in labs:
         if lab == own:
             continue
@@ -87,9 +89,41 @@ def moved_by_labs(own: str) -> dict[str, str]:
         except Exception:
             continue
         for rec in records:
-            moved = rec.get("moved") if isinstance(rec, dict) else None
-            if rec.get("op") == "host-device" and isinstance(moved, dict) and isinstance(moved.get("name"), str):
-                out[moved["name"]] = lab
+            if isinstance(rec, dict):
+                yield lab, rec
+
+
+def moved_by_labs(own: str) -> dict[str, str]:
+    """Host devices that other labs' journals say they moved into their nodes: name -> lab."""
+    out = {}
+    for lab, rec in journal_records(own):
+        moved = rec.get("moved")
+        if rec.get("op") == "host-device" and isinstance(moved, dict) and isinstance(moved.get("name"), str):
+            out[moved["name"]] = lab
+    return out
+
+
+def sriov_problems(c: "Check") -> list[str]:
+    """What the PF, the IOMMU and vfio-pci lack for an sriov-vf endpoint (the PF's existence is
+    checked with the other host devices)."""
+    from .sysfs import Sysfs
+    fs, out, where = Sysfs(c.sysfs_root), [], f"{c.label}: "
+    if c.vfio and not fs.iommu_enabled():
+        out.append(where + "this host has no IOMMU enabled (no groups in /sys/kernel/iommu_groups), so no device "
+                   "can be given to vfio-pci; fix: enable VT-d (Intel) or AMD-Vi in the firmware, boot with "
+                   "'intel_iommu=on iommu=pt' (or 'amd_iommu=on') on the kernel command line, reboot")
+    if c.vfio and not fs.vfio_loaded():
+        out.append(where + "the vfio-pci driver is not loaded (no /sys/bus/pci/drivers/vfio-pci); fix: "
+                   "'modprobe vfio-pci' (kernel option CONFIG_VFIO_PCI)")
+    if not fs.netdev_exists(c.device):
+        return out
+    if not fs.sriov_capable(c.device):
+        out.append(where + f"'{c.device}' has no SR-IOV (no device/sriov_totalvfs: not an SR-IOV NIC, a virtual "
+                   f"NIC, or SR-IOV off in the firmware); fix: name the PF of an SR-IOV NIC, or use type: "
+                   f"host-device or macvlan for '{c.device}'")
+    elif c.vfs and fs.total_vfs(c.device) < c.vfs:
+        out.append(where + f"'{c.device}' can have at most {fs.total_vfs(c.device)} VFs, the lab needs "
+                   f"{c.vfs}; fix: ask for at most {fs.total_vfs(c.device)} (sriov: vfs, or vf:)")
     return out
 
 
@@ -115,6 +149,10 @@ def problems_of(checks: list[Check]) -> list[str]:
     out: list[str] = []
     for c in checks:
         where = f"{c.label}: "
+        if c.what == "sriov-vf":
+            out += sriov_problems(c)
+            if c.sysfs_root != "/":   # a fixture tree: its PF is not among the host's devices
+                continue
         if c.what in ("ipvlan", "macvlan"):
             ok, why = kernel_has(c.what)
             if not ok:
@@ -155,7 +193,7 @@ def problems_of(checks: list[Check]) -> list[str]:
             master = next((n for n, d in links.items() if d["index"] == dev["master"]), f"#{dev['master']}")
             out.append(where + f"host device '{c.device}' is a port of {master}; fix: release it first "
                        f"(ip link set {c.device} nomaster) or use another device")
-        elif c.what == "host-device" and dev["index"] in defaults and not c.force:
+        elif c.what in ("host-device", "sriov-vf") and dev["index"] in defaults and not c.force:
             out.append(where + f"host device '{c.device}' carries the host's default route: moving it into the "
                        f"lab cuts this host off that network; fix: use another device, or add 'force: true' "
                        f"to the link if that is what you want")

@@ -1,0 +1,233 @@
+"""SR-IOV and vfio-pci (emulator/backends/phys/sriov.py, sysfs.py) against a fixture sysfs tree.
+
+This machine has no SR-IOV NIC, no IOMMU and no vfio: the sysfs logic runs against a directory tree
+shaped like /sys (the sysfs root is a parameter), whose writes a small fake kernel answers as the
+real one does (sriov_numvfs makes virtfnN links and refuses N -> M without 0 in between; unbind,
+driver_override + drivers_probe and bind move the driver link). The IFLA_VF_* request is checked
+against pyroute2's decoding. The preflight refusals run for real on this machine.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+
+import pytest
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+from emulator.backends.phys import preflight, sriov
+from emulator.backends.phys.sysfs import VFIO, Sysfs, SysfsError, pick_vf
+from emulator.deploy import actions as A
+
+PF_PCI = "0000:03:00.0"
+
+
+def vf_pci(n: int) -> str:
+    return f"0000:03:02.{n}"
+
+
+class FakeKernel(Sysfs):
+    """Sysfs whose writes have the kernel's effects on the fixture tree."""
+
+    def _write(self, path, value):
+        rel = os.path.relpath(path, self.p())
+        parts = rel.split(os.sep)
+        if parts[-1] == "sriov_numvfs":
+            n = int(value)
+            if n and self.num_vfs(parts[2]):
+                raise SysfsError(f"writing {value!r} to {path}: {os.strerror(errno.EBUSY)}")
+            super()._write(path, value)
+            dev = os.path.realpath(os.path.dirname(path))
+            for k in range(16):
+                link = os.path.join(dev, f"virtfn{k}")
+                if os.path.islink(link):
+                    os.unlink(link)
+                    _rmvf(self, k)
+            for k in range(n):
+                _mkvf(self, k)
+                os.symlink(self.pci_dir(vf_pci(k)), os.path.join(dev, f"virtfn{k}"))
+            return
+        super()._write(path, value)
+        if parts[-1] == "unbind":
+            os.unlink(os.path.join(self.pci_dir(value), "driver"))
+        elif parts[-1] == "drivers_probe":
+            override = open(os.path.join(self.pci_dir(value), "driver_override")).read().strip()
+            if override and os.path.isdir(self.p("bus", "pci", "drivers", override)):
+                os.symlink(self.p("bus", "pci", "drivers", override), os.path.join(self.pci_dir(value), "driver"))
+        elif parts[-1] == "bind":
+            os.symlink(os.path.dirname(path), os.path.join(self.pci_dir(value), "driver"))
+
+
+def _mkvf(fs: Sysfs, k: int) -> None:
+    d = fs.pci_dir(vf_pci(k))
+    os.makedirs(os.path.join(d, "net", f"fxvf{k}"), exist_ok=True)
+    open(os.path.join(d, "driver_override"), "w").close()
+    os.symlink(fs.p("bus", "pci", "drivers", "iavf"), os.path.join(d, "driver"))
+
+
+def _rmvf(fs: Sysfs, k: int) -> None:
+    import shutil
+    shutil.rmtree(fs.pci_dir(vf_pci(k)), ignore_errors=True)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A host with PF fxpf0 (SR-IOV, at most 8 VFs, 2 made), a plain NIC fxnic0, the iavf driver;
+    iommu/vfio added by the tests that want them."""
+    fs = FakeKernel(str(tmp_path))
+    for d in ("class/net", "bus/pci/devices", "bus/pci/drivers/iavf", "kernel"):
+        os.makedirs(fs.p(*d.split("/")), exist_ok=True)
+    for f in ("bind", "unbind"):
+        open(fs.p("bus", "pci", "drivers", "iavf", f), "w").close()
+    open(fs.p("bus", "pci", "drivers_probe"), "w").close()
+    pf = fs.pci_dir(PF_PCI)
+    os.makedirs(pf)
+    open(os.path.join(pf, "sriov_totalvfs"), "w").write("8\n")
+    open(os.path.join(pf, "sriov_numvfs"), "w").write("0\n")
+    for name, dev in (("fxpf0", pf), ("fxnic0", fs.pci_dir("0000:04:00.0"))):
+        os.makedirs(dev, exist_ok=True)
+        os.makedirs(fs.p("class", "net", name))
+        os.symlink(dev, fs.p("class", "net", name, "device"))
+    fs.set_num_vfs("fxpf0", 2)
+    return fs
+
+
+def with_vfio(fs: Sysfs) -> None:
+    os.makedirs(fs.p("kernel", "iommu_groups", "17"))
+    os.makedirs(fs.p("bus", "pci", "drivers", VFIO))
+    for f in ("bind", "unbind"):
+        open(fs.p("bus", "pci", "drivers", VFIO, f), "w").close()
+
+
+def test_sysfs_reads_pf_and_vfs(tree):
+    assert tree.sriov_capable("fxpf0") and not tree.sriov_capable("fxnic0")
+    assert (tree.total_vfs("fxpf0"), tree.num_vfs("fxpf0")) == (8, 2)
+    assert tree.pci_of("fxpf0") == PF_PCI
+    assert [(v.index, v.pci, v.netdev, v.driver) for v in tree.vfs("fxpf0")] == [
+        (0, vf_pci(0), "fxvf0", "iavf"), (1, vf_pci(1), "fxvf1", "iavf")]
+
+
+def test_numvfs_goes_through_zero(tree):
+    tree.set_num_vfs("fxpf0", 4)      # the fake kernel refuses 2 -> 4 without 0 in between, as Linux does
+    assert tree.num_vfs("fxpf0") == 4 and len(tree.vfs("fxpf0")) == 4
+    tree.set_num_vfs("fxpf0", 4)      # no write when it is already so
+
+
+def test_pick_vf_skips_taken_and_vfio_bound(tree):
+    with_vfio(tree)
+    vfs = tree.vfs("fxpf0")
+    assert pick_vf(vfs, set()).index == 0
+    assert pick_vf(vfs, {vf_pci(0)}).index == 1
+    assert pick_vf(vfs, {vf_pci(0), vf_pci(1)}) is None
+    assert pick_vf(vfs, set(), index=1).index == 1
+    tree.bind_vfio(vf_pci(0))
+    assert pick_vf(tree.vfs("fxpf0"), set()).index == 1
+
+
+def test_vfio_bind_and_rebind(tree):
+    with_vfio(tree)
+    before = tree.bind_vfio(vf_pci(1))
+    assert before == "iavf" and tree.driver(vf_pci(1)) == VFIO
+    assert open(os.path.join(tree.pci_dir(vf_pci(1)), "driver_override")).read() == VFIO
+    tree.rebind(vf_pci(1), before)
+    assert tree.driver(vf_pci(1)) == "iavf"
+    assert open(os.path.join(tree.pci_dir(vf_pci(1)), "driver_override")).read() == "\n"
+
+
+def test_bind_without_vfio_module_says_the_fix(tree):
+    with pytest.raises(SysfsError, match="modprobe vfio-pci"):
+        tree.bind_vfio(vf_pci(0))
+
+
+class _Journal:
+    def __init__(self):
+        self.recs = []
+
+    def append(self, recs):
+        self.recs += recs
+
+
+def test_attach_creates_vfs_binds_and_undo_gives_everything_back(tree, monkeypatch):
+    with_vfio(tree)
+    calls = []
+    monkeypatch.setattr(sriov, "set_vf", lambda pf, vf, **kw: calls.append((pf, vf, kw)))
+    monkeypatch.setattr(sriov, "taken_vfs", lambda own: {vf_pci(0)})   # another lab holds VF 0
+    ctx = A.Context("emulator:x", _Journal())
+    a = sriov.AttachVf(netns="emu-x.n", lab="x", pf="fxpf0", vfs=4, vfio=True, device="p0", index=32,
+                       mac="02:00:00:00:00:01", vlan=10, trust=True, spoofchk=False, max_tx_rate=1000,
+                       label="n:p0 -- sriov-vf:fxpf0", sysfs_root=tree.root)
+    b = sriov.AttachVf(netns="emu-x.n", lab="x", pf="fxpf0", vfs=4, vfio=True, device="p1", index=33,
+                       label="n:p1 -- sriov-vf:fxpf0", sysfs_root=tree.root)
+    monkeypatch.setattr(sriov, "Sysfs", FakeKernel)
+    sriov.AttachVf.apply_batch([a, b], ctx)
+    ops = [(r["op"], r.get("pci")) for r in ctx.journal.recs]
+    assert ops == [("sriov-numvfs", None), ("sriov-vf", vf_pci(1)), ("vfio-bind", vf_pci(1)),
+                   ("sriov-vf", vf_pci(2)), ("vfio-bind", vf_pci(2))]
+    assert tree.num_vfs("fxpf0") == 4
+    assert [tree.driver(vf_pci(k)) for k in range(4)] == ["iavf", VFIO, VFIO, "iavf"]
+    assert calls[0] == ("fxpf0", 1, {"mac": "02:00:00:00:00:01", "vlan": 10, "trust": True, "spoofchk": False,
+                                     "max_tx_rate": 1000})
+    for rec in reversed(ctx.journal.recs):   # what teardown does
+        {"sriov-numvfs": sriov.undo_numvfs, "sriov-vf": sriov.undo_vf, "vfio-bind": sriov.undo_vfio}[rec["op"]](rec)
+    assert tree.num_vfs("fxpf0") == 2
+    assert [tree.driver(v.pci) for v in tree.vfs("fxpf0")] == ["iavf", "iavf"]
+
+
+def test_numvfs_changed_by_someone_else_is_left_alone(tree, monkeypatch):
+    monkeypatch.setattr(sriov, "Sysfs", FakeKernel)
+    sriov.undo_numvfs({"op": "sriov-numvfs", "pf": "fxpf0", "before": 0, "set": 4, "root": tree.root})
+    assert tree.num_vfs("fxpf0") == 2   # 2 VFs, not the 4 this lab set: not ours to change
+
+
+def test_vf_settings_request_decodes_as_ifla_vf_attributes():
+    msg = sriov.vf_request(7, 3, mac="02:00:00:00:00:09", vlan=42, trust=True, spoofchk=False, max_tx_rate=500)
+    msg.encode()
+    back = ifinfmsg(msg.data)
+    back.decode()
+    assert back["index"] == 7
+    info = back.get_attr("IFLA_VFINFO_LIST").get_attr("IFLA_VF_INFO")
+    assert info.get_attr("IFLA_VF_MAC")["vf"] == 3 and info.get_attr("IFLA_VF_MAC")["mac"] == "02:00:00:00:00:09"
+    assert info.get_attr("IFLA_VF_VLAN")["vlan"] == 42
+    assert info.get_attr("IFLA_VF_TRUST")["trust"] == 1 and info.get_attr("IFLA_VF_SPOOFCHK")["spoofchk"] == 0
+    assert info.get_attr("IFLA_VF_RATE")["max_tx_rate"] == 500
+
+
+def _check(tree, **kw):
+    return preflight.Check(what="sriov-vf", lab="x", label="n:p0 -- sriov-vf", sysfs_root=tree.root, **kw)
+
+
+def test_preflight_against_the_fixture(tree):
+    assert preflight.sriov_problems(_check(tree, device="fxpf0", vfs=4)) == []
+    msgs = preflight.sriov_problems(_check(tree, device="fxpf0", vfs=9, vfio=True))
+    assert any("can have at most 8 VFs, the lab needs 9; fix: ask for at most 8" in m for m in msgs)
+    assert any("no IOMMU enabled" in m and "intel_iommu=on iommu=pt" in m for m in msgs)
+    assert any("vfio-pci driver is not loaded" in m and "modprobe vfio-pci" in m for m in msgs)
+    msgs = preflight.sriov_problems(_check(tree, device="fxnic0", vfs=1))
+    assert msgs and "'fxnic0' has no SR-IOV" in msgs[0] and "type: host-device or macvlan" in msgs[0]
+    with_vfio(tree)
+    assert preflight.sriov_problems(_check(tree, device="fxpf0", vfs=8, vfio=True)) == []
+
+
+@pytest.mark.integration
+def test_preflight_refuses_here_with_the_fix(topo, lab_name, clean_host):
+    """For real on this machine: a veth end as PF has no SR-IOV, and there is no IOMMU or vfio."""
+    pf, peer = f"{lab_name[-8:]}pf", f"{lab_name[-8:]}pp"
+    subprocess.run(["ip", "link", "add", pf, "type", "veth", "peer", "name", peer], check=True)
+    try:
+        path = topo(f"""
+            name: {{lab}}
+            nodes: {{fwd: {{kind: host}}}}
+            links: [{{type: sriov-vf, endpoint: fwd:p0, pf: {pf}, vfs: 2, driver: vfio-pci}}]
+        """)
+        r = subprocess.run([sys.executable, "-m", "emulator", "deploy", path], capture_output=True, text=True)
+        assert r.returncode == 3, r.stderr
+        assert f"'{pf}' has no SR-IOV" in r.stderr
+        if not Sysfs().iommu_enabled():
+            assert "no IOMMU enabled" in r.stderr
+        if not Sysfs().vfio_loaded():
+            assert "modprobe vfio-pci" in r.stderr
+        assert "nothing was created" in r.stderr
+        assert not os.path.exists(f"/run/emulator/{lab_name}")
+    finally:
+        subprocess.run(["ip", "link", "del", peer], check=True)
