@@ -31,6 +31,7 @@ ART = os.path.join(ROOT, "test-artifacts", "webui")
 TOKEN = "browser-test-" + os.urandom(6).hex()
 
 SCN_LAB = f"t{os.getpid() % 100000}x900"  # the test-lab pattern conftest knows
+SCN_LAB2 = f"t{os.getpid() % 100000}x901"
 SCENARIO = """\
 name: webui-ping
 description: two hosts, a ping between them (run from the web UI)
@@ -38,9 +39,10 @@ topology:
   name: {lab}
   nodes: {a: {kind: host}, b: {kind: host}}
   links: [[a, b]]
+parameters: {count: 3}
 steps:
   - pingall: {}
-  - ping: {from: a, to: b, count: 3, interval: 0.2}
+  - ping: {from: a, to: b, count: "${count}", interval: 0.2}
     expect: {loss_pct: 0}
 """
 
@@ -446,7 +448,18 @@ def test_run_a_scenario_and_see_its_report(page, ui):
     page.click("#scn-file")
     page.click("text=scenarios/webui-ping.yaml")
     page.wait_for_selector("#scn-file :text('scenarios/webui-ping.yaml')")
+    page.fill("#scn-lab", SCN_LAB2)          # as --name
+    page.fill("#scn-set", "count=4")         # as --set
     page.click("#btn-run")
+    page.wait_for_selector("#btn-run[disabled]", timeout=5000)   # no second run while this one goes on
+    # the scenario's lab is drawn, and its live state shows on it while it runs
+    page.wait_for_function(f"window.emu.cy().nodes().length === 2 && window.emu.cy().getElementById('a').nonempty()")
+    page.wait_for_selector(f"#lab-status:has-text('{SCN_LAB2}')")
+    try:
+        page.wait_for_function("window.emu.cy().getElementById('a').hasClass('st-up')", timeout=60000)
+    except sync_api.TimeoutError:
+        pass   # a quick run may be over before a poll saw it: its report is checked below
+    assert "0/0" not in page.inner_text("#progress")
     try:
         page.wait_for_selector("#progress .good, #progress .bad", timeout=90000)
     except sync_api.TimeoutError:
@@ -461,7 +474,7 @@ def test_run_a_scenario_and_see_its_report(page, ui):
     frame = page.frame_locator(".report-frame")
     frame.locator("body").wait_for(timeout=10000)
     assert "webui-ping" in frame.locator("body").inner_text()
-    assert "passed" in page.inner_text("#scn-log")
+    assert "passed" in page.inner_text("#scn-log") and f"deployed lab {SCN_LAB2}" in page.inner_text("#scn-log")
     shot(page, "07-scenario-report.png")
     page.click("#report-close")
     page.wait_for_selector("#report-overlay", state="hidden")

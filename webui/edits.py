@@ -34,6 +34,9 @@ class Req:
     prop_values: list = field(default_factory=list)
     lab: str | None = None           # a running lab picked in the labs dropdown
     restore: dict | None = None      # {text, dirty}: the drawing the page kept (sessionStorage) over a reload
+    scenario: str | None = None      # Run: the scenario file, its parameters and lab name
+    scn_set: str | None = None
+    scn_lab: str | None = None
     roots: Roots | None = None       # where that lab's topology file may be read from
 
 
@@ -103,6 +106,16 @@ def restore(topo: dict, req: Req) -> tuple[dict, str]:
     return model.layout_missing(model.from_yaml(text, "<kept drawing>")), "drawing restored"
 
 
+def show_scenario(topo: dict, req: Req) -> tuple[dict, str]:
+    """Run draws the scenario's topology (its lab's live state then shows on it); Undo brings the
+    previous drawing back."""
+    from . import scenario_tab
+    if not req.scenario:   # (no check for a run going on: the Run callback may have started it already)
+        return topo, ""
+    t = scenario_tab.scenario_topology(req.roots, req.scenario, req.scn_set, req.scn_lab)
+    return model.layout_missing(t), f"showing the lab of {req.scenario}"
+
+
 def open_lab(topo: dict, req: Req) -> tuple[dict, str]:
     if not req.lab:
         return topo, ""
@@ -120,6 +133,7 @@ EDITS: dict[str, Edit] = {   # Dash id (a palette button's id "type") -> its edi
     "btn-yaml": Edit(apply_yaml, refit=True, replaces=True),
     "btn-apply": Edit(apply_form),
     "labs-dd": Edit(open_lab, refit=True, replaces=True, clean=lambda r: True),
+    "btn-run": Edit(show_scenario, refit=True, replaces=True, clean=lambda r: True),
     "restore": Edit(restore, refit=True, replaces=True, clean=lambda r: not (r.restore or {}).get("dirty")),
 }
 HISTORY_STEPS = {"btn-undo": True, "btn-redo": False}  # Dash id -> back

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import re
 import tempfile
 import threading
 import time
@@ -122,18 +123,39 @@ def destroy(name: str) -> Job:
     return _start(Job("destroy", name), fn)
 
 
-def scenario(path: str) -> Job:
+def scenario_printer(job: Job):
+    """The runner's printer writing the job's log, and its progress read from it: the lab
+    deployed, run N of M."""
+    from emulator.scenario import runner
+
+    class Printer(runner.Printer):
+        def line(self, text: str) -> None:
+            super().line(text)
+            m = re.match(r"deployed lab (\S+)", text)
+            if m:
+                job.result["lab"] = m.group(1)
+                job.phase = "deployed"
+            m = re.match(r"run (\d+)/(\d+)", text)
+            if m:
+                job.phase, job.count, job.total = "run", int(m.group(1)) - 1, int(m.group(2))
+    return Printer(job.log)
+
+
+def scenario(path: str, overrides: dict | None = None, lab_name: str | None = None) -> Job:
     from emulator.scenario import runner
 
     def fn(job: Job):
         out_dir = tempfile.mkdtemp(prefix="emulator-ui-scenario-")
         job.result = {"dir": out_dir}
-        code = runner.run(path, results_dir=out_dir, out=runner.Printer(job.log))
+        job.phase = "loading and deploying"
+        code = runner.run(path, results_dir=out_dir, out=scenario_printer(job), overrides=overrides or None,
+                          lab_name=lab_name)
         job.result.update(exit_code=code, html=os.path.join(out_dir, "report.html"))
         job.message = f"scenario finished: exit code {code}"
         if code != 0:
             raise EmulatorError(f"scenario finished with exit code {code}")
-    return _start(Job("scenario", os.path.basename(path)), fn)
+    job = Job("scenario", os.path.basename(path))
+    return _start(job, fn)
 
 
 def get(job_id: int) -> Job | None:

@@ -35,13 +35,14 @@ def register(app: dash.Dash, roots: Roots) -> None:
 
     @app.callback(Output("job", "data"), Output("progress", "children", allow_duplicate=True),
                   Input("btn-deploy", "n_clicks"), Input("btn-destroy", "n_clicks"), Input("btn-run", "n_clicks"),
-                  State("sid", "data"), State("scn-file", "value"), prevent_initial_call=True)
-    def start(_d, _x, _r, sid, scn):
+                  State("sid", "data"), State("scn-file", "value"), State("scn-set", "value"),
+                  State("scn-lab", "value"), prevent_initial_call=True)
+    def start(_d, _x, _r, sid, scn, params, scn_lab):
         topo = doc(sid).topo
         name = str(topo.get("name") or "")
         try:
             if ctx.triggered_id == "btn-run":
-                return scenario_tab.start(roots, scn)
+                return scenario_tab.start(roots, scn, params, scn_lab)
             if jobs.busy(name):
                 return no_update, html.Span(f"lab {name} is busy", className="bad")
             if ctx.triggered_id == "btn-deploy":
@@ -90,7 +91,8 @@ def register(app: dash.Dash, roots: Roots) -> None:
 def _progress(j: dict):
     if j["status"] == "running":
         pct = int(100 * j["count"] / j["total"]) if j["total"] else 0
-        return html.Div([html.Span(f"{j['kind']} {j['target']}: {j['phase']} {j['count']}/{j['total']}"),
+        count = f" {j['count']}/{j['total']}" if j["total"] else ""   # no "0/0" before the total is known
+        return html.Div([html.Span(f"{j['kind']} {j['target']}: {j['phase']}{count}"),
                          html.Div(html.Div(style={"width": f"{pct}%"}, className="bar-fill"),
                                   className="bar")], className="job")
     cls = "good" if j["status"] == "done" else "bad"

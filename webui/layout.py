@@ -179,6 +179,12 @@ def layout_factory(initial: dict | None, roots: Roots):
                                 html.Button("Run", id="btn-run", className="btn primary", disabled=True,
                                             title="choose a scenario file first"),
                             ], className="scn-row"),
+                            html.Div([
+                                dcc.Input(id="scn-set", type="text", className="prop-in", debounce=False,
+                                          placeholder="parameters: KEY=VALUE KEY=VALUE (as --set)"),
+                                dcc.Input(id="scn-lab", type="text", className="prop-in", debounce=False,
+                                          placeholder="lab name (as --name; default: the scenario's)"),
+                            ], className="scn-opts"),
                             html.Pre(id="scn-log", className="scn-log"),
                             html.Div(id="scn-report", className="scn-report"),
                         ]),

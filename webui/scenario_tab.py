@@ -1,10 +1,15 @@
 """Callbacks of the Scenario tab: pick a scenario file, run it, show its log and its report."""
 from __future__ import annotations
 
+import copy
 import os
 
 import dash
 from dash import Input, Output, ctx, html, no_update
+
+from emulator import names
+from emulator.errors import UsageError
+from emulator.scenario import spec
 
 from . import jobs
 from .files import Roots
@@ -23,17 +28,62 @@ def view(job, j: dict) -> tuple:
     return log, button, overlay
 
 
-def start(roots: Roots, scn: str | None) -> tuple:
-    """(job id, message) for Run; the Deploy/Destroy/Run callback in lab_view.py owns the job Store."""
+def parse_set(text: str | None) -> dict:
+    """The parameters box: KEY=VALUE items (spaces or commas between them), values as `--set` reads them."""
+    out: dict = {}
+    for item in (text or "").replace(",", " ").split():
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise UsageError(f"parameters: {item!r}: write KEY=VALUE")
+        out[k] = _scalar(v)
+    return out
+
+
+def _scalar(v: str):
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v.lower(), v)
+
+
+def running() -> bool:
+    return any(j.kind == "scenario" and j.status == "running" for j in list(jobs.JOBS.values()))
+
+
+def start(roots: Roots, scn: str | None, params: str | None = None, lab: str | None = None) -> tuple:
+    """(job id, message) for Run; the Deploy/Destroy/Run callback in lab_view.py owns the job Store.
+    One scenario at a time: a second Run while one runs is refused (its report stays)."""
     if not scn:
         return no_update, html.Span("choose a scenario file", className="bad")
-    return jobs.scenario(roots.scenario(scn)).id, "scenario started"
+    if running():
+        return no_update, html.Span("a scenario is running: wait for its report", className="bad")
+    lab = (lab or "").strip() or None
+    if lab:
+        names.check_lab(lab)
+    return jobs.scenario(roots.scenario(scn), parse_set(params), lab).id, "scenario started"
+
+
+def scenario_topology(roots: Roots, scn: str | None, params: str | None, lab: str | None) -> dict:
+    """The topology the scenario deploys (its first point, with the parameters and lab name), to
+    draw while it runs; raises the loader's located errors."""
+    if not scn:
+        raise UsageError("choose a scenario file")
+    sc = spec.load(roots.scenario(scn), parse_set(params), (lab or "").strip() or None)
+    return copy.deepcopy(sc.points[0].topology.data)
 
 
 def register(app: dash.Dash) -> None:
-    @app.callback(Output("btn-run", "disabled"), Input("scn-file", "value"))
-    def run_enabled(scn):
-        return not scn   # Run waits for a file: a click cannot race the choice
+    @app.callback(Output("btn-run", "disabled"), Output("btn-run", "title"), Input("scn-file", "value"),
+                  Input("tick", "n_intervals"), Input("job", "data"))
+    def run_enabled(scn, _n, _job):
+        # Run waits for a file (a click cannot race the choice) and for the running scenario to end
+        if not scn:
+            return True, "choose a scenario file first"
+        if running():
+            return True, "a scenario is running"
+        return False, "deploy the scenario's lab, run its steps, show the report"
 
     @app.callback(Output("report-overlay", "hidden", allow_duplicate=True),
                   Input("report-close", "n_clicks"), Input("scn-report", "n_clicks"), prevent_initial_call=True)
