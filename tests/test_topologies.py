@@ -31,6 +31,8 @@ REACH = {
     "seed003-2vs2": [],                               # DPDK apps only (memif pairs)
     "nsm-dpdk": [("client", "172.16.9.2")],           # kernel client -> testpmd io -> testpmd icmpecho
     "vpp-nsim": [("client", "10.0.0.2")],             # through VPP's nsim (needs VPP: tests/test_vpp.py)
+    "4s1c": [("c1", "10.0.1.2"), ("c2", "10.0.3.2"), ("c3", "10.0.4.2")],   # eBPF firewall, iptables, user space
+    "4s2c": [("c1", "10.0.1.2"), ("c4", "10.0.6.2"), ("c2", "10.0.3.2"), ("c3", "10.0.4.2")],  # eBPF l2/l3 forwarders
 }
 
 

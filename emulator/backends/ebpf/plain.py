@@ -35,14 +35,20 @@ def schema() -> dict:
 def _ifnames(raw: dict, node: str) -> set[str]:
     rn = raw["nodes"][node]
     out = set((rn.get("interfaces") or {}).keys()) if isinstance(rn.get("interfaces"), dict) else set()
+    ends_here = 0
     for link in raw.get("links") or []:
         ends = link if isinstance(link, list) else (link.get("endpoints") if isinstance(link, dict) else [])
         for e in ends or []:
-            if isinstance(e, str) and e.startswith(node + ":"):
-                out.add(e.split(":", 1)[1])
-            elif isinstance(e, dict) and e.get("node") == node and e.get("interface"):
-                out.add(e["interface"])
-    return out
+            if isinstance(e, str) and e.split(":", 1)[0] == node:
+                ends_here += 1
+                if ":" in e:
+                    out.add(e.split(":", 1)[1])
+            elif isinstance(e, dict) and e.get("node") == node:
+                ends_here += 1
+                if e.get("interface"):
+                    out.add(e["interface"])
+    # links that name only the node get eth0, eth1... (the names not taken)
+    return out | {f"eth{k}" for k in range(ends_here)}
 
 
 def expand(raw: dict, src: Source):
