@@ -65,6 +65,21 @@ def leftovers(lab, nodes):
 
 
 def test_router_forwards_over_af_packet_and_teardown_leaves_nothing(topo, lab_name):
+    # decoys named like ours: another node's and another lab's API segment files stay
+    decoys = ["/dev/shm/" + names.vpp_prefix(lab_name, "r10") + "-vpe-api",
+              "/dev/shm/" + names.vpp_prefix(lab_name + "x", "r1") + "-vpe-api",
+              "/dev/shm/" + names.vpp_prefix(lab_name, "r1") + "-vpe-api.keep"]
+    for d in decoys:
+        open(d, "w").close()
+    try:
+        _router_lab(topo, lab_name)
+        assert all(os.path.exists(d) for d in decoys)
+    finally:
+        for d in decoys:
+            os.unlink(d)
+
+
+def _router_lab(topo, lab_name):
     st = api.deploy(topo(ROUTER % ""))
     try:
         assert vpp_pids(lab_name)
@@ -193,7 +208,7 @@ def test_rejected_command_rolls_back_with_vpps_message(topo, lab_name):
 def test_vpp_that_fails_to_start_reports_its_log(topo, lab_name):
     with pytest.raises(DeployError) as e:
         api.deploy(topo(ROUTER % "main_core: 1000"))   # no such CPU: VPP stops at start
-    assert "vpp node 'r1'" in str(e.value) and "vpp.out ends" in str(e.value), str(e.value)
+    assert "topo.yaml:6: vpp node 'r1'" in str(e.value) and "vpp.out ends" in str(e.value), str(e.value)
     assert leftovers(lab_name, ["r1"]) == ([], [], False)
 
 

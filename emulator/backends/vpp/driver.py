@@ -121,7 +121,7 @@ class VppDriver(Driver):
         ifs = [i for i in node.interfaces.values() if i.link >= 0]
         acts.append(_start(lab, node, [(c, _where(src, lab.file, p)) for c, p in cmds],
                            [f"{i.name}: {config.vpp_ifname(lab, i)} ({config.link_note(lab, i)})" for i in ifs],
-                           {config.vpp_ifname(lab, i): i.name for i in ifs}))
+                           {config.vpp_ifname(lab, i): i.name for i in ifs}, _where(src, lab.file, node.path, key=True)))
         return acts
 
     def plan_port(self, lab, node, iface):
@@ -143,9 +143,9 @@ class VppDriver(Driver):
         return interfaces(lab, node, st)
 
 
-def _start(lab, node, cmds, notes, ifmap):
+def _start(lab, node, cmds, notes, ifmap, where):
     from .instance import StartVpp
-    return StartVpp(netns=node.netns, lab=lab.name, node=node.name, ifmap=ifmap,
+    return StartVpp(netns=node.netns, lab=lab.name, node=node.name, ifmap=ifmap, where=where,
                     conf=config.startup_conf(lab.name, node.name, node.props), commands=cmds, notes=notes)
 
 
@@ -156,9 +156,9 @@ def _mode_problem(node) -> str | None:
     return None
 
 
-def _where(src, file: str, path: tuple) -> str:
-    """file:line of the YAML path (or of its nearest located parent)."""
-    line = src.where(tuple(path))[0] if src is not None else None
+def _where(src, file: str, path: tuple, key: bool = False) -> str:
+    """file:line of the YAML path (or of its nearest located parent; with key, of its key)."""
+    line = src.where(tuple(path), key=key)[0] if src is not None else None
     return f"{getattr(src, 'file', file)}:{line}" if line else f"{getattr(src, 'file', file)}"
 
 

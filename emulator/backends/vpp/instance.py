@@ -49,6 +49,7 @@ class StartVpp(A.Action):
     commands: list = field(default_factory=list)   # [(command, "file:line")]
     notes: list = field(default_factory=list)      # how each interface is made (for plan)
     ifmap: dict = field(default_factory=dict)      # VPP's interface name -> the topology's
+    where: str = ""                                # file:line of the node in the topology
 
     def __post_init__(self):
         self.phase, self.batch = PHASE, "vpp"
@@ -103,7 +104,7 @@ class StartVpp(A.Action):
         return proc
 
     def _failed(self, what: str) -> DeployError:
-        return DeployError(f"vpp node '{self.node}': {what}\n{vpp_messages(self.rundir)}")
+        return DeployError(f"{self.where}: vpp node '{self.node}': {what}\n{vpp_messages(self.rundir)}")
 
     def wait_ready(self, ctl: str, proc, timeout: float = START_TIMEOUT):
         sock = os.path.join(self.rundir, "cli.sock")
