@@ -26,7 +26,9 @@ def test_a_fresh_registries_with_host_and_bridge_has_only_their_kinds_steps_and_
     assert regs.kinds.names() == ["host", "router", "bridge"]
     assert regs.link_types.names() == ["veth"]
     assert "ping" in regs.steps and "dpdk_traffic" not in regs.steps and "nsm_chain" not in regs.steps
-    assert set(regs.undo) == {"netns"} and not regs.expand_hooks and not regs.cli_verbs
+    assert "netns" in regs.undo and not regs.expand_hooks and not regs.cli_verbs
+    assert not set(regs.undo) & {"hugetlbfs", "hugepages-reserved", "dpdk-runtime", "ovs-bridge"}
+    assert not regs.lab_resources.names()
     full = backends.ensure_loaded()
     assert {"ovs", "ovs-dpdk", "dpdk-app", "nse", "nsc"} <= set(full.kinds.names())
     assert {"dpdk_traffic", "dpdk_latency", "nsm_chain"} <= set(full.steps.names())
@@ -37,7 +39,8 @@ def test_loading_is_idempotent_and_pulls_in_what_a_backend_requires():
     assert regs.loaded == ["", "dpdk", "ovs"]
     backends.load(regs, ("ovs", "dpdk"))   # again: nothing registered twice
     assert regs.kinds.names() == ["dpdk-app", "ovs", "ovs-dpdk"]
-    assert set(regs.undo) == {"netns", "hugetlbfs", "hugepages-reserved", "dpdk-runtime", "ovs-bridge"}
+    assert {"netns", "hugetlbfs", "hugepages-reserved", "dpdk-runtime", "ovs-bridge"} <= set(regs.undo)
+    assert regs.lab_resources.names() == ["hugepages", "ovs"]
 
 
 def test_a_topology_using_a_kind_whose_backend_is_not_loaded_is_refused_with_the_known_kinds():
@@ -112,3 +115,26 @@ def test_destroy_in_a_fresh_process_that_imports_only_the_api(topo, lab_name, cl
     assert not os.path.exists(f"/run/netns/{st['nodes']['h1']['netns']}")
     assert set(undo) == _journal_ops() and set(declared) <= set(undo)
     assert loaded == ["", *backends.BUILTIN]
+
+
+def test_lab_resources_are_planned_once_before_the_first_node_that_needs_them():
+    from emulator.backends.dpdk.hugepages import PrepareHugepages
+    from emulator.backends.ovs.vswitch import StartOvs
+    text = textwrap.dedent("""\
+        name: lr
+        nodes:
+          a: {kind: dpdk-app}
+          s1: {kind: ovs-dpdk}
+          s2: {kind: ovs}
+          b: {kind: dpdk-app}
+        links:
+          - {endpoints: [a:eth0, s1:p0], type: vhost-user}
+          - {endpoints: [b:eth0, s1:p1], type: vhost-user}
+          - [s1:p2, s2:p0]
+        """)
+    acts = lab.compile(load_text(text, "t.yaml"), check_host=False).actions
+    assert sum(isinstance(x, PrepareHugepages) for x in acts) == 1
+    assert sum(isinstance(x, StartOvs) for x in acts) == 1
+    # a lab without DPDK or OVS nodes plans neither
+    plain = lab.compile(load_text("name: p\nnodes:\n  h: {kind: host}\n", "p.yaml"), check_host=False).actions
+    assert not any(isinstance(x, (PrepareHugepages, StartOvs)) for x in plain)

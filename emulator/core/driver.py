@@ -19,6 +19,17 @@ def place_forwarder_port(node: Node, iface: Interface) -> None:
     iface.netns = node.netns
 
 
+class LabResource:
+    """Something a lab has once however many nodes need it (the OVS daemons, the hugepage pool).
+    A backend registers it by name (registries.lab_resources); a driver lists the names its kind
+    needs in `Driver.lab_resources`, and the planner calls `plan(lab)` once, just before the
+    first node that needs it."""
+    name: str = ""
+
+    def plan(self, lab: Lab) -> list:
+        return []
+
+
 class Driver:
     kind: str = ""
     summary: str = ""
@@ -33,6 +44,8 @@ class Driver:
     properties: dict = {}
     #: top-level topology fields this kind adds (e.g. hugepages:, ovs:); resolved into Lab.props
     lab_properties: dict = {}
+    #: names of the lab-wide resources (LabResource) the lab needs once when it has this kind
+    lab_resources: tuple = ()
 
     def netns(self, lab: Lab, node: str) -> str:
         raise NotImplementedError

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..deploy import actions as A
 from . import drivers, endpoints, linktypes
 from ..deploy import ready
-from .. import units
+from .. import registry, units
 from .model import Impairment, Lab
 
 
@@ -26,8 +26,14 @@ def plan(lab: Lab) -> list[A.Action]:
         for ns in lab.namespaces():
             if ns != lab.fabric:  # before any interface exists: new interfaces get no IPv6 at all
                 acts.append(A.Sysctl(netns=ns, key="net.ipv6.conf.default.disable_ipv6", value="1"))
+    planned: set[str] = set()
     for node in lab.nodes.values():
-        acts.extend(drivers.get(node.kind).plan_node(lab, node))
+        drv = drivers.get(node.kind)
+        for res in drv.lab_resources:   # once per lab, before the first node that needs it
+            if res not in planned:
+                planned.add(res)
+                acts.extend(registry.active().lab_resources.get(res).plan(lab))
+        acts.extend(drv.plan_node(lab, node))
     for link in lab.links:
         acts.extend(linktypes.get(link.type).plan(lab, link))
     for ep in lab.endpoints:   # single-ended links: a host device moved in, a macvlan...

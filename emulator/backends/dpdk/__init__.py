@@ -10,7 +10,9 @@ UNDO_OPS = ("hugetlbfs", "hugepages-reserved", "dpdk-runtime")
 def register(regs) -> None:
     from . import hugepages, links, steps
     from .driver import DpdkAppDriver
+    from .testpmd import Hugepages
     regs.kinds.register(DpdkAppDriver())
+    regs.lab_resources.register(Hugepages())
     for lt in links.LINK_TYPES:
         regs.link_types.register(lt())
     for st in steps.STEPS:

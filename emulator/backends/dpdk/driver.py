@@ -37,6 +37,7 @@ def mbufs(memory_mb: int) -> int:
 
 class DpdkAppDriver(Driver):
     kind = "dpdk-app"
+    lab_resources = ("hugepages",)
     summary = "a namespace running dpdk-testpmd (io, mac, txonly, rxonly, flowgen, icmpecho) on its links"
     addressable = True   # icmpecho answers for the address the node is given; steps resolve it by name
     auto_address = False  # testpmd owns its ports: a pool address would be shown but never configured
@@ -88,8 +89,6 @@ class DpdkAppDriver(Driver):
 
     def plan_node(self, lab, node):
         acts = []
-        if D.first_dpdk_node(lab, node):
-            acts.append(D.preflight(lab))
         p = node.props
         mode = p.get("mode", "io")
         cores = p.get("cores", [1 if (os.cpu_count() or 1) > 1 else 0])

@@ -21,6 +21,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from ...core.driver import LabResource
 from ...deploy import actions as A
 from ...deploy import hostcmd, state
 from ... import names
@@ -63,8 +64,12 @@ def ovs_socket_mem(lab) -> int:
     return max(given) if given else 512
 
 
-def first_dpdk_node(lab, node) -> bool:
-    return next(n for n in lab.nodes.values() if n.kind in ("dpdk-app", "ovs-dpdk")) is node
+class Hugepages(LabResource):
+    """The lab's hugepages: checked (and reserved when asked) once for all its DPDK processes."""
+    name = "hugepages"
+
+    def plan(self, lab):
+        return [preflight(lab)]
 
 
 def preflight(lab) -> A.Action:

@@ -8,8 +8,9 @@ UNDO_OPS = ("ovs-bridge",)
 
 def register(regs) -> None:
     from . import vswitch
-    from .driver import OvsDpdkDriver, OvsDriver
+    from .driver import OvsDaemons, OvsDpdkDriver, OvsDriver
     regs.kinds.register(OvsDriver())
+    regs.lab_resources.register(OvsDaemons())
     regs.kinds.register(OvsDpdkDriver())
     for op in UNDO_OPS:
         regs.register_undo(op, vswitch.UNDO[op])

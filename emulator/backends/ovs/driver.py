@@ -23,7 +23,7 @@ from ... import names
 from ...deploy import state
 from . import vswitch as O
 from ...core.model import Interface, Lab, Node
-from ...core.driver import IFNAMSIZ, Driver, place_forwarder_port
+from ...core.driver import IFNAMSIZ, Driver, LabResource, place_forwarder_port
 
 FLOWS = {"type": "array", "items": {"type": "string", "minLength": 1},
          "description": "OpenFlow rules (ovs-ofctl syntax), e.g. in_port=1,actions=output:2; "
@@ -61,8 +61,20 @@ def external_db(lab: Lab) -> str | None:
     return (lab.props.get("ovs") or {}).get("db")
 
 
-def _first(lab: Lab, node: Node, kinds) -> bool:
-    return next(n for n in lab.nodes.values() if n.kind in kinds) is node
+class OvsDaemons(LabResource):
+    """The lab's own ovsdb-server and ovs-vswitchd (or the user's, with ovs: db:), once per lab."""
+    name = "ovs"
+
+    def plan(self, lab):
+        dpdk_nodes = [n for n in lab.nodes.values() if n.kind == "ovs-dpdk"]
+        pmd = sorted({c for n in dpdk_nodes for c in n.props.get("pmd_cores", [])})
+        sleeps = [n.props["pmd_maxsleep"] for n in dpdk_nodes if "pmd_maxsleep" in n.props]
+        lcore = next((n.props["lcore"] for n in dpdk_nodes if "lcore" in n.props), 0)
+        return [O.StartOvs(netns=lab.fabric, lab=lab.name, dpdk=bool(dpdk_nodes), external_db=external_db(lab),
+                           socket_mem=D.ovs_socket_mem(lab),
+                           lcore_mask=_mask([lcore]), pmd_mask=_mask(pmd) if pmd else None,
+                           pmd_maxsleep=max(sleeps) if sleeps else None, file_prefix=ovs_prefix(lab),
+                           huge_dir=hugepages.lab_mount(state.lab_dir(lab.name)))]
 
 
 def _mask(cpus) -> str:
@@ -78,6 +90,7 @@ def ovs_prefix(lab: Lab) -> str:
 
 class OvsDriver(Driver):
     kind = "ovs"
+    lab_resources = ("ovs",)
     summary = "an Open vSwitch bridge (the lab's own ovs-vswitchd, kernel or userspace datapath)"
     forwarder = True
     addressable = False
@@ -175,18 +188,6 @@ class OvsDriver(Driver):
     def plan_node(self, lab, node):
         acts = []
         db = external_db(lab)
-        if self.dpdk and D.first_dpdk_node(lab, node):
-            acts.append(D.preflight(lab))
-        if _first(lab, node, OVS_KINDS):
-            dpdk_nodes = [n for n in lab.nodes.values() if n.kind == "ovs-dpdk"]
-            pmd = sorted({c for n in dpdk_nodes for c in n.props.get("pmd_cores", [])})
-            sleeps = [n.props["pmd_maxsleep"] for n in dpdk_nodes if "pmd_maxsleep" in n.props]
-            lcore = next((n.props["lcore"] for n in dpdk_nodes if "lcore" in n.props), 0)
-            acts.append(O.StartOvs(netns=lab.fabric, lab=lab.name, dpdk=bool(dpdk_nodes), external_db=db,
-                                   socket_mem=D.ovs_socket_mem(lab),
-                                   lcore_mask=_mask([lcore]), pmd_mask=_mask(pmd) if pmd else None,
-                                   pmd_maxsleep=max(sleeps) if sleeps else None, file_prefix=ovs_prefix(lab),
-                                   huge_dir=hugepages.lab_mount(state.lab_dir(lab.name))))
         ports = []
         numbers = ofports(node)
         for iface in node.interfaces.values():
@@ -221,6 +222,7 @@ class OvsDriver(Driver):
 
 class OvsDpdkDriver(OvsDriver):
     kind = "ovs-dpdk"
+    lab_resources = ("hugepages", "ovs")
     summary = ("an OVS-DPDK bridge (userspace netdev datapath, PMD threads): vhost-user ports to dpdk-app "
                "nodes, veth ports to kernel nodes")
     dpdk = True
