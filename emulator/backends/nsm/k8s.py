@@ -45,8 +45,8 @@ KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 #: ConfigMap names) -> named in a note, never dropped silently
 UNMODELLED = (("vl3 network (a shared L3 domain across endpoints)", re.compile(r"vl3", re.I)),
               ("DNS (NSM's DNS context, CoreDNS sidecars)", re.compile(r"(^|[_-])DNS|coredns", re.I)),
-              ("policy-based routing", re.compile(r"POLICY_ROUT|PBR|policy-based-routing|policies", re.I)),
-              ("OPA policies", re.compile(r"\bOPA\b|NSM_.*POLIC|\.rego", re.I)))
+              ("policy-based routing", re.compile(r"POLICY_ROUT|PBR|policy-based-routing|policy-routes", re.I)),
+              ("OPA policies", re.compile(r"\bOPA\b|opa-|NSM_\w*POLICIES|\.rego", re.I)))
 MATCH_KEYS = ("source_selector", "sourceSelector", "routes", "route", "fallthrough", "metadata", "match")
 ROUTE_KEYS = ("destination_selector", "destinationSelector", "destination", "weight")
 
