@@ -185,3 +185,11 @@ def test_cli_errors_and_show_int_parsing():
         "local0                            0     down          0/0/0/0       \n")
     assert table["host-eth0"] == {"up": True, "stats": {"rx_packets": 5, "rx_bytes": 420, "tx_packets": 3, "drops": 2}}
     assert table["local0"]["up"] is False
+
+
+def test_acl_takes_the_iptables_firewall_words():
+    from emulator.backends.nsm.vnf import ALLOW
+    from emulator.backends.vpp.driver import ACL_ALLOW
+    assert ACL_ALLOW["items"]["pattern"] == ALLOW["items"]["pattern"]
+    assert config.acl_rules(["all"]) == ["permit", "deny"]
+    assert config.acl_rules(["udp"]) == ["permit proto 17", "deny"]
