@@ -97,6 +97,10 @@ def _router_lab(topo, lab_name):
                             "addr"], capture_output=True, text=True, timeout=30)
         assert "10.0.1.1/24" in r.stdout, r.stdout + r.stderr
         assert st["nodes"]["r1"]["kind"] == "vpp"
+        r = subprocess.run([sys.executable, "-m", "emulator", "inspect", lab_name], capture_output=True, text=True,
+                           timeout=60)
+        row = next(line for line in r.stdout.splitlines() if "r1:eth1" in line and "host-eth1" in line)
+        assert "| up " in row, r.stdout
     finally:
         api.destroy(lab_name)
     assert leftovers(lab_name, ["r1"]) == ([], [], False)

@@ -22,5 +22,7 @@ def register(regs) -> None:
     for lt in links.LINK_TYPES:
         regs.link_types.register(lt())
     regs.expand_hooks.append(where_hook)
+    from .live import inspect_text
+    regs.inspect_hooks.append(inspect_text)   # each VPP's interfaces and counters
     for op in UNDO_OPS:
         regs.register_undo(op, instance.UNDO[op])

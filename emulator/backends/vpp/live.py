@@ -53,3 +53,27 @@ def interfaces(lab: str, node: str, st: dict) -> dict:
                       "rx_bytes": s.get("rx_bytes", 0), "tx_bytes": s.get("tx_bytes", 0),
                       "drops": s.get("drops", 0)}}
     return out
+
+
+def inspect_text(st: dict) -> str:
+    """`emulator inspect LAB`: each VPP's interfaces, up/down, packets, bytes and drops."""
+    from ...ui_text import table
+    rows = []
+    for node, n in (st.get("nodes") or {}).items():
+        if n.get("kind") != "vpp":
+            continue
+        try:
+            live = interfaces(st["name"], node, n)
+        except Exception as e:   # a VPP that does not answer is shown as such, inspect goes on
+            rows.append([node, "-", f"no answer ({e})", "-", "-", "-", "-", "-"])
+            continue
+        if not live:
+            rows.append([node, "-", "not running", "-", "-", "-", "-", "-"])
+        for key, v in sorted(live.items()):
+            s = v["stats"]
+            rows.append([key, v["kind"][4:], "up" if v["up"] else "DOWN", s["rx_packets"], s["tx_packets"],
+                         s["rx_bytes"], s["tx_bytes"], s["drops"]])
+    if not rows:
+        return ""
+    return "VPP interfaces:\n" + table(["interface", "in VPP", "state", "rx pkts", "tx pkts", "rx bytes",
+                                        "tx bytes", "drops"], rows)
