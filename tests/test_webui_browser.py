@@ -343,6 +343,22 @@ def test_problems_list_a_host_check(page):
     shot(page, "11-host-problem.png")
 
 
+def test_nsm_chain_is_drawn_with_its_hops_in_order(page):
+    page.set_input_files("#upload input[type=file]", os.path.join(ROOT, "topologies", "nsm-chain4.yaml"))
+    page.wait_for_function("window.emu.cy().edges('.hop').length === 4")
+    hops = page.evaluate("window.emu.cy().edges('.hop').map(e => [e.data('hop'), e.source().id(), e.target().id(), "
+                         "e.data('label')]).sort((a, b) => a[0] - b[0])")
+    assert [h[1:3] for h in hops] == [["client", "firewall"], ["firewall", "pt1"], ["pt1", "pt2"], ["pt2", "gateway"]]
+    assert all("kernel" in h[3] and "fwd" in h[3] for h in hops)
+    assert page.evaluate("window.emu.cy().getElementById('svc:composition').nonempty() && "
+                         "window.emu.cy().getElementById('fwd:fwd').nonempty()")
+    shot(page, "12-nsm-chain4.png")
+    page.click("#tab-props")
+    click_node(page, "svc:composition")
+    page.wait_for_selector(".props-title:has-text('service composition')")
+    assert page.locator("input[id*='\"key\":\"matches\"']").count() == 1
+
+
 def test_500_node_lab_renders_and_responds(page, tmp_path):
     path = tmp_path / "big.yaml"
     path.write_text(model.to_yaml(generate("linear,250").data))

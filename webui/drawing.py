@@ -11,7 +11,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, ctx, html, no_up
 
 from emulator.errors import EmulatorError
 
-from . import forms, model
+from . import forms, model, services
 from .docs import Doc, doc
 from .edits import EDITS, HISTORY_STEPS, Req
 from .files import Roots
@@ -42,7 +42,7 @@ def run_edit(d: Doc, trig, req: Req) -> tuple:
             word = "undo" if back else "redo"
             if not d.step(back):
                 return no_update, no_update, f"nothing to {word}", no_update
-            return model.elements(d.topo), d.rev, f"{word} done", no_update
+            return services.elements(d.topo), d.rev, f"{word} done", no_update
         try:
             t, msg = edit.apply(d.topo, req)
         except EDIT_ERRORS as e:
@@ -51,8 +51,19 @@ def run_edit(d: Doc, trig, req: Req) -> tuple:
             return no_update, no_update, msg or no_update, no_update
         if edit.clean and edit.clean(req):
             d.clean_rev = d.rev
-        return ((model.elements(t) if edit.redraw else no_update), d.rev, msg,
+        return ((services.elements(t) if edit.redraw else no_update), d.rev, msg,
                 {"t": time.time()} if edit.refit else no_update)
+
+
+def _overlay_target(nodes: list[str], topo: dict) -> tuple | None:
+    """A service or forwarder selected on the drawing: ("services" | "forwarders", name)."""
+    if len(nodes) != 1:
+        return None
+    for prefix, section in ((services.SVC, "services"), (services.FWD, "forwarders")):
+        name = nodes[0][len(prefix):]
+        if nodes[0].startswith(prefix) and isinstance(topo.get(section), dict) and name in topo[section]:
+            return section, name
+    return None
 
 
 def problems(topo: dict, text: str | None = None) -> list[dict]:
@@ -129,6 +140,10 @@ def register(app: dash.Dash, roots: Roots) -> None:
         if len(nodes) == 1 and not links and nodes[0] in topo.get("nodes", {}):
             d.target = ("node", nodes[0])
             return f"node {nodes[0]}", forms.node_form(nodes[0], topo["nodes"][nodes[0]])
+        over = _overlay_target(nodes, topo)
+        if over and not links:
+            d.target = over
+            return f"{over[0][:-1]} {over[1]}", forms.entry_form(over[0], over[1], topo[over[0]][over[1]])
         if len(links) == 1 and not nodes and links[0] < len(topo.get("links", [])):
             d.target = ("link", links[0])
             return f"link {links[0]}", forms.link_form(links[0], topo["links"][links[0]])

@@ -8,6 +8,7 @@ are not edits of the topology but steps in the history (`Doc.step`).
 from __future__ import annotations
 
 import base64
+import copy
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -158,6 +159,13 @@ def _apply_form(topo: dict, target: tuple, ids: list[dict], values: list) -> dic
         t = model.set_node_props(topo, old, props)
         if new_name and str(new_name) != old:
             t = model.rename_node(t, old, str(new_name))
+        return t
+    if target[0] in ("services", "forwarders"):
+        section, name = target
+        if name not in (topo.get(section) or {}):
+            raise ValueError(f"the {section[:-1]} being edited is gone")
+        t = copy.deepcopy(topo)
+        t[section][name] = {k: v for k, v in props.items() if v is not None}
         return t
     if target[0] == "link":
         i = target[1]

@@ -30,8 +30,19 @@ def link_fields() -> dict:
 
 
 def top_fields() -> dict:
+    """Every top-level field but nodes and links (drawn): services, forwarders and whatever the
+    registered backends add to the schema."""
     props = schema_mod.topology_schema()["properties"]
-    return {k: v for k, v in props.items() if k in ("name", "description", "addressing")}
+    return {k: v for k, v in props.items() if k not in ("nodes", "links")}
+
+
+def entry_fields(section: str) -> dict:
+    """The fields of one entry of a top-level mapping (services: NAME, forwarders: NAME)."""
+    spec = schema_mod.topology_schema()["properties"].get(section, {}).get("additionalProperties") or {}
+    for branch in [spec] + list(spec.get("anyOf", [])):
+        if isinstance(branch, dict) and branch.get("properties"):
+            return branch["properties"]
+    return {}
 
 
 def kinds() -> list[str]:
@@ -159,6 +170,15 @@ def link_form(index: int, link) -> list:
         if key in HIDDEN:
             continue
         rows.append(field("link", key, spec, props.get(key)))
+    return rows
+
+
+def entry_form(section: str, name: str, entry) -> list:
+    """The form of a service or a forwarder (selected on the drawing)."""
+    entry = entry if isinstance(entry, dict) else {}
+    fields = entry_fields(section)
+    rows = [field(section, key, spec, entry.get(key)) for key, spec in fields.items()]
+    rows += [field(section, k, {"type": ["object", "array", "string"]}, v) for k, v in entry.items() if k not in fields]
     return rows
 
 

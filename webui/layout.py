@@ -6,7 +6,7 @@ import uuid
 import dash_cytoscape as cyto
 from dash import dcc, html
 
-from . import forms, model
+from . import forms, services
 from .docs import doc
 from .files import Roots
 
@@ -64,6 +64,16 @@ STYLE = [
     {"selector": "node.st-down", "style": {"border-color": "#9aa5b1", "border-width": 4, "opacity": 0.6}},
     {"selector": "edge.st-up", "style": {"line-color": "#27ab83", "width": 3}},
     {"selector": "edge.st-down", "style": {"line-color": "#d64545", "line-style": "dotted", "width": 3}},
+    {"selector": "node.svc", "style": {"shape": "round-tag", "background-color": "#fde68a", "border-color": "#d97706",
+                                       "border-width": 2, "width": 44, "height": 26, "font-size": 11}},
+    {"selector": "node.fwd", "style": {"shape": "barrel", "background-color": "#e2e8f0", "border-color": "#64748b",
+                                       "border-width": 2, "width": 50, "height": 24, "font-size": 11}},
+    {"selector": "edge.member", "style": {"line-style": "dotted", "line-color": "#d97706", "width": 1, "opacity": 0.6}},
+    {"selector": "edge.hop", "style": {"line-color": "#dd6b20", "width": 3, "target-arrow-shape": "triangle",
+                                       "target-arrow-color": "#dd6b20", "curve-style": "bezier",
+                                       "label": "data(label)", "font-size": 10, "color": "#9c4221",
+                                       "text-background-color": "#fff", "text-background-opacity": 0.9,
+                                       "text-background-padding": 2, "text-rotation": "autorotate"}},
     {"selector": "node.connect-src", "style": {"border-color": "#f97316", "border-width": 5}},
 ]
 
@@ -137,7 +147,7 @@ def layout_factory(initial: dict | None, roots: Roots):
                     html.Div(id="counts", className="counts"),
                 ], className="left"),
                 html.Main([
-                    cyto.Cytoscape(id="cy", elements=model.elements(d.topo), layout={"name": "preset", "fit": True,
+                    cyto.Cytoscape(id="cy", elements=services.elements(d.topo), layout={"name": "preset", "fit": True,
                                                                                       "animate": False},
                                    stylesheet=stylesheet(), style={"width": "100%", "height": "100%"},
                                    minZoom=0.05, maxZoom=3, boxSelectionEnabled=True, autoRefreshLayout=False,

@@ -85,6 +85,7 @@
     let timer = null;
     c.on("dragfree", "node", (ev) => {
       const p = ev.target.position();
+      if (ev.target.hasClass("overlay")) return;   // services and forwarders: placed from their members
       moved[ev.target.id()] = { x: p.x, y: p.y };
       clearTimeout(timer);
       timer = setTimeout(() => {
@@ -94,7 +95,7 @@
       }, 80);
     });
     c.on("tap", "node", (ev) => {
-      if (!connectMode) return;
+      if (!connectMode || ev.target.hasClass("overlay")) return;
       const id = ev.target.id();
       if (!connectSrc) {
         connectSrc = id;
@@ -213,13 +214,13 @@
     const c = cy();
     if (!c || !live) return;
     c.batch(() => {
-      c.nodes().forEach((n) => {
+      c.nodes(":not(.overlay)").forEach((n) => {
         const s = live.nodes[n.id()];
         n.removeClass("st-up st-partial st-down");
         if (s) n.addClass("st-" + s);
         else if (live.status === "running") n.addClass("st-down");
       });
-      c.edges().forEach((e) => {
+      c.edges(":not(.overlay)").forEach((e) => {
         const s = live.links[keyOf(e)];
         e.removeClass("st-up st-down");
         if (s) {
