@@ -42,6 +42,9 @@ class Driver:
     auto_address: bool = True
     #: JSON Schema of the fields this kind accepts besides the common ones
     properties: dict = {}
+    #: True when the kind takes the kernel device of a single-ended link (a host device moved in, a
+    #: macvlan: core/endpoints.py) as a port: its plan_port works on an interface without a link
+    endpoint_ports: bool = False
     #: top-level topology fields this kind adds (e.g. hugepages:, ovs:); resolved into Lab.props
     lab_properties: dict = {}
     #: names of the lab-wide resources (LabResource) the lab needs once when it has this kind

@@ -38,6 +38,11 @@ class EndpointType:
     properties: dict = {}
     required: tuple = ()
 
+    def kernel_port(self, ep: Endpoint) -> bool:
+        """True when the endpoint puts a kernel device in the node, which the node's driver then
+        brings up and addresses (plan_port); such endpoints need a kind with `endpoint_ports`."""
+        return True
+
     def check(self, lab: Lab, ep: Endpoint) -> list[tuple[tuple, str, str | None]]:
         """Problems as (path under the link, message, hint) that the file alone shows (exit 2)."""
         return []

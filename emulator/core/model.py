@@ -125,7 +125,7 @@ class Endpoint:
 
     @property
     def host_interface(self) -> str:
-        return str(self.props.get("host-interface", ""))
+        return str(self.props.get("host-interface", self.props.get("pf", "")))   # the device, or an SR-IOV PF
 
     @property
     def label(self) -> str:

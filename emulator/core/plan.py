@@ -41,7 +41,8 @@ def plan(lab: Lab) -> list[A.Action]:
     for node in lab.nodes.values():
         drv = drivers.get(node.kind)
         for iface in node.interfaces.values():
-            if iface.wired:
+            if iface.link >= 0 or (iface.endpoint >= 0 and
+                                   endpoints.get(lab.endpoints[iface.endpoint].type).kernel_port(lab.endpoints[iface.endpoint])):
                 acts.extend(drv.plan_port(lab, node, iface))
     for link in lab.links:
         if link.impairment:

@@ -291,7 +291,15 @@ def resolve(raw: dict, src: Source) -> Lab:
         for p, msg, hint in linktypes.get(link.type).check(lab, link):
             c.add(link.path + p, msg, hint)
     for ep in lab.endpoints:
-        for p, msg, hint in endpoints.get(ep.type).check(lab, ep):
+        et = endpoints.get(ep.type)
+        node = lab.nodes[ep.iface.node]
+        if et.kernel_port(ep) and not drivers.get(node.kind).endpoint_ports:
+            c.add(ep.path + ("endpoint",), f"a {ep.type} link puts a kernel device into '{node.name}', and a "
+                  f"{node.kind}'s ports are not kernel devices it can take",
+                  "connect it to a host, router or bridge" + (" (or use driver: vfio-pci for a DPDK port)"
+                                                              if ep.type == "sriov-vf" else ""))
+            continue
+        for p, msg, hint in et.check(lab, ep):
             c.add(ep.path + p, msg, hint)
     from .graph import bridge_problems   # networkx: imported when a topology is resolved
     for p, msg, hint in bridge_problems(lab, src):

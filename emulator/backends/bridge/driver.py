@@ -11,6 +11,7 @@ class BridgeDriver(Driver):
     summary = "a Linux bridge (learning switch) in the lab's forwarding namespace"
     forwarder = True
     addressable = False
+    endpoint_ports = True   # a host device or VF netdev moved into the fabric is one more bridge port
     properties = {
         "stp": {"type": "boolean", "description": "run the spanning tree protocol (default: off); needed on "
                                                   "every bridge of a loop. Forward delay 2 s, hello 1 s, max "

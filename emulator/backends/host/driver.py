@@ -52,6 +52,7 @@ class HostDriver(Driver):
     summary = "a network namespace with interfaces, addresses and routes"
     properties = NAMESPACE_NODE_PROPERTIES
     forwarding = False
+    endpoint_ports = True   # a host device, macvlan or VF netdev is one more interface
 
     def netns(self, lab: Lab, node: str) -> str:
         return node_netns(lab.name, node)

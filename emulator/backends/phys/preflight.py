@@ -33,7 +33,8 @@ class Check(A.Action):
     sysfs_root: str = "/"
 
     def __post_init__(self):
-        self.phase, self.batch, self.netns = A.PREFLIGHT, "phys-preflight", None
+        # before every other preflight (hugepages are reserved in PREFLIGHT): nothing is made when it refuses
+        self.phase, self.batch, self.netns = A.PREFLIGHT - 1, "phys-preflight", None
 
     def describe(self):
         return f"check host device {self.device} for {self.label} ({self.what})"
@@ -43,7 +44,7 @@ class Check(A.Action):
 
     @classmethod
     def apply_batch(cls, actions, ctx):
-        problems = problems_of(actions)
+        problems = merged(problems_of(actions))
         if problems:
             raise EnvironmentProblem("the host cannot give this lab its devices (nothing was created):\n  "
                                      + "\n  ".join(problems))
@@ -140,6 +141,15 @@ def kernel_has(kind: str) -> tuple[bool, str]:
     if "Unknown device type" in err or "not supported" in err.lower():
         return False, err.splitlines()[0] if err else "not supported"
     return True, ""
+
+
+def merged(problems: list[str]) -> list[str]:
+    """'A: text' and 'B: text' -> 'A, B: text' (a missing PF or IOMMU is said once for all its links)."""
+    by_text: dict[str, list[str]] = {}
+    for p in problems:
+        label, _, text = p.partition(": ")
+        by_text.setdefault(text, []).append(label)
+    return [f"{', '.join(dict.fromkeys(labels))}: {text}" for text, labels in by_text.items()]
 
 
 def problems_of(checks: list[Check]) -> list[str]:

@@ -73,6 +73,9 @@ class SriovVf(EndpointType):
     }
     required = ("pf",)
 
+    def kernel_port(self, ep):
+        return ep.props.get("driver") != VFIO   # a vfio-bound VF is a PCI device for DPDK, not a netdev
+
     def check(self, lab, ep):
         want = ep.props.get("vfs") or lab_vfs(lab, ep.props["pf"])
         if "vf" in ep.props and want and ep.props["vf"] >= want:
