@@ -535,22 +535,30 @@ class _Expander:
     def route(self, ch: Chain) -> None:
         hops = ch.hops
         seq = ch.nodes
-        for i, node in enumerate(seq):
-            for k, h in enumerate(hops, start=1):
-                if k in (i, i + 1) or h.subnet is None:
-                    continue
-                if k > i + 1:
-                    via = hops[i].endpoint_ip   # hop i+1 (1-based) joins node i to node i+1
-                else:
-                    via = hops[i - 1].client_ip  # hop i joins node i-1 to node i
-                if via is None:
-                    continue
-                rn = self.out["nodes"][node]
-                routes = rn.setdefault("routes", [])
-                if not isinstance(self.raw["nodes"][node].get("routes"), list):
-                    self.locate(("nodes", node, "routes"), h.path)
-                self.locate(("nodes", node, "routes", len(routes)), h.path)
-                routes.append({"to": h.subnet, "via": via.split("/")[0]})
+        # per address family: (subnet, client address, endpoint address) of each hop; NSM IPAM's
+        # other cidr groups (dual stack) are families too, when every hop has them
+        fams = [[(h.subnet, h.client_ip, h.endpoint_ip) for h in hops]]
+        for f in range(min(len(h.more_ips) for h in hops)):
+            fams.append([(str(ipaddress.ip_interface(h.more_ips[f][0]).network),) + tuple(h.more_ips[f])
+                         for h in hops])
+        for fam in fams:
+            for i, node in enumerate(seq):
+                for k, (subnet, _c, _e) in enumerate(fam, start=1):
+                    if k in (i, i + 1) or subnet is None:
+                        continue
+                    if k > i + 1:
+                        via = fam[i][2]       # hop i+1 (1-based) joins node i to node i+1
+                    else:
+                        via = fam[i - 1][1]   # hop i joins node i-1 to node i
+                    if via is None:
+                        continue
+                    path = hops[k - 1].path
+                    rn = self.out["nodes"][node]
+                    routes = rn.setdefault("routes", [])
+                    if not isinstance(self.raw["nodes"][node].get("routes"), list):
+                        self.locate(("nodes", node, "routes"), path)
+                    self.locate(("nodes", node, "routes", len(routes)), path)
+                    routes.append({"to": subnet, "via": via.split("/")[0]})
 
     def apply_vnfs(self, nodes: dict) -> None:
         ends: set[tuple[str, str]] = set()
