@@ -126,6 +126,17 @@ def test_xconnect_bridge_nsim_memif():
     nodes:
       x: {kind: vpp, acl: {allow: [tcp/http]}}
     """, "test.yaml:4", "acl"),
+    ("""
+    name: ve
+    nodes:
+      x: {kind: vpp, mode: xconnect,
+          nsim: {delay: soon}}
+    """, "test.yaml:5", "nsim"),
+    ("""
+    name: ve
+    nodes:
+      x: {kind: vpp, nsim: {delay: 1ms, loss: 100%}}
+    """, "test.yaml:4", "nsim loss must be"),
 ])
 def test_bad_vpp_topologies_are_located(text, where, msg):
     with pytest.raises(TopologyError) as e:

@@ -92,6 +92,7 @@ class VppDriver(Driver):
             if mode != "router" and (rif or {}).get("ip"):
                 problems.append((("interfaces", name, "ip"), f"a vpp node in mode {mode} takes no addresses",
                                  "use mode: router, or give the addresses to the hosts around it"))
+        problems += _nsim_problems(node.props.get("nsim"))
         sock = os.path.join(config.run_dir(lab.name, node.name), "stats.sock")
         if len(sock) > MAX_SOCK:
             problems.append(((), f"VPP's socket path {sock} is longer than {MAX_SOCK} bytes",
@@ -147,6 +148,26 @@ def _start(lab, node, cmds, notes, ifmap, where):
     from .instance import StartVpp
     return StartVpp(netns=node.netns, lab=lab.name, node=node.name, ifmap=ifmap, where=where,
                     conf=config.startup_conf(lab.name, node.name, node.props), commands=cmds, notes=notes)
+
+
+def _nsim_problems(nsim) -> list:
+    from ... import units
+    out = []
+    for f, parse in (("delay", units.duration), ("bandwidth", units.rate), ("loss", units.percent)):
+        if nsim is None or f not in nsim:
+            continue
+        try:
+            v = parse(nsim[f])
+        except (ValueError, TypeError) as e:
+            out.append((("nsim", f), str(e), None))
+            continue
+        if f == "delay" and not 0 < v <= 10:
+            out.append((("nsim", f), f"nsim delay must be more than 0 and at most 10 s, not {nsim[f]}", None))
+        if f == "bandwidth" and v < 1000:
+            out.append((("nsim", f), f"nsim bandwidth must be at least 1kbit, not {nsim[f]}", None))
+        if f == "loss" and not 0 <= v < 100:
+            out.append((("nsim", f), f"nsim loss must be from 0 up to (not including) 100%, not {nsim[f]}", None))
+    return out
 
 
 def _mode_problem(node) -> str | None:
