@@ -239,3 +239,37 @@ def test_missing_vpp_is_refused_before_anything_exists(topo, lab_name, monkeypat
     assert r.returncode == 3, r.stderr
     assert "apt-get install vpp" in r.stderr
     assert not os.path.exists(os.path.join("/run/netns", names.node_netns(lab_name, "h1")))
+
+
+def test_destroy_leaves_another_labs_vpp_and_a_reused_pid_alone(topo, lab_name):
+    """Two labs with a VPP each: destroying one leaves the other's process and API segment; a journal
+    record whose PID now belongs to another program does not get it killed."""
+    from emulator.backends.vpp import instance
+    other = lab_name + "o"
+    one = topo(ROUTER % "")
+    two = topo((ROUTER % "").replace("{lab}", other), "two.yaml")
+    api.deploy(one)
+    try:
+        api.deploy(two)
+        try:
+            api.destroy(lab_name)
+            assert vpp_pids(other) and not vpp_pids(lab_name)
+            assert os.path.exists("/dev/shm/" + names.vpp_prefix(other, "r1") + "-vpe-api")
+            rc, out = ping(other, "h1", "10.0.2.2", n=2)
+            assert rc == 0 or "1 received" in out, out
+        finally:
+            api.destroy(other)
+    finally:
+        if api.labs() and any(s["name"] == lab_name for s in api.labs()):
+            api.destroy(lab_name)
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        os.makedirs(os.path.join("/run/emulator", lab_name, "vpp", "r1"), exist_ok=True)
+        instance.UNDO["vpp-pid"]({"op": "vpp-pid", "lab": lab_name, "node": "r1", "pid": bystander.pid,
+                                  "rundir": config.run_dir(lab_name, "r1")})
+        assert bystander.poll() is None   # its command line names no startup.conf of ours
+    finally:
+        bystander.kill()
+        bystander.wait()
+        import shutil
+        shutil.rmtree(os.path.join("/run/emulator", lab_name), ignore_errors=True)
