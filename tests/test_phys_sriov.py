@@ -231,3 +231,35 @@ def test_preflight_refuses_here_with_the_fix(topo, lab_name, clean_host):
         assert not os.path.exists(f"/run/emulator/{lab_name}")
     finally:
         subprocess.run(["ip", "link", "del", peer], check=True)
+
+
+SEED002 = ("testpmd", "bridge", "ovs-dpdk", "vhost")
+
+
+@pytest.mark.parametrize("name", SEED002)
+def test_seed002_sriov_files_validate_with_the_papers_figures(name):
+    from emulator import lab as api
+    from emulator.scenario import spec
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    c = api.compile(os.path.join(root, "topologies", f"seed002-sriov-{name}.yaml"), check_host=False)
+    assert {e.type for e in c.lab.endpoints} == {"sriov-vf"}
+    sc = spec.load(os.path.join(root, "scenarios", f"seed002-sriov-{name}.yaml"))
+    ref = [s.reference for s in sc.points[0].steps if s.reference][0]
+    assert ref["metric"] == "rtt_avg_ms" and ref["value"] == {"testpmd": 0.8, "bridge": 8.7, "ovs-dpdk": 0.8,
+                                                              "vhost": 5.0}[name]
+    assert "seed 002" in ref["source"]
+
+
+@pytest.mark.integration
+def test_seed002_sriov_scenario_is_refused_here_with_the_fix(tmp_path, lab_name, clean_host):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if Sysfs().sriov_capable("enp3s0f0"):
+        pytest.skip("this host has the PF the shipped file names")
+    r = subprocess.run([sys.executable, "-m", "emulator", "run", "scenarios/seed002-sriov-testpmd.yaml",
+                        "--name", lab_name, "--results", str(tmp_path / "res")],
+                       cwd=root, capture_output=True, text=True)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "no device 'enp3s0f0' on this host; fix: name one that `ip link` lists" in r.stderr
+    if not Sysfs().iommu_enabled():
+        assert "intel_iommu=on iommu=pt" in r.stderr
+    assert not os.path.exists(f"/run/emulator/{lab_name}")

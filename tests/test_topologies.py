@@ -10,6 +10,7 @@ import pytest
 from emulator import lab as api
 from emulator.deploy.kernel import netns
 from emulator.core.loader import load_file
+from emulator.errors import EnvironmentProblem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILES = sorted(glob.glob(os.path.join(ROOT, "topologies", "*.yaml")))
@@ -31,6 +32,11 @@ REACH = {
     "seed003-2vs2": [],                               # DPDK apps only (memif pairs)
     "nsm-dpdk": [("client", "172.16.9.2")],           # kernel client -> testpmd io -> testpmd icmpecho
     "vpp-nsim": [("client", "10.0.0.2")],             # through VPP's nsim (needs VPP: tests/test_vpp.py)
+    # SR-IOV VFs (phys backend): deployed only where the PF exists; refused here (tests/test_phys_sriov.py)
+    "seed002-sriov-testpmd": [("client", "10.30.0.2")],
+    "seed002-sriov-bridge": [("client", "10.31.0.2")],
+    "seed002-sriov-ovs-dpdk": [("client", "10.32.0.2")],
+    "seed002-sriov-vhost": [("client", "10.33.0.2")],
     "4s1c": [("c1", "10.0.1.2"), ("c2", "10.0.3.2"), ("c3", "10.0.4.2")],   # eBPF firewall, iptables, user space
     "4s2c": [("c1", "10.0.1.2"), ("c4", "10.0.6.2"), ("c2", "10.0.3.2"), ("c3", "10.0.4.2")],  # eBPF l2/l3 forwarders
 }
@@ -64,6 +70,13 @@ def test_example_deploys_and_carries_traffic(path, lab_name):
         from emulator.backends.vpp import find
         if find.missing():
             pytest.skip(find.missing())
+    if name.startswith("seed002-sriov-"):
+        from emulator.backends.phys.sysfs import Sysfs
+        pf = _renamed(path, lab_name).data["sriov"]["pf"]
+        if not Sysfs().sriov_capable(pf):
+            with pytest.raises(EnvironmentProblem, match=f"no device '{pf}' on this host|'{pf}' has no SR-IOV"):
+                api.deploy(_renamed(path, lab_name))
+            return
     api.deploy(_renamed(path, lab_name))
     try:
         for src, dst in REACH[name]:
