@@ -145,10 +145,11 @@ class Exporter:
             out.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{kn}-start",
                                                                             "labels": self.labels(name)},
                         "data": {"start.sh": script}})
-            out.append(self.pod(name, node))
+            # the Topology first: meshnet's CNI reads it when the pod's sandbox is made
             out.append({"apiVersion": MESHNET_API, "kind": "Topology",
                         "metadata": {"name": kn, "labels": self.labels(name)},
                         "spec": {"links": links.get(name, [])}})
+            out.append(self.pod(name, node))
 
     def labels(self, name: str) -> dict:
         return {"emulator.io/lab": k8s_name(self.lab.name), "emulator.io/node": self.names[name]}
