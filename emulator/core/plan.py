@@ -49,6 +49,8 @@ def plan(lab: Lab) -> list[A.Action]:
             for end in link.ends():
                 acts.append(A.TcBatch(netns=end.netns, commands=tc_commands(end.device, link.impairment),
                                       label=end.key))
+    for hook in registry.active().plan_hooks:   # lab-wide actions of backends (eBPF's preflight)
+        acts.extend(hook(lab))
     acts.extend(ready.plan(lab, acts))  # deploy returns when every port is up and forwards
     acts.sort(key=lambda a: a.phase)  # stable: keeps the order within a phase
     return acts
