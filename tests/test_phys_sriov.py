@@ -263,3 +263,15 @@ def test_seed002_sriov_scenario_is_refused_here_with_the_fix(tmp_path, lab_name,
     if not Sysfs().iommu_enabled():
         assert "intel_iommu=on iommu=pt" in r.stderr
     assert not os.path.exists(f"/run/emulator/{lab_name}")
+
+
+@pytest.mark.integration
+def test_phys_verb_lists_the_host_and_says_what_was_verified():
+    r = subprocess.run([sys.executable, "-m", "emulator", "phys", "-f", "json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    import json
+    rep = json.loads(r.stdout)
+    assert rep["iommu"] == Sysfs().iommu_enabled() and rep["ipvlan"] == preflight.kernel_has("ipvlan")[0]
+    assert any(d["default_route"] for d in rep["devices"]) == bool(preflight.default_route_devices())
+    h = subprocess.run([sys.executable, "-m", "emulator", "phys", "--help"], capture_output=True, text=True).stdout
+    assert "Nothing has been run on a physical NIC" in h and "only against a fixture" in h

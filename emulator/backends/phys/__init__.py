@@ -7,6 +7,7 @@
     sriov.py        `sriov-vf` endpoints and the lab-level `sriov:`: VFs created, picked, set (IFLA_VF_*),
                     moved into the node or bound to vfio-pci (sysfs.py: the sysfs side, root as a parameter)
     preflight.py    the checks run before anything is created (exit 3 with the fix)
+    cli.py          `emulator phys`: the host's devices as this backend sees them, what was verified where
 
 Verified on this project's machine with veth ends standing in for NICs (no NIC, SR-IOV or IOMMU
 there); SR-IOV and vfio only against a fixture sysfs tree. Nothing here was run on physical NICs.
@@ -18,9 +19,10 @@ UNDO_OPS = ("host-device", "host-veth", "sriov-numvfs", "sriov-vf", "vfio-bind")
 
 
 def register(regs) -> None:
-    from . import host_device, host_veth, macvlan, sriov
+    from . import cli, host_device, host_veth, macvlan, sriov
     for t in (host_device.HostDevice(), macvlan.Macvlan(), macvlan.Ipvlan(), host_veth.HostVeth()):
         regs.endpoint_types.register(t)
     regs.register_undo("host-device", host_device.undo)
     regs.register_undo("host-veth", host_veth.undo)
     sriov.register(regs)   # sriov-vf endpoints, the lab-level sriov:, their undo handlers
+    regs.cli_verbs.append(cli.add_parsers)   # emulator phys
