@@ -31,6 +31,7 @@ REACH = {
     "seed002-ovs-dpdk": [("client", "10.20.0.2")],    # kernel ping through OVS-DPDK to testpmd icmpecho
     "seed003-2vs2": [],                               # DPDK apps only (memif pairs)
     "nsm-dpdk": [("client", "172.16.9.2")],           # kernel client -> testpmd io -> testpmd icmpecho
+    "srv6-te": [("h1", "10.2.0.2"), ("h2", "10.1.0.2")],   # IPv4 over SRv6 policies (emulator/backends/srv6/)
     "vpp-nsim": [("client", "10.0.0.2")],             # through VPP's nsim (needs VPP: tests/test_vpp.py)
     # SR-IOV VFs (phys backend): deployed only where the PF exists; refused here (tests/test_phys_sriov.py)
     "seed002-sriov-testpmd": [("client", "10.30.0.2")],

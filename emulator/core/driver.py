@@ -75,3 +75,8 @@ class Driver:
 
     def plan_port(self, lab: Lab, node: Node, iface: Interface) -> list:
         return []
+
+    def check_host(self, lab: Lab, src) -> list:
+        """Issues (src.issue(...)) for what this host cannot do for the lab's nodes of this kind,
+        probed without changing anything; called once per kind when the host is checked."""
+        return []

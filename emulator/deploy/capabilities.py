@@ -66,5 +66,8 @@ def check_lab(lab: Lab, src: Source) -> None:
             if not ok:
                 issues.append(src.issue(link.path + ("bandwidth",),
                                         f"bandwidth needs the kernel's tbf qdisc (sch_tbf): {why}"))
+    from ..core import drivers
+    for kind in dict.fromkeys(n.kind for n in lab.nodes.values()):   # e.g. SRv6 behaviours of the kernel
+        issues += drivers.get(kind).check_host(lab, src)
     if issues:
         raise TopologyError(issues)

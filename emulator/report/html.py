@@ -10,6 +10,7 @@ from importlib import resources
 from ..units import (finite, human_duration, human_pct, human_value, kind as unit_kind, loose_number, text,
                      to_base)
 from .chart import DASHES, PALETTE, bar_chart, line_chart
+from .links import link_loss_html
 from .results import Results, Run, Step, as_results, aggregate_row, metric_title, params_text
 
 _STATUS_COLORS = {  # badge background, cell background, text
@@ -92,6 +93,12 @@ def report_html(results: Results | dict) -> str:
     if reach:
         body.append('<h2>Reachability</h2><div class="reach">')
         body += reach
+        body.append('</div>')
+
+    per_link = link_loss_html(results)   # the link monitor's tables (emulator/report/links.py)
+    if per_link:
+        body.append('<h2>Per-link loss</h2><div class="reach">')
+        body += per_link
         body.append('</div>')
 
     if results.aggregates:

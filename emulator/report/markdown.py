@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from ..units import human_duration, text
+from .links import link_loss_markdown
 from .results import AGG_COLUMNS, Results, aggregate_row, as_results, params_text, status_word
 
 
@@ -71,6 +72,10 @@ def summary_markdown(results: Results | dict) -> str:
             cells = [_md(c[k]) for k in AGG_COLUMNS[:-2]] + [_md(ref), c["ratio"]]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
+
+    per_link = link_loss_markdown(results)   # the link monitor's tables (emulator/report/links.py)
+    if per_link:
+        out += ["## Per-link loss", ""] + per_link
 
     failed = list(results.failed_assertions())
     out += ["## Failed assertions", ""]

@@ -42,7 +42,7 @@ def state_dict(lab: Lab, c: paths.Core) -> dict:
         hops = paths.policy_path(lab, c, p)
         pols[p.name] = {"headend": p.headend, "to": p.to, "mode": p.mode,
                         "segments": [s.addr for s in p.segments], "labels": [s.label for s in p.segments],
-                        "links": paths.links_of(hops), "hops": [[h.node, h.what] for h in hops]}
+                        "links": [list(x) for x in paths.links_of(hops)], "hops": [[h.node, h.what] for h in hops]}
     return {"routers": c.model.as_dict()["routers"], "policies": pols,
             "adj": {n: [[a.iface.key, a.peer_iface.key, a.iface.device] for a in adj] for n, adj in c.adj.items()},
             "first_hop": {f"{s}>{d}": [a.iface.key, a.peer_iface.key, a.iface.device]

@@ -1,6 +1,7 @@
 """Loss injection on one end of a link, without netem: a tc drop filter the emulator installs on the
 device's egress (a clsact qdisc with a cls_bpf filter in direct-action mode whose classic-BPF program
-returns TC_ACT_SHOT: every packet, or a random share of them), or the device taken down for a moment.
+returns TC_ACT_SHOT for every IP packet but neighbour discovery and MLD, or a random share of them),
+or the device taken down for a moment.
 
 The packets a drop filter dropped are the clsact qdisc's drop count (read before and after);
 a device taken down drops what its peer sends meanwhile (the peer's veth tx_dropped)."""
@@ -19,17 +20,43 @@ class FaultError(RuntimeError):
     pass
 
 
+SKF_AD_PROTOCOL = 0xFFFFF000 + 0    # skb->protocol (host order)
+SKF_NET_OFF = 0xFFF00000            # loads relative to the network header
+ND_MLD = ((130, 132), (133, 137), (143, 143))   # ICMPv6 types the kernel sends by itself: never dropped
+
+
 def bytecode(loss_pct: float = 100.0) -> str:
-    """The classic-BPF program (tc's 'N,op jt jf k,...' form) that drops LOSS_PCT % of packets."""
-    if loss_pct >= 100:
-        prog = [(0x06, 0, 0, TC_ACT_SHOT)]                              # ret #SHOT
-    else:
+    """The classic-BPF program (tc's 'N,op jt jf k,...' form) that drops LOSS_PCT % of the IP packets
+    the link monitor counts: IPv4, and IPv6 except neighbour discovery, MLD and packets with hop-by-hop
+    options (and nothing else)."""
+    prog: list = [
+        (0x20, 0, 0, SKF_AD_PROTOCOL),          # 0: ld proto
+        (0x15, "drop", 0, 0x0800),              # 1: IPv4 -> drop
+        (0x15, 0, "pass", 0x86DD),              # 2: not IPv6 -> pass
+        (0x30, 0, 0, SKF_NET_OFF + 6),          # 3: ldb next header
+        (0x15, "pass", 0, 0),                   # 4: hop-by-hop options (MLD with router alert) -> pass
+        (0x15, 0, "drop", 58),                  # 5: not ICMPv6 -> drop
+        (0x30, 0, 0, SKF_NET_OFF + 40),         # 6: ldb ICMPv6 type
+        (0x35, 0, 1, 133),                      # 7: type >= 133? (else to 9)
+        (0x25, "drop", "pass", 137),            # 8: 133..137 (ND) -> pass
+        (0x35, 0, "drop", 130),                 # 9: < 130 -> drop
+        (0x25, 0, "pass", 132),                 # 10: 130..132 (MLD) -> pass
+        (0x15, "pass", "drop", 143),            # 11: 143 (MLDv2) -> pass
+    ]
+    labels = {"drop": len(prog)}
+    if loss_pct < 100:
         thr = int(loss_pct / 100 * 2 ** 32)
-        prog = [(0x20, 0, 0, SKF_AD_RANDOM),                            # ld rand
-                (0x35, 0, 1, thr),                                       # jge #thr -> keep, else drop
-                (0x06, 0, 0, TC_ACT_UNSPEC),                            # ret #UNSPEC: next filter / pass
-                (0x06, 0, 0, TC_ACT_SHOT)]                              # ret #SHOT
-    return f"{len(prog)}," + ",".join(" ".join(str(x) for x in ins) for ins in prog)
+        prog += [(0x20, 0, 0, SKF_AD_RANDOM),    # ld rand
+                 (0x35, "pass", 0, thr)]        # rand >= threshold -> pass
+    prog.append((0x06, 0, 0, TC_ACT_SHOT))
+    labels["pass"] = len(prog)
+    prog.append((0x06, 0, 0, TC_ACT_UNSPEC))    # the next filter, or the packet goes on
+    out = []
+    for pc, (op, jt, jf, k) in enumerate(prog):
+        jt = labels[jt] - pc - 1 if isinstance(jt, str) else jt
+        jf = labels[jf] - pc - 1 if isinstance(jf, str) else jf
+        out.append(f"{op} {jt} {jf} {k}")
+    return f"{len(out)}," + ",".join(out)
 
 
 def _clsact_drops(netns: str, dev: str) -> int | None:
@@ -56,7 +83,7 @@ class DropFilter:
 
     def install(self) -> None:
         drops = _clsact_drops(self.netns, self.dev)
-        if drops is None:
+        if drops is None:   # (the link monitor adds it beforehand: adding it stops the queues for a moment)
             self._tc("qdisc", "add", "dev", self.dev, "clsact")
             self.made_qdisc, drops = True, 0
         self.before = drops
@@ -64,10 +91,10 @@ class DropFilter:
                  "bytecode", bytecode(self.loss_pct))
 
     def remove(self) -> int:
+        """Remove the filter; the clsact qdisc stays (removing it would stop the device's queues for a
+        moment, losing packets; it goes with the lab's namespace)."""
         self._tc("filter", "del", "dev", self.dev, "egress", "pref", str(PREF))
         self.dropped = (_clsact_drops(self.netns, self.dev) or 0) - self.before
-        if self.made_qdisc:
-            self._tc("qdisc", "del", "dev", self.dev, "clsact")
         return self.dropped
 
 

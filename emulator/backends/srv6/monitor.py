@@ -1,20 +1,22 @@
 """Per-link loss monitoring: packet counters at both ends of every link, sampled at a fixed interval.
 
-Each end of a link gets two nftables counters (family netdev, in its own namespace: table
+Each end of a link gets two nftables counters of IP packets (not ARP, neighbour discovery, MLD or hop-by-hop) (family netdev, in its own namespace: table
 `emulator_mon`): one on the device's egress hook (packets it sends) and one on its ingress hook
 (packets it receives). The egress hook runs before tc's egress filters and the ingress hook after
 tc's ingress ones, so a packet dropped by a tc filter, a down peer or a full queue is counted as
 sent and never as received. For each direction of a link: sent = egress count of one end,
 received = ingress count of the other, lost = sent - received.
 
-Sampling reads every namespace twice per tick (every ingress counter first, then every egress
-counter), so sent - received never misses a lost packet: it is the packets lost so far plus those
-still on their way (sent, not yet counted at the far end; more of them on a busy machine). The
-cumulative loss at a sample is therefore taken as the smallest sent - received of that sample and
-every later one, and the last sample waits until the counters are still (the traffic has stopped,
-nothing is in flight), where sent - received is exactly the packets lost. So a link that lost
-nothing shows no loss at any interval, and a loss is reported at the interval it happened (or one
-before, by the packets that were in flight then).
+Sampling reads every namespace three times per tick: every ingress counter, every egress counter,
+every ingress counter again. Against the first read, sent - received is the packets lost so far
+plus those still on their way (sent, not yet counted at the far end); against the second, it is
+at most the packets lost (less those sent after the egress read), as long as a packet crosses a
+veth faster than a read takes (milliseconds). The cumulative loss at a sample is the largest
+proven (second) deficit so far, capped by the smallest first deficit of this and every later
+sample. The last sample waits until the counters are still (the traffic has stopped, nothing is
+in flight), where both are exactly the packets lost; the baseline is taken the same way. So a
+link that lost nothing shows no loss at any interval, and a loss is reported in the interval it
+was seen.
 """
 from __future__ import annotations
 
@@ -26,6 +28,12 @@ from dataclasses import dataclass, field
 from ...deploy import hostcmd
 
 TABLE = "emulator_mon"
+# not counted: what is not IP (ARP), and IPv6 neighbour discovery and multicast listener chatter (MLD,
+# hop-by-hop options), which the kernel sends by itself on every link (so the counters are still when
+# the lab is idle); the drop filter (fault.py) drops exactly the packets that are counted
+NOT_COUNTED = ("meta protocol != { ip, ip6 } return; ip6 nexthdr 0 return; icmpv6 type { nd-router-solicit, nd-router-advert, "
+               "nd-neighbor-solicit, nd-neighbor-advert, nd-redirect, mld-listener-query, mld-listener-report, "
+               "mld-listener-done, mld2-listener-report } return;")
 
 
 @dataclass
@@ -40,7 +48,7 @@ class Direction:
     src: End
     dst: End
     base: tuple[int, int] | None = None
-    raw: list = field(default_factory=list)   # per sample: (t, sent, received) since the baseline
+    raw: list = field(default_factory=list)   # per sample: (t, sent, received before, received after)
 
     @property
     def name(self) -> str:
@@ -76,9 +84,13 @@ def install(ends: list[End]) -> None:
         for e in es:
             for hook in ("egress", "ingress"):
                 lines.append(f'  chain {_chain(e.device, hook)} {{ type filter hook {hook} device "{e.device}" '
-                             f"priority 0; counter; }}")
+                             f"priority 0; {NOT_COUNTED} counter; }}")
         lines.append("}")
         hostcmd.run(["nft", "delete", "table", "netdev", TABLE], netns=ns)   # a previous monitor's, if any
+        # an empty clsact qdisc on every end now: grafting it later (a drop filter, fault.py) stops the
+        # device's queues for a moment, which would lose packets the monitor counts
+        hostcmd.run(["tc", "-force", "-batch", "-"], netns=ns,
+                    input="".join(f"qdisc add dev {e.device} clsact\n" for e in es))
         r = hostcmd.run(["nft", "-f", "-"], netns=ns, input="\n".join(lines) + "\n")
         if not r.ok:
             raise RuntimeError(f"cannot install link counters in {ns}: {r.stderr.strip()[-400:]}")
@@ -162,39 +174,44 @@ class Monitor:
             prev, now = now, self._read()
         return now == prev, now
 
-    def _read(self) -> tuple[dict, dict]:
-        rx = {ns: read(ns) for ns in self.namespaces}   # every ingress counter first...
-        tx = {ns: read(ns) for ns in self.namespaces}   # ...then every egress counter
-        return rx, tx
+    def _read(self) -> tuple[dict, dict, dict]:
+        rx = {ns: read(ns) for ns in self.namespaces}   # every ingress counter,
+        tx = {ns: read(ns) for ns in self.namespaces}   # then every egress counter,
+        rx2 = {ns: read(ns) for ns in self.namespaces}  # then every ingress counter again
+        return rx, tx, rx2
 
     def sample(self) -> None:
         self._record(self._read())
 
-    def _record(self, counters: tuple[dict, dict]) -> None:
-        rx, tx = counters
+    def _record(self, counters: tuple[dict, dict, dict]) -> None:
+        rx, tx, rx2 = counters
         t = round(time.monotonic() - self.t0, 3)
         self.samples.append(t)
         for d in self.dirs:
             sent = tx[d.src.netns].get(_chain(d.src.device, "egress"), 0)
             recv = rx[d.dst.netns].get(_chain(d.dst.device, "ingress"), 0)
+            recv2 = rx2[d.dst.netns].get(_chain(d.dst.device, "ingress"), 0)
             if d.base is None:
-                d.base = (sent, recv)
-            d.raw.append((t, sent - d.base[0], recv - d.base[1]))
+                d.base = (sent, recv, recv2)
+            d.raw.append((t, sent - d.base[0], recv - d.base[1], recv2 - d.base[2]))
 
     def report(self) -> dict:
         """{interval_s, settled, links: [{link, sent, received, lost, intervals: [{t, sent, received,
         lost}]}], events: [{link, t, lost}]} (the first sample is the baseline)."""
         links, events = [], []
         for d in self.dirs:
-            deficits = [s - r for _t, s, r in d.raw]
-            cum, low = [], None
-            for x in reversed(deficits):          # the smallest deficit of this sample and every later one
-                low = x if low is None else min(low, x)
-                cum.append(max(low, 0))
-            cum.reverse()
+            upper, low = [], None
+            for _t, s, r, _r2 in reversed(d.raw):   # the smallest sent - received of this sample and every later
+                low = s - r if low is None else min(low, s - r)
+                upper.append(low)
+            upper.reverse()
+            cum, high = [], 0
+            for k, (_t, s, _r, r2) in enumerate(d.raw):   # at most that, at least what is proven lost so far
+                high = max(high, s - r2)
+                cum.append(max(0, min(high, upper[k])))
             rows = []
             for k in range(1, len(d.raw)):
-                t, s, r = d.raw[k]
+                t, s, r, _r2 = d.raw[k]
                 rows.append({"t": t, "sent": s - d.raw[k - 1][1], "received": r - d.raw[k - 1][2],
                              "lost": max(0, cum[k] - cum[k - 1])})
             lost = sum(x["lost"] for x in rows)

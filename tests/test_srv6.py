@@ -1,0 +1,290 @@
+"""SRv6 (emulator/backends/srv6/): located validation errors, the kernel probe, policy paths, and in real
+namespaces: the SRH on the wire, packets on the policy's path, decap, a policy switch under traffic,
+the link monitor's loss count against the drop filter's, and nothing left after destroy."""
+import ipaddress
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from emulator import lab as api
+from emulator.backends.srv6 import driver as srv6_driver
+from emulator.backends.srv6 import fault, monitor, routes
+from emulator.core.loader import load_file, load_text
+from emulator.deploy import state
+from emulator.errors import TopologyError
+from emulator.scenario.steps import RunContext, get as get_step
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOPO = os.path.join(ROOT, "topologies", "srv6-te.yaml")
+
+BASE = """\
+name: s6
+nodes:
+  h1: {kind: host, interfaces: {eth0: {ip: [10.1.0.2/24]}}}
+  h2: {kind: host, interfaces: {eth0: {ip: [10.2.0.2/24]}}}
+  e1: {kind: srv6-router, locator: "fc00:0:e1::/48", sids: {dx4: {behaviour: End.DX4, nh: h1}}}
+  e2:
+    kind: srv6-router
+    locator: "fc00:0:e2::/48"
+    sids: {dx4: {behaviour: End.DX4, nh: h2}, dt6: {behaviour: End.DT6}}
+  r1: {kind: srv6-router, locator: "fc00:0:1::/48"}
+links:
+  - [h1:eth0, e1:eth0]
+  - [h2:eth0, e2:eth0]
+  - [e1:eth1, r1:eth0]
+  - [r1:eth1, e2:eth1]
+srv6:
+  policies:
+    p: {headend: e1, to: 10.2.0.0/24, segments: SEGMENTS}
+"""
+
+
+def _compile(segments="[r1, e2.dx4]", extra="", check_host=False, **repl):
+    text = BASE.replace("SEGMENTS", segments) + extra
+    for k, v in repl.items():
+        text = text.replace(k, v)
+    return api.compile(load_text(text, "s6.yaml"), check_host=check_host)
+
+
+def _issues(**kw):
+    with pytest.raises(TopologyError) as e:
+        _compile(**kw)
+    return e.value.issues
+
+
+def test_a_valid_policy_resolves_nodes_to_their_sids_and_its_path():
+    c = _compile()
+    core = srv6_driver.core(c.lab)
+    pol = core.model.policies["p"]
+    assert [s.addr for s in pol.segments] == ["fc00:0:1::1", "fc00:0:e2::100"]
+    d = srv6_driver.state_dict(c.lab, core)["policies"]["p"]
+    assert d["links"] == [["e1:eth1", "r1:eth0"], ["r1:eth1", "e2:eth1"], ["e2:eth0", "h2:eth0"]]
+    described = "\n".join(a.describe() for a in c.actions)
+    assert "[emu-s6.e1] ip route add 10.2.0.0/24 encap seg6 mode encap segs fc00:0:1::1,fc00:0:e2::100 dev eth1" \
+        in described
+    assert "fc00:0:e2::100/128 encap seg6local action End.DX4 nh4 10.2.0.2 count dev eth0" in described
+    assert "[emu-s6.r1] sysctl net.ipv6.conf.default.seg6_enabled=1" in described
+    assert "[emu-s6.e1] ip route add fc00:0:e2::/48 via fd00:5:0:1::2 dev eth1" in described
+    assert "[emu-s6.r1] ip route add fc00:0:e2::/48 via fd00:5:0:2::2 dev eth1" in described
+
+
+@pytest.mark.parametrize("segments,path,words", [
+    ("[r1, 'fc00:0:2::1']", ("srv6", "policies", "p", "segments", 1), "fc00:0:2::1 is not a SID"),
+    ("[h2, e2.dx4]", ("srv6", "policies", "p", "segments", 0), "'h2' is a host, not an srv6-router"),
+    ("[r1, e2.dx6]", ("srv6", "policies", "p", "segments", 1), "'e2' has no SID 'dx6'"),
+    ("[r1, r1, e2.dx4]", ("srv6", "policies", "p", "segments", 1), "loop"),
+    ("[e1, r1, e2.dx4]", ("srv6", "policies", "p", "segments", 0), "loop: segment 'e1' is a SID of the headend"),
+    ("[r1, e2]", ("srv6", "policies", "p", "segments", 1), "an IPv4 payload (10.2.0.0/24) needs a decap SID"),
+    ("[e2.dx4, r1]", ("srv6", "policies", "p", "segments", 0), "decapsulates"),
+])
+def test_bad_segments_are_located(segments, path, words):
+    issues = _issues(segments=segments)
+    assert any(i.path == path and words in i.message for i in issues), [(i.path, i.message) for i in issues]
+    i = next(i for i in issues if i.path == path)
+    assert i.file == "s6.yaml" and i.line == 18 and i.column > 30   # the policy's line, at the segment
+
+
+def test_other_srv6_mistakes_are_located():
+    issues = _issues(**{'locator: "fc00:0:1::/48"': 'locator: "fc00:0:e2:5::/64"'})
+    assert any(i.path == ("nodes", "r1", "locator") and "overlaps the locator of 'e2'" in i.message for i in issues)
+    issues = _issues(**{"p: {headend: e1,": "p: {headend: h1,"})
+    assert any(i.path == ("srv6", "policies", "p", "headend") and "a host, not an srv6-router" in i.message
+               for i in issues)
+    issues = _issues(**{"nh: h2}": "nh: nowhere}"})
+    assert any(i.path == ("nodes", "e2", "sids", "dx4", "nh") for i in issues)
+    issues = _issues(**{"to: 10.2.0.0/24, segments: [r1, e2.dx4]}": "to: 10.2.0.0/24, segments: [r1, e2.dx4], mode: inline}"})
+    assert any(i.path == ("srv6", "policies", "p", "mode") and "inline" in i.message for i in issues)
+
+
+def test_the_cli_refuses_with_exit_2_and_the_location(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(BASE.replace("SEGMENTS", "[r1, 'fc00:0:2::1']"))
+    r = subprocess.run([sys.executable, "-m", "emulator", "validate", str(p)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert f"{p}:18" in r.stderr + r.stdout and "segments[1]" in r.stderr + r.stdout
+
+
+def test_a_behaviour_the_kernel_lacks_is_a_located_error(monkeypatch):
+    monkeypatch.setattr(routes, "probe", lambda what: (False, "Invalid argument") if what == "End.DT6" else (True, ""))
+    with pytest.raises(TopologyError) as e:
+        _compile(check_host=True)
+    (i,) = e.value.issues
+    assert i.path == ("nodes", "e2", "sids", "dt6", "behaviour") and "cannot install SRv6 End.DT6" in i.message
+
+
+def test_srv6_verb_prints_each_policy_hop_by_hop():
+    r = subprocess.run([sys.executable, "-m", "emulator", "srv6", TOPO], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "policy fast: e1 steers 10.2.0.0/24 (encap) over r1 -> e2.dx4" in out
+    assert "r1           segment 0: End (r1 fc00:0:1::1)  [e1:eth1 -> r1:eth0]" in out
+    assert "h2           decapsulated IPv4 packet delivered to 10.2.0.2" in out
+    assert "policy back: e2 steers 10.1.0.0/24 (encap) over r3 -> r2 -> e1.dx4" in out
+
+
+def test_monitor_counts_loss_once_packets_in_flight_have_arrived():
+    d = monitor.Direction(monitor.End("a:eth0", "x", "eth0"), monitor.End("b:eth0", "y", "eth0"))
+    m = monitor.Monitor([], 1.0)
+    m.dirs = [d]
+    # (t, sent, received before the egress read, after it): 5 in flight at t=1 (arrived by t=2),
+    # 7 lost between t=2 and t=3, of which 2 looked in flight at t=3 (proven lost at the last sample)
+    d.raw = [(0, 0, 0, 0), (1, 100, 95, 103), (2, 200, 200, 204), (3, 300, 293, 305), (4, 300, 293, 293)]
+    (link,) = m.report()["links"]
+    assert [r["lost"] for r in link["intervals"]] == [0, 0, 0, 7] and link["lost"] == 7
+    d.raw = [(0, 0, 0, 0), (1, 100, 95, 103), (2, 200, 190, 195), (3, 300, 290, 290)]
+    (link,) = m.report()["links"]
+    assert [r["lost"] for r in link["intervals"]] == [0, 5, 5] and link["lost"] == 10
+
+
+@pytest.mark.integration
+def test_drop_filter_drops_ip_but_not_neighbour_discovery():
+    """The filter's program, on a veth in a throwaway namespace: pings (IPv4, IPv6) dropped, ND not."""
+    script = "; ".join([
+        "ip link add va type veth peer name vb", "ip link set va up", "ip link set vb up",
+        "ip addr add 10.9.0.1/24 dev va", "ip neigh add 10.9.0.2 lladdr 02:00:00:00:00:02 dev va",
+        "ip -6 addr add fd09::1/64 dev va nodad", "tc qdisc add dev va clsact",
+        f"tc filter add dev va egress pref 7 bpf da bytecode '{fault.bytecode(100)}'",
+        "ping -c 3 -i 0.01 -W 0.2 -q 10.9.0.2 >/dev/null", "ping -6 -c 2 -i 0.01 -W 0.2 -q fd09::2 >/dev/null",
+        "tc -s -j qdisc show dev va", "ip -s -j link show dev vb"])
+    r = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    qd, link = r.stdout.strip().splitlines()[-2:]
+    cls = next(q for q in json.loads(qd) if q["kind"] == "clsact")
+    # every echo request dropped (ping retries a packet dropped at its own host: at least 5), and
+    # what was not dropped (neighbour solicitations, MLD reports) arrived at the peer
+    assert cls["drops"] >= 5, r.stdout + r.stderr
+    assert 0 < cls["packets"] - cls["drops"] <= json.loads(link)[0]["stats64"]["rx"]["packets"]
+    n, *ins = fault.bytecode(25).split(",")
+    assert int(n) == len(ins) and f"53 1 0 {2 ** 30}" in ins
+
+
+# -- real namespaces -------------------------------------------------------------------------------
+
+def _deploy(lab_name):
+    src = load_file(TOPO)
+    src.data["name"] = lab_name
+    return api.deploy(src)
+
+
+def _ctx(lab_name, tmp_path):
+    return RunContext(lab=lab_name, state=state.read_state(lab_name), artifacts_dir=str(tmp_path))
+
+
+def _srh_packets(pcap: str) -> list[tuple[int, list[str]]]:
+    """(segments left, segment list) of every IPv6 packet with a routing header in an Ethernet pcap."""
+    data = open(pcap, "rb").read()
+    off, out = 24, []
+    while off + 16 <= len(data):
+        incl = struct.unpack_from("=I", data, off + 8)[0]
+        pkt = data[off + 16: off + 16 + incl]
+        off += 16 + incl
+        if len(pkt) < 54 or pkt[12:14] != b"\x86\xdd" or pkt[14 + 6] != 43:   # IPv6, next header 43
+            continue
+        srh = pkt[54:]
+        assert srh[2] == 4   # routing type 4: segment routing header
+        segs = [str(ipaddress.IPv6Address(srh[8 + 16 * k: 24 + 16 * k])) for k in range(srh[4] + 1)]
+        out.append((srh[3], segs))
+    return out
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path):
+    st = _deploy(lab_name)
+    try:
+        ctx = _ctx(lab_name, tmp_path)
+        # the SRH on the wire between e1 and r1: IPv6 next header 43, segments in reverse order
+        pcap = str(tmp_path / "r1.pcap")
+        cap = subprocess.Popen(["nsenter", f"--net=/run/netns/{st['nodes']['r1']['netns']}", "--", "tcpdump",
+                                "-i", "eth0", "-n", "-U", "-Z", "root", "-c", "3", "-w", pcap, "ip6[6] == 43"],
+                               stderr=subprocess.PIPE)
+        try:
+            time.sleep(1.0)
+            ping = get_step("ping").run(ctx, {"from": "h1", "to": "h2", "count": 3, "interval": 0.2})
+            assert ping.measurements["received"] == 3     # decap delivers: h2 answered (its reply over `back`)
+            cap.wait(timeout=10)                          # -c 3: tcpdump ends after the three SRv6 packets
+        finally:
+            if cap.poll() is None:
+                cap.terminate()
+                cap.wait()
+        srh = _srh_packets(pcap)
+        assert len(srh) >= 3, srh
+        assert all(s == (1, ["fc00:0:e2::100", "fc00:0:1::1"]) for s in srh)
+
+        # packets follow the policy: the monitor sees the flow on e1 -> r1 -> e2 and not on r2/r3;
+        # a drop filter on r1:eth1 loses packets there and only there; the policy switch moves the flow
+        results = {}
+
+        def run(name, step, args, delay=0.0):
+            time.sleep(delay)
+            results[name] = get_step(step).run(ctx, args)
+
+        mon = threading.Thread(target=run, args=("mon", "link_monitor", {"duration": 7, "interval": 1}))
+        mon.start()
+        threads = [threading.Thread(target=run, args=a) for a in (
+            ("flow", "ping", {"from": "h1", "to": "h2", "count": 400, "interval": 0.01}, 2.5),
+            ("fault", "link_fault", {"endpoint": "r1:eth1", "duration": 0.5}, 3.0),
+            ("switch", "srv6_policy", {"policy": "fast", "segments": ["r2", "r3", "e2.dx4"]}, 4.5))]
+        for t in threads:
+            t.start()
+        for t in threads + [mon]:
+            t.join()
+        dropped = results["fault"].measurements["dropped"]
+        loss = results["mon"].measurements["link_loss"]
+        assert loss["settled"] and loss["settled_start"]
+        by = {l["link"]: l for l in loss["links"]}
+        assert dropped > 10
+        assert by["r1:eth1 -> e2:eth1"]["lost"] == dropped
+        assert [l["link"] for l in loss["links"] if l["lost"]] == ["r1:eth1 -> e2:eth1"]
+        assert all(e["link"] == "r1:eth1 -> e2:eth1" for e in loss["events"]) and loss["events"]
+        assert results["mon"].measurements["lost_total"] == dropped
+        # before the switch the flow took r1, after it r2 -> r3: per-link counts per interval
+        sent = results["flow"].measurements["sent"]
+        fast = by["e1:eth1 -> r1:eth0"]["sent"]
+        moved = by["e1:eth2 -> r2:eth0"]["sent"]
+        assert by["r2:eth1 -> r3:eth0"]["sent"] >= moved - 5 and by["r3:eth1 -> e2:eth2"]["sent"] >= moved - 5
+        assert fast > 50 and moved > 50 and fast + moved >= sent
+        last = by["e1:eth1 -> r1:eth0"]["intervals"][-2:]
+        assert all(r["sent"] < 5 for r in last)   # nothing left on the old path at the end
+        assert results["flow"].measurements["received"] == sent - dropped
+    finally:
+        api.destroy(lab_name)
+    assert not [n for n in os.listdir("/run/netns") if n.startswith(f"emu-{lab_name}.")]
+    assert not os.path.exists(state.lab_dir(lab_name))
+
+
+@pytest.mark.integration
+def test_the_kernel_probe_runs_in_a_throwaway_namespace():
+    before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    routes.probe.cache_clear()
+    assert routes.probe("End") == (True, "")
+    assert routes.probe("encap") == (True, "")
+    ok, why = routes.probe("End.DT4")   # needs a VRF device: this kernel has none (CONFIG_NET_VRF off)
+    if not ok:
+        assert why
+    after = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    assert after - before == set()
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_shipped_scenario_names_the_link_and_recovers(tmp_path, lab_name):
+    text = open(TOPO).read()
+    (tmp_path / "topo.yaml").write_text(text.replace("\nname: srv6-te\n", f"\nname: {lab_name}\n"))
+    sc = open(os.path.join(ROOT, "scenarios", "srv6-te.yaml")).read()
+    (tmp_path / "sc.yaml").write_text(sc.replace("topology: ../topologies/srv6-te.yaml", "topology: topo.yaml"))
+    out = tmp_path / "res"
+    r = subprocess.run([sys.executable, "-m", "emulator", "run", str(tmp_path / "sc.yaml"), "--results", str(out)],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads((out / "results.json").read_text())
+    steps = {s["type"]: s["measurements"] for s in res["runs"][0]["steps"]}
+    assert steps["link_monitor"]["loss_links"] == "r1:eth1 -> e2:eth1"
+    assert steps["link_monitor"]["lost_total"] == steps["link_fault"]["dropped"] > 0
+    assert steps["srv6_policy"]["segments"] == "r2 -> r3 -> e2.dx4"
+    assert "r1:eth1 -> e2:eth1" in (out / "summary.md").read_text()
