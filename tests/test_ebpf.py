@@ -146,6 +146,16 @@ def test_invalid_vnf_is_exit_2_from_the_cli(tmp_path):
     assert r.returncode == 2 and "t.yaml:3" in r.stdout + r.stderr and "eth3" in r.stdout + r.stderr
 
 
+def test_a_bad_rule_in_an_ebpf_rules_step_is_exit_2_before_deploy(tmp_path):
+    (tmp_path / "t.yaml").write_text(FW.replace("HOOK", "tc-ingress").replace("{lab}", "ebpfbadrule"))
+    (tmp_path / "sc.yaml").write_text("name: x\ntopology: t.yaml\nsteps:\n"
+                                      "  - ebpf_rules: {node: s, allow: [tcp/99999]}\n")
+    r = subprocess.run([sys.executable, "-m", "emulator", "run", str(tmp_path / "sc.yaml")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "ports must be 1-65535" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert not os.path.exists(state.lab_dir("ebpfbadrule"))
+
+
 def test_roles_become_loader_commands_and_the_preflight_action():
     c = compile_text(FWD.replace("{lab}", "x"))
     f1 = c.lab.nodes["f1"].exec
@@ -281,5 +291,8 @@ def test_shipped_scenarios_run_with_references_and_the_denied_port(tmp_path, lab
     counters = [s["measurements"] for s in steps if s["type"] == "ebpf_counters"]
     if name == "4s1c":
         assert counters[0]["dropped"] >= 1 and counters[0]["passed"] > 100
+        # the ebpf_rules step opened port 5300 and the next exec step got through
+        assert [s["measurements"]["exit_code"] for s in denied] == [124, 0]
+        assert [s["measurements"]["replaced"] for s in steps if s["type"] == "ebpf_rules"] == [1]
     else:
         assert all(c["forwarded"] > 100 and len(c["directions"]) == 2 for c in counters) and len(counters) == 2

@@ -9,7 +9,7 @@
     tool.py    the loader the nodes' startup commands run, `emulator ebpf show|rules`
     roles.py   the two roles, registered into the VNF role registry (emulator/backends/nsm/vnf.py)
     plain.py   the expand stage for `vnf:` on hosts and routers
-    step.py    the `ebpf_counters` step and what `inspect` shows
+    step.py    the `ebpf_counters` and `ebpf_rules` steps and what `inspect` shows
 """
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ UNDO_OPS = ("bpffs",)
 def register(regs) -> None:
     from . import plain, progs, roles
     from .cli import add_parsers
-    from .step import EbpfCounters, inspect_text
+    from .step import EbpfCounters, EbpfRules, inspect_text
     roles.register()
     regs.node_properties["vnf"] = (plain.schema(), plain.KINDS)
     regs.expand_hooks.append(plain.expand)
     regs.plan_hooks.append(progs.plan)
     regs.register_undo("bpffs", progs.undo_bpffs)
     regs.steps.register(EbpfCounters())
+    regs.steps.register(EbpfRules())
     regs.inspect_hooks.append(inspect_text)
     regs.cli_verbs.append(add_parsers)

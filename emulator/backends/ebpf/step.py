@@ -5,11 +5,14 @@
 
 Measurements: `passed` and `dropped` (packets, summed over the node's eBPF firewalls), `forwarded`
 (packets, over its forwarders), `directions` (per forwarder direction, e.g. eth0->eth1: packets)
-and `programs` (each attachment with its counters)."""
+and `programs` (each attachment with its counters).
+
+    - ebpf_rules: {node: s1, allow: [icmp, tcp/5300]}   # replace the rules of its eBPF firewall(s) now
+"""
 from __future__ import annotations
 
 from ...scenario.steps import Step, StepError, StepResult
-from . import tool
+from . import rules as R, tool
 
 
 def node_counters(lab: str, node: str) -> dict:
@@ -50,6 +53,29 @@ class EbpfCounters(Step):
         dirs = ", ".join(f"{k} {v}" for k, v in m["directions"].items())
         return StepResult(m, summary=f"{a['node']}: passed {m['passed']}, dropped {m['dropped']}"
                                      + (f", forwarded {dirs}" if dirs else ""))
+
+
+class EbpfRules(Step):
+    type = "ebpf_rules"
+    node_fields = ("node",)
+    summary = "replace the rules of a node's eBPF firewall(s) while they run (deny first, then allow)"
+    metrics = ("replaced",)
+    schema = {"type": "object", "additionalProperties": False, "required": ["node"],
+              "properties": {"node": {"type": "string"}, "dev": {"type": "string", "description": "only this interface's"},
+                             "allow": R.RULE_LIST, "deny": R.RULE_LIST}}
+
+    def default_name(self, a):
+        return f"new eBPF firewall rules on {a['node']}"
+
+    def check(self, a):
+        return [((), p) for p in R.check(a.get("allow"), a.get("deny"))] if isinstance(a, dict) else []
+
+    def run(self, ctx, a):
+        try:
+            done = tool.set_rules(ctx.lab, a["node"], a.get("dev"), a.get("allow"), a.get("deny"))
+        except tool.Failed as e:
+            raise StepError(str(e)) from None
+        return StepResult({"replaced": len(done)}, summary=f"{a['node']}: rules replaced in {', '.join(done)}")
 
 
 def inspect_text(st: dict) -> str:
