@@ -366,3 +366,30 @@ def test_ipvlan_is_refused_where_the_kernel_lacks_it(topo, lab_name, nics):
     assert "this kernel cannot create ipvlan devices" in r.stderr and "modprobe ipvlan" in r.stderr
     assert "use type: macvlan instead" in r.stderr
     assert not os.path.exists(state.lab_dir(lab_name))
+
+
+def test_host_veth_removed_after_sigkill_and_a_decoy_named_like_it_stays(topo, lab_name, nics):
+    decoy, _ = nics(10)                   # a host device with a name close to ours: never touched
+    dev = f"{lab_name[-9:]}h1"
+    before = _state(decoy)
+    path = topo(f"""
+        name: {{lab}}
+        nodes: {{r1: {{kind: host, exec: ["touch {{lab}}.up; sleep 60"]}}}}
+        links: [{{type: host-veth, endpoint: r1, host-interface: {dev}, host-ip: [{NET}.51/24]}}]
+    """)
+    marker = os.path.join(os.path.dirname(path), f"{lab_name}.up")
+    p = subprocess.Popen([PY, "-m", "emulator", "deploy", path], cwd=os.path.dirname(path),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(marker) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        assert os.path.exists(marker), "the deploy never reached its startup command"
+        assert _link(dev) is not None
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    r = _cli("destroy", lab_name)
+    assert r.returncode == 0, r.stderr
+    assert _link(dev) is None
+    assert _state(decoy) == before

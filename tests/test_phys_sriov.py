@@ -174,6 +174,12 @@ def test_attach_creates_vfs_binds_and_undo_gives_everything_back(tree, monkeypat
     assert [tree.driver(v.pci) for v in tree.vfs("fxpf0")] == ["iavf", "iavf"]
 
 
+def test_vfio_undo_leaves_a_device_it_did_not_bind_alone(tree, monkeypatch):
+    monkeypatch.setattr(sriov, "Sysfs", FakeKernel)
+    sriov.undo_vfio({"op": "vfio-bind", "pci": vf_pci(0), "driver": "other", "root": tree.root})
+    assert tree.driver(vf_pci(0)) == "iavf"   # not bound to vfio-pci: not this lab's doing, not touched
+
+
 def test_numvfs_changed_by_someone_else_is_left_alone(tree, monkeypatch):
     monkeypatch.setattr(sriov, "Sysfs", FakeKernel)
     sriov.undo_numvfs({"op": "sriov-numvfs", "pf": "fxpf0", "before": 0, "set": 4, "root": tree.root})

@@ -232,7 +232,11 @@ def undo_vf(rec: dict) -> None:
 
 
 def undo_vfio(rec: dict) -> None:
-    Sysfs(rec.get("root") or "/").rebind(rec["pci"], rec.get("driver"))
+    """Give the VF back to its kernel driver, only while it is still bound to vfio-pci (as this lab
+    left it): a device someone rebound since, or a record naming another device, is left alone."""
+    fs = Sysfs(rec.get("root") or "/")
+    if fs.pci_exists(str(rec.get("pci"))) and fs.driver(rec["pci"]) == VFIO:
+        fs.rebind(rec["pci"], rec.get("driver"))
 
 
 def register(regs) -> None:
