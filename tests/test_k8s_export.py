@@ -67,6 +67,8 @@ def test_every_shipped_topology_exports_valid_objects_or_is_refused_by_name(topo
             assert schemas.validate_builtin(o) == [], o
         n += 1
     assert n > 1
+    lab_label = {o["metadata"].get("labels", {}).get("emulator.io/lab") for o in objects(files)}
+    assert len(lab_label) == 1 and None not in lab_label   # every object carries its lab's label
 
 
 def test_validation_catches_a_bad_object():

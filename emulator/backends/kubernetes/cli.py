@@ -30,7 +30,9 @@ def build(topology: str, name: str | None = None, spread: int | None = None, ima
     report = placement.apply(files, ex, raw.get("placement"))
     if spread:
         report += placement.spread(files, ex, spread)
-    files = {"namespace.yaml": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ex.ns}}], **files}
+    files = {"namespace.yaml": [{"apiVersion": "v1", "kind": "Namespace",
+                                 "metadata": {"name": ex.ns, "labels": {"emulator.io/lab": manifests.k8s_name(
+                                     c.lab.name)}}}], **files}
     if check:
         problems = schemas.validate_all(files)
         if problems:

@@ -237,7 +237,9 @@ class Exporter:
             spec = {"payload": svc.payload}
             if svc.matches:
                 spec["matches"] = [_match(m) for m in svc.matches]
-            out.append({"apiVersion": NSM_API, "kind": "NetworkService", "metadata": {"name": name}, "spec": spec})
+            out.append({"apiVersion": NSM_API, "kind": "NetworkService",
+                        "metadata": {"name": name, "labels": {"emulator.io/lab": k8s_name(self.lab.name)}},
+                        "spec": spec})
         work = self.objects.setdefault("workloads.yaml", [])
         for name, rn in self.raw["nodes"].items():
             if rn.get("kind") == "nse":
@@ -307,7 +309,8 @@ class Exporter:
                             f"{h.mechanism} via {FORWARDER_FOR[h.mechanism]}")
         if not rows:
             return []
-        return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "emulator-chains"},
+        return [{"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": "emulator-chains", "labels": {"emulator.io/lab": k8s_name(self.lab.name)}},
                  "data": {"hops": "\n".join(rows) + "\n",
                           "forwarders": ",".join(sorted({FORWARDER_FOR[h.mechanism]
                                                          for ch in self.c.services for h in ch.hops})),
