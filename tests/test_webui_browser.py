@@ -456,6 +456,76 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
     assert not os.path.exists(f"/run/emulator/{lab_name}")
 
 
+def right_click_link(pg, lid):
+    box = pg.locator("#cy").bounding_box()
+    mid = pg.evaluate(f"window.emu.el({lid!r}).renderedMidpoint()")
+    pg.mouse.click(box["x"] + mid["x"], box["y"] + mid["y"], button="right")
+    pg.wait_for_selector("#ctx-menu")
+
+
+def console_text(pg) -> str:
+    return pg.inner_text(".console .xterm-rows")
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_link_menu_stops_a_ping_and_a_capture_downloads(page, lab_name, tmp_path):
+    path = tmp_path / "two.yaml"
+    path.write_text(f"name: {lab_name}\nnodes: {{a: {{kind: host}}, b: {{kind: host}}}}\nlinks: [[a, b]]\n")
+    page.set_input_files("#upload input[type=file]", str(path))
+    page.wait_for_function("window.emu.cy().nodes().length === 2")
+    page.wait_for_selector("#btn-deploy:not([disabled])")
+    page.click("#btn-deploy")
+    page.wait_for_selector("#lab-status .st-running", timeout=60000)
+    page.wait_for_function("window.emu.el('link-0').hasClass('st-up')", timeout=15000)
+    # the Inspect tab: a's interface, its address and counters read in the node
+    click_node(page, "a")
+    page.click("#tab-inspect")
+    page.wait_for_selector("table.inspect tr[data-if=eth0]:has-text('10.255.0.1/30')", timeout=15000)
+    click_node(page, "a", double=True)   # a console on a
+    page.wait_for_function(f"document.querySelector('.console .xterm-rows').innerText.includes('a@{lab_name}')",
+                           timeout=20000)
+    page.click(".console .xterm")
+    page.keyboard.type("ping -c 2 -W 1 10.255.0.2; echo DONE$((0+1))\n")   # DONE1 only in the output
+    page.wait_for_function("document.querySelector('.console .xterm-rows').innerText.includes('DONE1')",
+                           timeout=15000)
+    assert " 0% packet loss" in console_text(page)
+    right_click_link(page, "link-0")
+    shot(page, "13-link-menu.png")
+    page.click("#ctx-menu button[data-op=down]")
+    page.wait_for_function("window.emu.el('link-0').hasClass('st-down')", timeout=15000)
+    page.click(".console .xterm")
+    page.keyboard.type("clear; ping -c 2 -W 1 10.255.0.2; echo DONE$((0+2))\n")
+    page.wait_for_function("document.querySelector('.console .xterm-rows').innerText.includes('DONE2')",
+                           timeout=15000)
+    text = console_text(page)
+    assert "100% packet loss" in text or "unreachable" in text, text
+    right_click_link(page, "link-0")
+    page.click("#ctx-menu button[data-op=up]")
+    try:
+        page.wait_for_function("window.emu.el('link-0').hasClass('st-up')", timeout=15000)
+    except sync_api.TimeoutError:
+        shot(page, "13b-link-up-timeout.png")
+        raise AssertionError(page.inner_text("#link-msg")) from None
+    # a capture while a ping runs: the pcap downloads
+    page.click(".console .xterm")
+    page.keyboard.type("clear; ping -c 15 -i 0.2 10.255.0.2\n")
+    right_click_link(page, "link-0")
+    page.once("dialog", lambda dlg: dlg.accept("2"))
+    page.click("#ctx-menu button[data-op=capture]")
+    page.wait_for_selector("#pcap-link", timeout=20000)
+    with page.expect_download() as dl:
+        page.click("#pcap-link")
+    pcap = tmp_path / "c.pcap"
+    dl.value.save_as(pcap)
+    data = pcap.read_bytes()
+    assert data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4") and len(data) > 24 + 16, len(data)
+    shot(page, "14-captured.png")
+    page.once("dialog", lambda dlg: dlg.accept())
+    page.click("#btn-destroy")
+    page.wait_for_selector("#lab-status .st-absent", timeout=60000)
+
+
 @pytest.mark.integration
 @pytest.mark.usefixtures("clean_host")
 def test_run_a_scenario_and_see_its_report(page, ui):

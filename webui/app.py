@@ -13,7 +13,7 @@ import dash
 
 from emulator import backends
 
-from . import drawing, lab_view, model, scenario_tab, server
+from . import drawing, inspect_tab, lab_view, link_ops, model, scenario_tab, server
 from .docs import Doc, doc  # noqa: F401  (webui.app.Doc / doc: the names the tests and tools use)
 from .edits import _apply_form  # noqa: F401
 from .files import Roots
@@ -40,4 +40,6 @@ def create_app(token: str, port: int, topology: str | None = None, roots: Roots 
     drawing.register(app, roots)
     lab_view.register(app, roots)
     scenario_tab.register(app)
+    inspect_tab.register(app)
+    link_ops.register(app)
     return app

@@ -11,7 +11,7 @@ from emulator import lab as api
 from emulator.errors import EmulatorError
 from emulator.units import human_rate
 
-from . import jobs, model, scenario_tab
+from . import jobs, link_ops, model, scenario_tab
 from .docs import doc
 from .files import Roots
 
@@ -108,6 +108,7 @@ def _live(name: str, topo: dict, all_labs: list[dict] | None = None) -> dict:
     out = {"lab": name, "status": st.get("status", "unknown"), "nodes": {}, "links": {}}
     if out["status"] != "running":
         return out
+    out["can"] = link_ops.can()   # what the link menu may offer (netem: delay/loss, tbf: bandwidth)
     try:
         live = api.live_interfaces(st)
     except (OSError, EmulatorError):

@@ -110,7 +110,7 @@ def layout_factory(initial: dict | None, roots: Roots):
             dcc.Store(id="rev", data=d.rev),
             dcc.Store(id="drop"), dcc.Store(id="moved"), dcc.Store(id="link-req"),
             dcc.Store(id="errs"), dcc.Store(id="live"), dcc.Store(id="job"), dcc.Store(id="fit"),
-            dcc.Store(id="restore"), dcc.Store(id="keep"),
+            dcc.Store(id="restore"), dcc.Store(id="keep"), dcc.Store(id="link-op"),
             dcc.Download(id="download"),
             html.Div(id="sink-errs", hidden=True), html.Div(id="sink-live", hidden=True),
             html.Div(id="sink-fit", hidden=True), html.Div(id="sink-keep", hidden=True),
@@ -155,6 +155,7 @@ def layout_factory(initial: dict | None, roots: Roots):
                     html.Div("Click a kind in the palette, or drag it here, to add a node. "
                              "Then Connect two nodes to link them.", id="empty-hint", className="empty-hint",
                              hidden=bool(d.topo.get("nodes"))),
+                    html.Div(id="link-msg", className="link-msg"),
                     html.Div([html.Span([html.I(className="lg lg-up"), "up"]),
                               html.Span([html.I(className="lg lg-down"), "down"]),
                               html.Span([html.I(className="lg lg-err"), "problem"]),
@@ -178,6 +179,8 @@ def layout_factory(initial: dict | None, roots: Roots):
                         dcc.Tab(label="Problems", value="problems", id="tab-problems", style=TAB,
                                 selected_style=TAB_SEL,
                                 children=[html.Div(id="problems", className="problems")]),
+                        dcc.Tab(label="Inspect", value="inspect", id="tab-inspect", style=TAB, selected_style=TAB_SEL,
+                                children=[html.Div(id="inspect", className="inspect-pane")]),
                         dcc.Tab(label="YAML", value="yaml", id="tab-yaml", style=TAB, selected_style=TAB_SEL, children=[
                             dcc.Textarea(id="yaml", className="yaml", spellCheck=False),
                             html.Button("Apply YAML", id="btn-yaml", className="btn"),

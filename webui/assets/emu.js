@@ -113,6 +113,13 @@
         connectSrc = null;
       }
     });
+    c.on("cxttap", "edge", (ev) => {
+      const e = ev.target;
+      if (e.hasClass("overlay")) return;
+      const oe = ev.originalEvent || {};
+      linkMenu(e, oe.clientX || 0, oe.clientY || 0);
+    });
+    c.on("tap", () => closeMenu());
     c.on("dbltap", "node", (ev) => {
       if (lastLive && lastLive.status === "running") emu.openConsole(lastLive.lab, ev.target.id());
     });
@@ -233,6 +240,57 @@
       });
     });
   }
+  // ----- the link menu (right-click a link of the running lab): as the scenario `link` step
+  function closeMenu() { const m = document.getElementById("ctx-menu"); if (m) m.remove(); }
+  emu.closeMenu = closeMenu;
+  function linkMenu(edge, x, y) {
+    closeMenu();
+    const live = lastLive;
+    const running = live && live.status === "running" && live.links[edge.data("lid")];
+    const can = (live && live.can) || {};
+    const end = running ? edge.source().id() + ":" + live.links[edge.data("lid")].ifa : null;
+    const peer = running ? edge.target().id() + ":" + live.links[edge.data("lid")].ifb : null;
+    const m = document.createElement("div");
+    m.id = "ctx-menu";
+    m.className = "ctx-menu";
+    m.style.left = x + "px";
+    m.style.top = y + "px";
+    const title = document.createElement("div");
+    title.className = "ctx-title";
+    title.textContent = running ? end + " — " + peer : "deploy the lab to control its links";
+    m.appendChild(title);
+    const item = (label, op, opts) => {
+      const b = document.createElement("button");
+      b.textContent = label;
+      b.dataset.op = op;
+      b.disabled = !running || (opts && opts.off);
+      if (opts && opts.off && running) b.title = opts.off;
+      b.addEventListener("click", () => {
+        let value = null;
+        if (opts && opts.ask) {
+          value = window.prompt(opts.ask, opts.example || "");
+          if (value === null) { closeMenu(); return; }
+        }
+        closeMenu();
+        setProps("link-op", { endpoint: opts && opts.end ? opts.end : end, op, value });
+      });
+      m.appendChild(b);
+    };
+    const noTbf = can.tbf ? null : "this kernel has no tbf qdisc";
+    const noNetem = can.netem ? null : "this kernel has no netem qdisc";
+    item("Link down", "down");
+    item("Link up", "up");
+    item("Bandwidth…", "bandwidth", { ask: "bandwidth (e.g. 10mbit)", example: "10mbit", off: noTbf });
+    item("Delay…", "delay", { ask: "delay (e.g. 20ms)", example: "20ms", off: noNetem });
+    item("Loss…", "loss", { ask: "loss (e.g. 1%)", example: "1%", off: noNetem });
+    item("Clear impairments", "clear");
+    item("Capture on " + (end || "this end") + "…", "capture", { ask: "capture for how many seconds?", example: "5" });
+    if (peer) item("Capture on " + peer + "…", "capture", { ask: "capture for how many seconds?", example: "5", end: peer });
+    document.body.appendChild(m);
+  }
+  document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeMenu(); });
+  document.addEventListener("contextmenu", (ev) => { if (ev.target.closest && ev.target.closest("#cy")) ev.preventDefault(); });
+
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.emu = {
     errors: function (errs) { lastErrs = errs; paintErrors(errs); return ""; },
