@@ -232,6 +232,42 @@ def test_forwarders_l2_and_l3_forward_ping_and_iperf3_and_count_per_direction(to
     _gone(lab_name, *ids)
 
 
+def _tc_prog_ids(dev: str) -> list[int]:
+    out = subprocess.run(["bpftool", "-j", "net", "show", "dev", dev], capture_output=True, text=True).stdout
+    return [t["id"] for e in json.loads(out or "[]") for t in e.get("tc", [])]
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+@needs_toolchain
+def test_destroy_detaches_its_programs_from_devices_that_left_the_lab_and_only_those(topo, lab_name):
+    api.deploy(topo(FW.replace("HOOK", "tc-ingress")))
+    ours, decoy = f"eb{lab_name}a", f"eb{lab_name}b"
+    subprocess.run(["ip", "link", "add", ours, "type", "veth", "peer", "name", decoy], check=True)
+    try:
+        [meta] = tool.attached(lab_name)
+        pin = os.path.join(progs.bpffs(lab_name), "s", meta["name"], "prog")
+        for dev in (ours, decoy):
+            subprocess.run(["tc", "qdisc", "add", "dev", dev, "clsact"], check=True)
+        # a device in the host's namespace running the lab's program (as a host NIC moved back would)
+        subprocess.run(["tc", "filter", "add", "dev", ours, "ingress", "prio", "1", "handle", "1", "bpf", "da",
+                        "object-pinned", pin], check=True)
+        # a decoy: the same program and name, loaded by someone else
+        subprocess.run(["tc", "filter", "add", "dev", decoy, "ingress", "prio", "1", "handle", "1", "bpf", "da",
+                        "obj", progs.obj_path(lab_name, "fw_tc"), "sec", "tc"], check=True)
+        assert _tc_prog_ids(ours) == [meta["prog_id"]]
+        [foreign] = _tc_prog_ids(decoy)
+        assert foreign != meta["prog_id"]
+        ids = _ids(lab_name)
+        api.destroy(lab_name)
+        _gone(lab_name, *ids)
+        assert _tc_prog_ids(ours) == [] and _tc_prog_ids(decoy) == [foreign]
+    finally:
+        subprocess.run(["ip", "link", "del", ours], capture_output=True)
+        if os.path.exists(state.lab_dir(lab_name)):
+            api.destroy(lab_name)
+
+
 @pytest.mark.integration
 @pytest.mark.usefixtures("clean_host")
 @needs_toolchain

@@ -9,6 +9,7 @@ and attachment (the lab's interfaces, deleted with its namespaces) go.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sysconfig
@@ -113,9 +114,50 @@ class PrepareEbpf(A.Action):
             probe(a.lab)
 
 
+def _our_prog_ids(ebpf_dir: str) -> set[int]:
+    ids = set()
+    root = os.path.join(ebpf_dir, "attached")
+    for node in (os.listdir(root) if os.path.isdir(root) else []):
+        for f in os.listdir(os.path.join(root, node)):
+            try:
+                with open(os.path.join(root, node, f)) as fh:
+                    ids.add(int(json.load(fh)["prog_id"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    return ids
+
+
+def detach_survivors(ids: set[int]) -> list[str]:
+    """Detach the lab's programs (by program id: nothing else is touched) from devices in the host's
+    namespace: a device that outlived the lab's namespaces (a host NIC moved back) would keep them
+    loaded and running."""
+    if not ids or shutil.which("bpftool") is None:
+        return []
+    r = hostcmd.run(["bpftool", "-j", "net", "show"])
+    try:
+        data = json.loads(r.stdout) if r.ok else []
+    except ValueError:
+        data = []
+    done = []
+    for entry in data:
+        for x in entry.get("xdp", []):
+            if x.get("id") in ids:
+                flag = "xdpgeneric" if x.get("mode") == "generic" else "xdpoffload" if x.get("mode") == "offload" else "xdpdrv"
+                hostcmd.run(["ip", "link", "set", "dev", x["devname"], flag, "off"])
+                done.append(f"{x['devname']} xdp")
+        for t in entry.get("tc", []):
+            if t.get("id") in ids and t.get("kind") in ("clsact/ingress", "clsact/egress"):
+                where = t["kind"].split("/")[1]
+                hostcmd.run(["tc", "filter", "del", "dev", t["devname"], where, "prio", "1", "handle", "1", "bpf"])
+                done.append(f"{t['devname']} tc {where}")
+    return done
+
+
 def undo_bpffs(rec: dict) -> None:
-    """Unmount the lab's bpffs (every pin in it goes with it) and remove its directories."""
+    """Detach the lab's programs from devices that left its namespaces, unmount the lab's bpffs
+    (every pin in it goes with it) and remove its directories."""
     path = state.inside(rec["path"], state.RUN_DIR)
+    detach_survivors(_our_prog_ids(os.path.join(os.path.dirname(path), "ebpf")))
     if os.path.ismount(path):
         r = hostcmd.run(["umount", path])
         if not r.ok:
