@@ -98,3 +98,28 @@ def test_a_node_named_host_keeps_its_meaning():
           - [r1:eth0, host:eth0]
         """)
     assert not c.lab.endpoints and len(c.lab.links) == 1
+
+
+def test_host_device_names_the_kernel_would_refuse_are_errors():
+    msg = errors("""\
+        name: pv
+        nodes: {r1: {kind: host}}
+        links:
+          - {type: host-veth, endpoint: r1, host-interface: "a/b"}
+          - {type: host-device, endpoint: r1, host-interface: ".."}
+        """)
+    assert "t.yaml:4:" in msg and "invalid value 'a/b'" in msg
+    assert "t.yaml:5:" in msg and "invalid value '..'" in msg
+
+
+def test_graph_shows_the_hosts_side():
+    from emulator.core import graph
+    c = compile_("""\
+        name: pv
+        nodes: {r1: {kind: host}}
+        links: [[r1:eth1, host:enp4s0]]
+        """)
+    assert '"r1" -- "host-device:enp4s0"' in graph.to_dot(c.lab, c.graph)
+    assert "eth1       -> host-device:enp4s0" in graph.to_text(c.lab, c.graph)
+    import json
+    assert json.loads(graph.to_json(c.lab, c.graph))["endpoints"][0]["host_interface"] == "enp4s0"

@@ -175,6 +175,11 @@ def to_dot(lab: Lab, g: nx.MultiGraph) -> str:
         lab_a = l.a.name + (f"\\n{l.a.addresses[0]}" if l.a.addresses else "")
         lab_b = l.b.name + (f"\\n{l.b.addresses[0]}" if l.b.addresses else "")
         lines.append(f'  "{l.a.node}" -- "{l.b.node}" [taillabel="{lab_a}", headlabel="{lab_b}", fontsize=9];')
+    for e in lab.endpoints:   # single-ended links: the host's side drawn as a note
+        host = f"{e.type}:{e.host_interface}"
+        lab_a = e.iface.name + (f"\\n{e.iface.addresses[0]}" if e.iface.addresses else "")
+        lines.append(f'  "{host}" [shape=note, label="{host}"];')
+        lines.append(f'  "{e.iface.node}" -- "{host}" [taillabel="{lab_a}", style=dashed, fontsize=9];')
     lines.append("}")
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from ...errors import DeployError
 from . import preflight
 
 OP = "host-device"
-HOST_INTERFACE = {"type": "string", "minLength": 1, "maxLength": 15,
+HOST_INTERFACE = {"type": "string", "minLength": 1, "maxLength": 15, "pattern": "^(?!\\.\\.?$)[^\\s/:%]+$",
                   "description": "the host's device (its name in the host's namespace, as `ip link` shows it)"}
 FORCE = {"type": "boolean", "description": "allow the device that carries the host's default route "
                                            "(the host loses that connection while the lab runs)"}
