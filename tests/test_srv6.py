@@ -288,3 +288,22 @@ def test_shipped_scenario_names_the_link_and_recovers(tmp_path, lab_name):
     assert steps["link_monitor"]["lost_total"] == steps["link_fault"]["dropped"] > 0
     assert steps["srv6_policy"]["segments"] == "r2 -> r3 -> e2.dx4"
     assert "r1:eth1 -> e2:eth1" in (out / "summary.md").read_text()
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_deploy_refuses_a_behaviour_this_kernel_lacks_before_anything_exists(tmp_path, lab_name):
+    routes.probe.cache_clear()
+    if routes.probe("End.DT4")[0]:
+        pytest.skip("this kernel has End.DT4 (VRF devices)")
+    text = open(TOPO).read().replace("\nname: srv6-te\n", f"\nname: {lab_name}\n").replace(
+        "sids: {dx4: {behaviour: End.DX4, nh: h2}}", "sids: {dx4: {behaviour: End.DX4, nh: h2}, dt4: {behaviour: End.DT4}}")
+    p = tmp_path / "dt4.yaml"
+    p.write_text(text)
+    r = subprocess.run([sys.executable, "-m", "emulator", "deploy", str(p)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "End.DT4" in l)
+    assert f"{p}:{line}:" in r.stderr and "nodes.e2.sids.dt4.behaviour" in r.stderr
+    assert "cannot install SRv6 End.DT4" in r.stderr
+    assert not [n for n in os.listdir("/run/netns") if n.startswith(f"emu-{lab_name}.")]
+    assert not os.path.exists(state.lab_dir(lab_name))

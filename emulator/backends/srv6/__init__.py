@@ -6,7 +6,7 @@
     driver.py   the `srv6-router` kind: sysctls, addresses, routes; check_host (behaviours the kernel lacks)
     cli.py      the expand stage (located errors), the `srv6` verb, what `inspect LAB` shows
     monitor.py  per-link loss monitoring: nft netdev counters at both ends of every link, sampled
-    fault.py    loss injection: a tc (cls_bpf, direct action) drop filter, or a link down for a moment
+    fault.py    loss injection: a tc (cls_bpf, direct action) drop filter on one end of a link
     steps.py    scenario steps: srv6_policy (new segment list at run time), link_fault, link_monitor
 """
 from __future__ import annotations

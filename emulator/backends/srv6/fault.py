@@ -1,10 +1,10 @@
 """Loss injection on one end of a link, without netem: a tc drop filter the emulator installs on the
 device's egress (a clsact qdisc with a cls_bpf filter in direct-action mode whose classic-BPF program
-returns TC_ACT_SHOT for every IP packet but neighbour discovery and MLD, or a random share of them),
-or the device taken down for a moment.
+returns TC_ACT_SHOT for every IP packet but neighbour discovery and MLD, or a random share of them).
+The packets it dropped are the clsact qdisc's drop count (read before and after).
 
-The packets a drop filter dropped are the clsact qdisc's drop count (read before and after);
-a device taken down drops what its peer sends meanwhile (the peer's veth tx_dropped)."""
+(A link taken down for a moment is the generic `link` step; the kernel drops the routes through a
+device that goes down, and that step restores only the topology's own routes, not SRv6's.)"""
 from __future__ import annotations
 
 import json
@@ -96,16 +96,3 @@ class DropFilter:
         self._tc("filter", "del", "dev", self.dev, "egress", "pref", str(PREF))
         self.dropped = (_clsact_drops(self.netns, self.dev) or 0) - self.before
         return self.dropped
-
-
-def tx_dropped(netns: str, dev: str) -> int:
-    r = hostcmd.run(["ip", "-s", "-j", "link", "show", "dev", dev], netns=netns)
-    if not r.ok:
-        raise FaultError(f"ip link show {dev} in {netns}: {r.stderr.strip()}")
-    return int(json.loads(r.stdout)[0]["stats64"]["tx"]["dropped"])
-
-
-def set_link(netns: str, dev: str, up: bool) -> None:
-    r = hostcmd.run(["ip", "link", "set", "dev", dev, "up" if up else "down"], netns=netns)
-    if not r.ok:
-        raise FaultError(f"ip link set {dev} in {netns}: {r.stderr.strip()}")

@@ -98,15 +98,14 @@ class Srv6Policy(Step):
 class LinkFault(Step):
     type = "link_fault"
     endpoint_fields = ("endpoint",)
-    summary = ("loss on one end of a link for a while: a tc drop filter on its egress (mode drop, all or loss% of "
-               "the packets), or the device down (mode down); reports how many packets it dropped")
+    summary = ("loss on one end of a link for a while: a tc drop filter on its egress (all or loss% of the IP "
+               "packets it sends, not ND/MLD); reports how many packets it dropped")
     metrics = ("dropped", "link", "started_s", "ended_s")
     schema = {"type": "object", "additionalProperties": False, "required": ["endpoint"],
-              "properties": {"endpoint": {"type": "string", "description": "NODE:IF; drop: what it sends is dropped; "
-                                                                           "down: what its peer sends to it"},
-                             "duration": DURATION, "mode": {"enum": ["drop", "down"]},
-                             "loss": {"type": ["string", "number"], "description": "drop mode: share of packets "
-                                                                                   "dropped (default 100%)"}}}
+              "properties": {"endpoint": {"type": "string", "description": "NODE:IF: what it sends is dropped"},
+                             "duration": DURATION,
+                             "loss": {"type": ["string", "number"], "description": "share of packets dropped "
+                                                                                   "(default 100%)"}}}
 
     def check(self, a):
         out = super().check(a)
@@ -115,39 +114,26 @@ class LinkFault(Step):
                 units.percent(a["loss"])
             except ValueError as e:
                 out.append((("loss",), str(e)))
-        if "loss" in a and a.get("mode") == "down":
-            out.append((("loss",), "loss applies to mode drop only"))
         return out
 
     def default_name(self, a):
-        return f"link fault {a['endpoint']} ({a.get('mode', 'drop')})"
+        return f"link fault {a['endpoint']}" + (f" ({a['loss']})" if "loss" in a else "")
 
     def run(self, ctx, a):
         end = _end(ctx, a["endpoint"])
         peer_key = next((l["b"] if l["a"] == end.key else l["a"] for l in ctx.state.get("links", [])
                          if end.key in (l["a"], l["b"])), None)
-        peer = _end(ctx, peer_key) if peer_key else None
+        if peer_key is None:
+            raise StepError(f"{end.key} is not an end of a link")
         dur = seconds(a.get("duration"), 1.0)
         t0 = time.time()
-        if a.get("mode", "drop") == "drop":
-            f = fault.DropFilter(end.netns, end.device, units.percent(a["loss"]) if "loss" in a else 100.0)
-            f.install()
-            try:
-                time.sleep(dur)
-            finally:
-                dropped = f.remove()
-            link = f"{end.key} -> {peer_key}"
-        else:
-            if peer is None:
-                raise StepError(f"{end.key} is not an end of a link")
-            before = fault.tx_dropped(peer.netns, peer.device)
-            fault.set_link(end.netns, end.device, False)
-            try:
-                time.sleep(dur)
-            finally:
-                fault.set_link(end.netns, end.device, True)
-            dropped = fault.tx_dropped(peer.netns, peer.device) - before
-            link = f"{peer_key} -> {end.key}"
+        f = fault.DropFilter(end.netns, end.device, units.percent(a["loss"]) if "loss" in a else 100.0)
+        f.install()
+        try:
+            time.sleep(dur)
+        finally:
+            dropped = f.remove()
+        link = f"{end.key} -> {peer_key}"
         return StepResult({"dropped": dropped, "link": link, "started_s": round(t0, 3),
                            "ended_s": round(time.time(), 3)},
                           summary=f"{dropped} packet(s) dropped on {link} in {dur:g} s")
