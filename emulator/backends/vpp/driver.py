@@ -146,8 +146,15 @@ class VppDriver(Driver):
 
 def _start(lab, node, cmds, notes, ifmap, where):
     from .instance import StartVpp
-    return StartVpp(netns=node.netns, lab=lab.name, node=node.name, ifmap=ifmap, where=where,
+    wait_up = [config.vpp_ifname(lab, i) for i in node.interfaces.values() if i.link >= 0
+               and lab.nodes[_peer(lab, i).node].kind != "dpdk-app"]
+    return StartVpp(ns=node.netns, lab=lab.name, node=node.name, ifmap=ifmap, where=where, wait_up=wait_up,
                     conf=config.startup_conf(lab.name, node.name, node.props), commands=cmds, notes=notes)
+
+
+def _peer(lab, iface):
+    link = lab.links[iface.link]
+    return link.b if iface is link.a else link.a
 
 
 def _nsim_problems(nsim) -> list:

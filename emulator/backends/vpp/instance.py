@@ -27,6 +27,8 @@ from . import config, find
 
 PHASE = A.SWITCHPORTS + 1   # after the veths are up (af_packet takes them), before routes and exec
 START_TIMEOUT = 30.0
+LINK_TIMEOUT = float(os.environ.get("EMULATOR_VPP_LINK_TIMEOUT", 30))
+_HW_UP = re.compile(r"^(\S+)\s+\d+\s+up\s", re.M)
 # what VPP's CLI prints for a command it rejects: "unknown input `...'" or "<command path>: <why>"
 _ERROR = re.compile(r"^(unknown input|\w[\w -]*: )", re.M)
 
@@ -45,14 +47,19 @@ def rejected(cmd: str, out: str) -> bool:
 class StartVpp(A.Action):
     lab: str = ""
     node: str = ""
+    ns: str = ""                                   # the node's namespace, where VPP runs
     conf: str = ""
     commands: list = field(default_factory=list)   # [(command, "file:line")]
     notes: list = field(default_factory=list)      # how each interface is made (for plan)
     ifmap: dict = field(default_factory=dict)      # VPP's interface name -> the topology's
     where: str = ""                                # file:line of the node in the topology
+    wait_up: list = field(default_factory=list)    # VPP interfaces up before deploy goes on (not those
+                                                   # to dpdk-apps: they start later, and wait themselves)
 
     def __post_init__(self):
-        self.phase, self.batch = PHASE, "vpp"
+        # one batch for the whole lab (netns None): every VPP starts, then each is configured, then
+        # the links are waited for (a memif master is up only once its slave, configured later, connects)
+        self.phase, self.batch, self.netns = PHASE, "vpp", None
 
     def phase_label(self):
         return "VPP instances"
@@ -62,7 +69,7 @@ class StartVpp(A.Action):
         return config.run_dir(self.lab, self.node)
 
     def describe(self):
-        lines = [f"[{self.netns}] vpp -c {self.rundir}/startup.conf"]
+        lines = [f"[{self.ns}] vpp -c {self.rundir}/startup.conf"]
         lines += [f"    # {n}" for n in self.notes]
         lines += [f"    vppctl {c}" for c, _where in self.commands]
         return "\n".join(lines)
@@ -83,6 +90,9 @@ class StartVpp(A.Action):
             a.wait_ready(ctl, proc)
         for a, proc in started:
             a.configure(ctl, proc)
+        end = time.monotonic() + LINK_TIMEOUT   # memif peers connect, af_packet sees its veth: then traffic
+        for a, proc in started:
+            a.wait_links(ctl, proc, end)
 
     def launch(self, vpp: str, ctx):
         d = self.rundir
@@ -94,7 +104,7 @@ class StartVpp(A.Action):
             json.dump(self.ifmap, f)
         with open(os.path.join(d, "setup.cli"), "w") as f:
             f.write("".join(f"{c}\n" for c, _w in self.commands))
-        proc = hostcmd.start([vpp, "-c", os.path.join(d, "startup.conf")], netns=self.netns,
+        proc = hostcmd.start([vpp, "-c", os.path.join(d, "startup.conf")], netns=self.ns,
                              log=os.path.join(d, "vpp.out"))
         with open(os.path.join(d, "vpp.pid"), "w") as f:
             f.write(f"{proc.pid}\n")
@@ -125,6 +135,22 @@ class StartVpp(A.Action):
                 raise self._failed(f"VPP exited after `{cmd}` ({where})")
             if rejected(cmd, out):
                 raise DeployError(f"{where}: vpp node '{self.node}' rejected `{cmd}`: VPP says: {out}")
+
+
+    def wait_links(self, ctl: str, proc, end: float):
+        sock = os.path.join(self.rundir, "cli.sock")
+        down = list(self.wait_up)
+        while down:
+            if proc.poll() is not None:
+                raise self._failed(f"VPP exited (status {proc.returncode})")
+            text = vppctl(ctl, sock, "show hardware-interfaces brief", timeout=5)
+            up = {m.group(1) for m in _HW_UP.finditer(text)}
+            down = [i for i in self.wait_up if i not in up]
+            if not down:
+                return
+            if time.monotonic() > end:
+                raise self._failed(f"link still down after {LINK_TIMEOUT:g} s: {', '.join(down)}")
+            time.sleep(0.05)
 
 
 def vpp_messages(rundir: str, limit: int = 1500) -> str:
