@@ -96,6 +96,10 @@ def _router_lab(topo, lab_name):
         r = subprocess.run([sys.executable, "-m", "emulator", "exec", lab_name, "r1", "--", "vppctl", "show", "int",
                             "addr"], capture_output=True, text=True, timeout=30)
         assert "10.0.1.1/24" in r.stdout, r.stdout + r.stderr
+        # and from a shell in the node (as the web UI's console opens one): vppctl is the node's own
+        r = subprocess.run([sys.executable, "-m", "emulator", "exec", lab_name, "r1", "--", "sh", "-c",
+                            "vppctl show int addr"], capture_output=True, text=True, timeout=30)
+        assert "10.0.2.1/24" in r.stdout, r.stdout + r.stderr
         assert st["nodes"]["r1"]["kind"] == "vpp"
         r = subprocess.run([sys.executable, "-m", "emulator", "inspect", lab_name], capture_output=True, text=True,
                            timeout=60)

@@ -137,6 +137,9 @@ class VppDriver(Driver):
             _vpp, ctl, _why = find.locate()
             sock = os.path.join(config.run_dir(lab, node), "cli.sock")
             return [ctl or argv[0], "-s", sock] + argv[1:]
+        b = os.path.join(config.run_dir(lab, node), "bin")
+        if argv and os.path.isdir(b):   # anything else (a shell...): the node's vppctl first on PATH
+            return ["env", f"PATH={b}:{os.environ.get('PATH', '/usr/bin:/bin')}"] + argv
         return argv
 
     def live(self, lab, node, st):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import time
@@ -86,6 +87,7 @@ class StartVpp(A.Action):
         started = []
         for a in actions:   # start them all, then wait: they boot in parallel
             started.append((a, a.launch(vpp, ctx)))
+            a.write_vppctl(ctl)
         for a, proc in started:
             a.wait_ready(ctl, proc)
         for a, proc in started:
@@ -112,6 +114,16 @@ class StartVpp(A.Action):
             ctx.journal.append([{"op": "vpp-pid", "lab": self.lab, "node": self.node, "pid": proc.pid,
                                  "rundir": d}])
         return proc
+
+    def write_vppctl(self, ctl: str) -> None:
+        """RUNDIR/bin/vppctl: the node's own vppctl, first on PATH in what `emulator exec` runs there
+        (a shell or the web UI's console too), so a plain `vppctl show int` reaches this VPP."""
+        b = os.path.join(self.rundir, "bin")
+        os.makedirs(b, exist_ok=True)
+        with open(os.path.join(b, "vppctl"), "w") as f:
+            f.write(f"#!/bin/sh\nexec {shlex.quote(ctl)} -s {shlex.quote(os.path.join(self.rundir, 'cli.sock'))} "
+                    '"$@"\n')
+            os.fchmod(f.fileno(), 0o755)
 
     def _failed(self, what: str) -> DeployError:
         return DeployError(f"{self.where}: vpp node '{self.node}': {what}\n{vpp_messages(self.rundir)}")
