@@ -169,16 +169,25 @@ def test_roles_become_loader_commands_and_the_preflight_action():
 
 # -- real programs and traffic ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("hook", ["tc-ingress", "xdp"])
+def _fw_on_client(text: str) -> str:
+    """The firewall on the client's veth instead (tc egress: what the client sends)."""
+    vnf = "    vnf: {type: ebpf-firewall, interfaces: [eth0], hook: tc-egress, allow: [icmp, tcp/5201-5210]}\n"
+    text = text.replace(vnf.replace("tc-egress", "HOOK"), "")
+    return text.replace("  c: {kind: host, ip: [10.9.1.1/24]}\n", "  c:\n    kind: host\n    ip: [10.9.1.1/24]\n" + vnf)
+
+
+@pytest.mark.parametrize("hook", ["tc-ingress", "xdp", "tc-egress"])
 @pytest.mark.integration
 @pytest.mark.usefixtures("clean_host")
 @needs_toolchain
 def test_firewall_drops_what_it_denies_and_a_rule_change_takes_effect(topo, lab_name, hook):
-    api.deploy(topo(FW.replace("HOOK", hook)))
+    fw = "c" if hook == "tc-egress" else "s"
+    api.deploy(topo(_fw_on_client(FW) if fw == "c" else FW.replace("HOOK", hook)))
     try:
         ids = _ids(lab_name)
         [meta] = tool.attached(lab_name)
-        assert meta["attach"].startswith("tc ingress" if hook == "tc-ingress" else "xdp")
+        assert meta["node"] == fw and meta["attach"].startswith({"tc-ingress": "tc ingress", "xdp": "xdp",
+                                                                  "tc-egress": "tc egress"}[hook])
         assert api.ping(lab_name, "c", "10.9.1.2", count=2)
         assert _connects(lab_name, "c", "10.9.1.2", 5201)
         assert not _connects(lab_name, "c", "10.9.1.2", 5300)   # a listener is there: the program drops
@@ -187,14 +196,14 @@ def test_firewall_drops_what_it_denies_and_a_rule_change_takes_effect(topo, lab_
         [m] = tool.show(lab_name)
         assert m["values"]["dropped"]["packets"] >= 1 and m["values"]["passed"]["packets"] > 100
         # at run time, through the CLI: 5300 allowed, 5201 no longer; then a prefix rule
-        r = subprocess.run([sys.executable, "-m", "emulator", "ebpf", "rules", lab_name, "s",
+        r = subprocess.run([sys.executable, "-m", "emulator", "ebpf", "rules", lab_name, fw,
                             "--allow", "icmp", "--allow", "tcp/5300"], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert _connects(lab_name, "c", "10.9.1.2", 5300)
         assert not _connects(lab_name, "c", "10.9.1.2", 5201)
-        tool.set_rules(lab_name, "s", None, None, ["all from 10.9.1.1/32"])
+        tool.set_rules(lab_name, fw, None, None, ["all from 10.9.1.1/32"])
         assert not api.ping(lab_name, "c", "10.9.1.2", count=1, timeout=1)
-        tool.set_rules(lab_name, "s", None, None, ["all from 10.9.7.0/24"])
+        tool.set_rules(lab_name, fw, None, None, ["all from 10.9.7.0/24"])
         assert api.ping(lab_name, "c", "10.9.1.2", count=1) and _connects(lab_name, "c", "10.9.1.2", 5201)
         insp = subprocess.run([sys.executable, "-m", "emulator", "inspect", lab_name], capture_output=True, text=True)
         assert "ebpf-firewall on eth0" in insp.stdout and "dropped:" in insp.stdout
@@ -230,6 +239,59 @@ def test_forwarders_l2_and_l3_forward_ping_and_iperf3_and_count_per_direction(to
     finally:
         api.destroy(lab_name)
     _gone(lab_name, *ids)
+
+
+NSM = """
+name: {lab}
+services:
+  sfc:
+    matches:
+      - source_selector: {app: fw}
+        routes: [{destination_selector: {app: fwd}}]
+      - source_selector: {app: fwd}
+        routes: [{destination_selector: {app: srv}}]
+      - routes: [{destination_selector: {app: fw}}]
+  l2:
+    payload: ETHERNET
+    matches:
+      - source_selector: {app: fwd2}
+        routes: [{destination_selector: {app: srv2}}]
+      - routes: [{destination_selector: {app: fwd2}}]
+nodes:
+  client: {kind: nsc, requests: ["kernel://sfc/nsm0"]}
+  fw:   {kind: nse, services: [sfc], labels: {app: fw}, cidr: 172.31.1.0/24,
+         vnf: {type: ebpf-firewall, allow: [icmp, tcp/5201]}}
+  fwd:  {kind: nse, services: [sfc], labels: {app: fwd}, cidr: 172.31.2.0/24, vnf: ebpf-forwarder}
+  srv:  {kind: nse, services: [sfc], labels: {app: srv}, cidr: 172.31.3.0/24,
+         vnf: {type: iperf3-server, port: 5201}, exec: ["iperf3 -s -D -p 5300"]}
+  client2: {kind: nsc, requests: ["kernel://l2/nsm0"]}
+  fwd2: {kind: nse, services: [l2], labels: {app: fwd2}, vnf: ebpf-forwarder}
+  srv2: {kind: nse, services: [l2], labels: {app: srv2}, cidr: 172.31.9.0/24}
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+@needs_toolchain
+def test_nsm_endpoints_play_the_ebpf_roles(topo, lab_name, tmp_path):
+    from emulator.scenario.steps import RunContext, get as get_step
+    st = api.deploy(topo(NSM))
+    try:
+        by = {c["client"]: c for c in st["services"]}
+        dst = by["client"]["hops"][-1]["endpoint_ip"].split("/")[0]
+        assert _connects(lab_name, "client", dst, 5201) and not _connects(lab_name, "client", dst, 5300)
+        ctx = RunContext(lab=lab_name, state=state.read_state(lab_name), artifacts_dir=str(tmp_path))
+        for client in ("client", "client2"):   # IP chain: fw, then the l3 forwarder; ETHERNET: the l2 one
+            m = get_step("nsm_chain").run(ctx, {"client": client, "count": 5}).measurements
+            assert m["in_order"] and m["loss_pct"] == 0, m
+        metas = {m["node"]: m for m in tool.show(lab_name)}
+        assert metas["fwd"]["mode"] == "l3" and metas["fwd2"]["mode"] == "l2"
+        for node in ("fwd", "fwd2"):
+            m = get_step("ebpf_counters").run(ctx, {"node": node}).measurements
+            assert len(m["directions"]) == 2 and all(v >= 4 for v in m["directions"].values()), m
+        assert get_step("ebpf_counters").run(ctx, {"node": "fw"}).measurements["dropped"] >= 1
+    finally:
+        api.destroy(lab_name)
 
 
 def _tc_prog_ids(dev: str) -> list[int]:
