@@ -281,3 +281,45 @@ def test_phys_verb_lists_the_host_and_says_what_was_verified():
     assert any(d["default_route"] for d in rep["devices"]) == bool(preflight.default_route_devices())
     h = subprocess.run([sys.executable, "-m", "emulator", "phys", "--help"], capture_output=True, text=True).stdout
     assert "Nothing has been run on a physical NIC" in h and "only against a fixture" in h
+
+
+@pytest.mark.integration
+def test_kernel_vf_deployed_through_the_fixture_moved_in_and_back(tree, topo, lab_name, clean_host, monkeypatch):
+    """A real deploy whose sysfs is the fixture: VF 1's netdev is a real veth end in the host's
+    namespace, so the VF is picked from the fixture, moved into the node, addressed, reached, and
+    moved back by destroy."""
+    from pyroute2 import IPRoute
+
+    from emulator import lab as api
+    vf, peer = f"{lab_name[-8:]}vf", f"{lab_name[-8:]}vp"
+    os.rename(os.path.join(tree.pci_dir(vf_pci(1)), "net", "fxvf1"), os.path.join(tree.pci_dir(vf_pci(1)), "net", vf))
+    net = f"10.{200 + os.getpid() % 50}.{os.getpid() // 50 % 250}"
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=vf, kind="veth", peer=peer)
+        i = ipr.link_lookup(ifname=peer)[0]
+        ipr.link("set", index=i, state="up")
+        ipr.addr("add", index=i, address=f"{net}.62", prefixlen=24)
+        vf_index = ipr.link_lookup(ifname=vf)[0]
+    monkeypatch.setattr(sriov, "SYSFS_ROOT", tree.root)
+    try:
+        path = topo(f"""
+            name: {{lab}}
+            nodes: {{r1: {{kind: host}}}}
+            links: [{{type: sriov-vf, endpoint: {{node: r1, interface: vf0, ip: [{net}.61/24]}}, pf: fxpf0, vf: 1}}]
+        """)
+        st = api.deploy(path)
+        try:
+            ns = st["nodes"]["r1"]["netns"]
+            r = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "3", "-i", "0.3", "-W", "2", f"{net}.62"],
+                               capture_output=True)
+            assert r.returncode == 0
+            from emulator.deploy import state
+            assert [rec["pci"] for rec in state.Journal(lab_name).records() if rec["op"] == "sriov-vf"] == [vf_pci(1)]
+        finally:
+            assert api.destroy(lab_name) == []
+        with IPRoute() as ipr:
+            assert ipr.link_lookup(ifname=vf) == [vf_index]   # back under its name and ifindex
+    finally:
+        with IPRoute() as ipr:
+            for i in ipr.link_lookup(ifname=peer):
+                ipr.link("del", index=i)
