@@ -192,9 +192,25 @@ def _srh_packets(pcap: str) -> list[tuple[int, list[str]]]:
     return out
 
 
+@pytest.fixture
+def decoy(lab_name):
+    """A namespace named like one of another lab's (emu-<lab>d.r1), with a table and qdisc named like
+    the monitor's: what this test's lab does must leave it alone."""
+    name = f"emu-{lab_name}d.r1"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        sh = ("ip link add va type veth peer name vb && ip link set va up && tc qdisc add dev va clsact && "
+              "nft add table netdev emulator_mon && nft add chain netdev emulator_mon c && "
+              "nft add rule netdev emulator_mon c counter packets 7 bytes 700")
+        subprocess.run(["ip", "netns", "exec", name, "sh", "-c", sh], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name])
+
+
 @pytest.mark.integration
 @pytest.mark.usefixtures("clean_host")
-def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path):
+def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path, decoy):
     st = _deploy(lab_name)
     try:
         ctx = _ctx(lab_name, tmp_path)
@@ -252,10 +268,21 @@ def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path):
         last = by["e1:eth1 -> r1:eth0"]["intervals"][-2:]
         assert all(r["sent"] < 5 for r in last)   # nothing left on the old path at the end
         assert results["flow"].measurements["received"] == sent - dropped
+        # per SID (seg6local counters): r1's End forwarded what reached r1 (those the filter dropped
+        # behind it are its errors), e2's End.DX4 decapsulated what reached h2
+        sids = loss["sids"]
+        assert sids["r1"] == by["e1:eth1 -> r1:eth0"]["received"] - dropped
+        assert sids["e2.dx4"] == sent - dropped == by["e2:eth0 -> h2:eth0"]["received"]
+        assert sids["r3"] >= moved and sids["e1.dx4"] == by["e1:eth0 -> h1:eth0"]["received"]
+        # a decoy lab's namespace, named like ours, with our table and qdisc: untouched
+        out = subprocess.run(["ip", "netns", "exec", decoy, "nft", "-j", "list", "table", "netdev", "emulator_mon"],
+                             capture_output=True, text=True).stdout
+        assert '"packets": 7' in out
     finally:
         api.destroy(lab_name)
     assert not [n for n in os.listdir("/run/netns") if n.startswith(f"emu-{lab_name}.")]
     assert not os.path.exists(state.lab_dir(lab_name))
+    assert decoy in os.listdir("/run/netns")   # destroy left the decoy lab's namespace alone
 
 
 @pytest.mark.integration

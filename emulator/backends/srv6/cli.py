@@ -52,4 +52,11 @@ def inspect_text(st: dict) -> str:
         return ""
     out = [f"  {name}: {p['headend']} -> {p['to']} ({p['mode']}) over " + " -> ".join(p["labels"])
            for name, p in data.get("policies", {}).items()]
+    from .monitor import sid_counters
+    try:
+        counts = sid_counters(st, data.get("routers", {}))
+    except Exception:   # inspect shows what it can (not root: no namespace to enter)
+        counts = {}
+    if counts:
+        out.append("  packets per SID: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return ("SRv6 policies:\n" + "\n".join(out)) if out else ""

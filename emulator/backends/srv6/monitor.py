@@ -220,3 +220,21 @@ class Monitor:
             events += [{"link": d.name, "t": x["t"], "lost": x["lost"]} for x in rows if x["lost"] > 0]
         return {"interval_s": self.interval, "settled": self.settled, "settled_start": self.settled_start, "links": links,
                 "events": sorted(events, key=lambda e: e["t"]), **({"error": self.error} if self.error else {})}
+
+
+def sid_counters(st: dict, routers: dict) -> dict[str, int]:
+    """Packets each SID has processed so far (seg6local's `count`): ROUTER.SID label -> packets,
+    read from every srv6-router of a running lab (ROUTERS: srv6.json's routers)."""
+    out = {}
+    for name, r in routers.items():
+        netns = st["nodes"].get(name, {}).get("netns")
+        res = hostcmd.run(["ip", "-s", "-j", "-6", "route", "show"], netns=netns) if netns else None
+        if res is None or not res.ok:
+            continue
+        by_addr = {v["sid"]: (name if sname == "end" else f"{name}.{sname}") for sname, v in r["sids"].items()}
+        for route in json.loads(res.stdout or "[]"):
+            label = by_addr.get(route.get("dst", ""))
+            if label and route.get("encap") == "seg6local":
+                out[label] = int((route.get("stats64") or {}).get("packets", 0))
+    return out
+

@@ -21,6 +21,15 @@ def _srv6_state(ctx) -> dict:
         raise StepError(f"lab '{ctx.lab}' has no SRv6 routers (no {STATE_FILE})") from None
 
 
+def _srv6_routers(ctx) -> dict:
+    """The lab's SRv6 routers and SIDs, or {} when it has none (the monitor works on any lab)."""
+    try:
+        with open(os.path.join(labstate.lab_dir(ctx.lab), STATE_FILE)) as f:
+            return json.load(f).get("routers", {})
+    except (OSError, ValueError):
+        return {}
+
+
 def _model(data: dict) -> spec.Model:
     m = spec.Model()
     for name, r in data["routers"].items():
@@ -142,7 +151,8 @@ class LinkFault(Step):
 class LinkMonitor(Step):
     type = "link_monitor"
     summary = ("per-link loss: packet counters at both ends of every link (or of LINKS), sampled every interval "
-               "for the duration; per link and interval sent/received/lost and the time of each loss event")
+               "for the duration; per link and interval sent/received/lost and the time of each loss event; "
+               "packets per SRv6 SID (seg6local counters) when the lab has them")
     metrics = ("lost_total", "loss_links", "loss_link_count", "events", "link_loss")
     schema = {"type": "object", "additionalProperties": False, "required": ["duration"],
               "properties": {"duration": DURATION, "interval": DURATION,
@@ -163,12 +173,16 @@ class LinkMonitor(Step):
             if not pairs:
                 raise StepError(f"none of {', '.join(sorted(want))} is an end of a link of lab '{ctx.lab}'")
         mon = monitor.Monitor(pairs, seconds(a.get("interval"), 1.0))
+        routers = _srv6_routers(ctx)
         mon.start()
+        sids0 = monitor.sid_counters(ctx.state, routers)
         try:
             time.sleep(seconds(a["duration"]))
         finally:
             mon.stop()
         rep = mon.report()
+        sids1 = monitor.sid_counters(ctx.state, routers)
+        rep["sids"] = {k: v - sids0.get(k, 0) for k, v in sids1.items()}   # packets per SID during the run
         lossy = [l for l in rep["links"] if l["lost"] > 0]
         path = ctx.artifact("link-loss.json")
         with open(path, "w") as f:
