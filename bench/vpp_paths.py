@@ -8,6 +8,7 @@ receiver on CPU 1, flat out, for each frame size):
     vpp xconnect memif      tx ==memif== VPP (l2 xconnect) ==memif== rx
     vpp bridge memif        tx ==memif== VPP (bridge domain) ==memif== rx
     vpp xconnect vhost      tx ==vhost-user== VPP (l2 xconnect) ==vhost-user== rx
+    ovs-dpdk vhost          tx ==vhost-user== OVS-DPDK (a flow each way, PMD on --vpp-core) ==vhost-user== rx
 
 VPP (EMULATOR_VPP or PATH) runs its one main thread on CPU --vpp-core: on a 2-CPU machine it
 shares that CPU with a busy-polling testpmd, which is what the numbers measure here.
@@ -40,6 +41,11 @@ def topology(path: str, vpp_core: int) -> dict:
              "rx": {"kind": "dpdk-app", "mode": "rxonly", "cores": [1], "memory": 64}}
     if path == "memif direct":
         links = [{"endpoints": ["rx:eth0", "tx:eth0"], "type": "memif"}]
+    elif path == "ovs-dpdk vhost":   # OVS-DPDK's PMD on the VPP's CPU, a flow each way
+        nodes["br"] = {"kind": "ovs-dpdk", "pmd_cores": [vpp_core], "socket_mem": 256, "pmd_maxsleep": 200,
+                       "flows": ["in_port=1,actions=output:2", "in_port=2,actions=output:1"]}
+        links = [{"endpoints": ["tx:eth0", "br:eth1"], "type": "vhost-user"},
+                 {"endpoints": ["rx:eth0", "br:eth2"], "type": "vhost-user"}]
     else:
         mode = "bridge" if "bridge" in path else "xconnect"
         ltype = "vhost-user" if "vhost" in path else "memif"
@@ -50,7 +56,7 @@ def topology(path: str, vpp_core: int) -> dict:
         else:                  # the apps' virtio_user listen, VPP connects
             links = [{"endpoints": ["tx:eth0", "v:eth0"], "type": ltype},
                      {"endpoints": ["rx:eth0", "v:eth1"], "type": ltype}]
-    return {"name": "vppbench", "hugepages": {"reserve": 200}, "nodes": nodes, "links": links}
+    return {"name": "vppbench", "hugepages": {"reserve": 400}, "nodes": nodes, "links": links}
 
 
 def run_path(path: str, sizes: list[int], duration: float, vpp_core: int, lab: str) -> list[dict]:
@@ -113,7 +119,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--vpp-core", type=int, default=1, help="CPU of VPP's main thread (default 1)")
     ap.add_argument("--paths", nargs="+", default=["memif direct", "vpp xconnect memif", "vpp bridge memif",
-                                                   "vpp xconnect vhost"])
+                                                   "vpp xconnect vhost", "ovs-dpdk vhost"])
     ap.add_argument("--chain", type=int, default=0, metavar="N",
                     help="instead: deploy+destroy time of a chain of N VPP xconnects (memif between them)")
     a = ap.parse_args()
