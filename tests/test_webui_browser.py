@@ -4,6 +4,7 @@ Draws three nodes and two links, saves the YAML and compares it; as root, deploy
 types `ip -br addr` in a node's console, destroys the lab and checks nothing is left. Screenshots
 go to test-artifacts/webui/.
 """
+import json
 import os
 import re
 import signal
@@ -359,6 +360,45 @@ def test_nsm_chain_is_drawn_with_its_hops_in_order(page):
     assert page.locator("input[id*='\"key\":\"matches\"']").count() == 1
 
 
+def test_drag_to_connect_copy_paste_search_and_layouts(page):
+    draw_three(page)
+    # Shift + drag from h1 onto h2 links them
+    box = page.locator("#cy").bounding_box()
+    a = page.evaluate("window.emu.cy().getElementById('h1').renderedPosition()")
+    b = page.evaluate("window.emu.cy().getElementById('h2').renderedPosition()")
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + a["x"], box["y"] + a["y"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + (a["x"] + b["x"]) / 2, box["y"] + (a["y"] + b["y"]) / 2 + 30, steps=5)
+    page.mouse.move(box["x"] + b["x"], box["y"] + b["y"], steps=5)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    page.wait_for_function("window.emu.cy().edges().length === 3")
+    # copy h1 and r1, paste: copies with the link between them
+    page.evaluate("window.emu.cy().elements().unselect(); window.emu.cy().getElementById('h1').select(); "
+                  "window.emu.cy().getElementById('r1').select()")
+    page.evaluate("window.emu.copy(); window.emu.paste()")
+    page.wait_for_function("window.emu.cy().getElementById('h3').nonempty() && window.emu.cy().getElementById('r2').nonempty()")
+    page.wait_for_function("window.emu.cy().edges().some(e => e.source().id() === 'h3' && e.target().id() === 'r2')")
+    # find a node: it is selected and centred
+    page.fill("#search", "r2")
+    page.press("#search", "Enter")
+    page.wait_for_function("window.emu.cy().getElementById('r2').selected()")
+    # Arrange (layered) and the force-directed layout move nodes; Undo brings them back
+    before = page.evaluate("window.emu.cy().getElementById('h3').position()")
+    page.click("#btn-arrange")
+    page.wait_for_function(f"JSON.stringify(window.emu.cy().getElementById('h3').position()) !== '{json.dumps(before, separators=(',', ':'))}'")
+    page.click("#tab-yaml")
+    page.wait_for_function("document.querySelector('#yaml').value.includes('h3')")
+    arranged = yaml.safe_load(page.input_value("#yaml"))
+    page.click("#btn-force")   # cose in the browser; the new places reach the server's drawing
+    page.wait_for_function(f"document.querySelector('#yaml').value !== {json.dumps(page.input_value('#yaml'))}")
+    forced = yaml.safe_load(page.input_value("#yaml"))
+    assert set(forced["nodes"]) == set(arranged["nodes"]) and forced["links"] == arranged["links"]
+    assert any(forced["nodes"][n]["position"] != arranged["nodes"][n]["position"] for n in forced["nodes"])
+    shot(page, "15-arranged.png")
+
+
 def test_500_node_lab_renders_and_responds(page, tmp_path):
     path = tmp_path / "big.yaml"
     path.write_text(model.to_yaml(generate("linear,250").data))
@@ -427,6 +467,13 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
     page.keyboard.type("clear\n")
     assert stty_matches() > rows0
     page.evaluate("document.getElementById('console-dock').style.height = '280px'")
+    # the dock takes its room from the page: the drawing ends above it, and collapsing gives it back
+    page.wait_for_function("document.getElementById('cy').getBoundingClientRect().bottom <= "
+                           "document.getElementById('console-dock').getBoundingClientRect().top + 1")
+    page.click(".dock-collapse")
+    page.wait_for_function("document.getElementById('console-dock').offsetHeight < 30")
+    page.click(".dock-collapse")
+    page.wait_for_function("document.getElementById('console-dock').offsetHeight > 200")
     # traffic shows as a rate on the link
     page.keyboard.type("ping -c 12 -i 0.2 10.255.0.2\n")
     page.wait_for_function("(window.emu.el('link-0').data('rate') || '').includes('pkt/s')",

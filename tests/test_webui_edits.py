@@ -187,3 +187,24 @@ def test_open_lab_shows_the_topology_it_was_deployed_with(tmp_path, monkeypatch)
     state["source"] = {"text": model.to_yaml({**deployed, "name": "other"})}
     t, _ = edits.open_lab(drawn(), Req(lab="lab9", roots=Roots.for_server(cwd=str(tmp_path))))
     assert t["links"] == [["h1:eth0", "r1:eth0"]]
+
+
+def test_paste_copies_nodes_and_the_links_among_them():
+    t = drawn()
+    t["nodes"]["h1"]["ip"] = ["10.0.0.1/24"]
+    out, msg = edits.paste(t, Req(paste={"nodes": ["h1", "r1", "gone"]}))
+    assert msg == "pasted h2, r2" and out["nodes"]["h2"]["ip"] == ["10.0.0.1/24"]
+    p1, p2 = t["nodes"]["h1"]["position"], out["nodes"]["h2"]["position"]
+    assert (p2["x"] - p1["x"], p2["y"] - p1["y"]) == (60, 60)
+    assert out["links"] == [["h1", "r1"], ["h2", "r2"]]
+    only, _ = edits.paste(t, Req(paste={"nodes": ["r1"]}))
+    assert only["links"] == t["links"]       # a link to a node not copied is not copied
+    assert edits.paste(t, Req()) == (t, "")
+
+
+def test_labs_not_deployed_here_are_marked():
+    from webui import lab_view
+    opts = lab_view.lab_list([{"name": "mine", "status": "running", "nodes": {"a": {}}, "pid": 1},
+                              {"name": "theirs", "status": "running", "nodes": {}, "pid": 4242}], {"mine"})
+    assert opts[0]["label"] == "mine (running, 1 nodes)"
+    assert "not from this UI (pid 4242)" in opts[1]["label"]

@@ -13,7 +13,7 @@ import dash
 
 from emulator import backends
 
-from . import drawing, inspect_tab, lab_view, link_ops, model, scenario_tab, server
+from . import autolayout, drawing, inspect_tab, lab_view, link_ops, model, scenario_tab, server
 from .docs import Doc, doc  # noqa: F401  (webui.app.Doc / doc: the names the tests and tools use)
 from .edits import _apply_form  # noqa: F401
 from .files import Roots
@@ -26,7 +26,7 @@ def create_app(token: str, port: int, topology: str | None = None, roots: Roots 
     initial = None
     if topology:
         with open(topology, encoding="utf-8") as f:
-            initial = model.layout_missing(model.from_yaml(f.read(), topology))
+            initial = autolayout.auto(model.from_yaml(f.read(), topology))
     app = dash.Dash(__name__, title="emulator", update_title=None,
                     assets_folder=os.path.join(server.HERE, "assets"),
                     external_scripts=["/vendor/xterm/lib/xterm.js", "/vendor/xterm-fit/lib/addon-fit.js"],

@@ -92,21 +92,21 @@ def register(app: dash.Dash, roots: Roots) -> None:
         Input("link-req", "data"), Input("btn-delete", "n_clicks"), Input("btn-undo", "n_clicks"),
         Input("btn-redo", "n_clicks"), Input("btn-new", "n_clicks"), Input("upload", "contents"),
         Input("btn-yaml", "n_clicks"), Input("btn-apply", "n_clicks"), Input("labs-dd", "value"),
-        Input("restore", "data"), Input("btn-run", "n_clicks"), State("scn-file", "value"),
+        Input("restore", "data"), Input("btn-run", "n_clicks"), Input("btn-arrange", "n_clicks"), Input("paste", "data"), State("scn-file", "value"),
         State("scn-set", "value"), State("scn-lab", "value"), State("sid", "data"), State("cy", "selectedNodeData"), State("cy", "selectedEdgeData"),
         State("upload", "filename"), State("yaml", "value"),
         State({"type": "prop", "form": ALL, "key": ALL, "w": ALL}, "value"),
         State({"type": "prop", "form": ALL, "key": ALL, "w": ALL}, "id"),
         prevent_initial_call=True)
     def edit(_pal, drop, moved, link_req, _del, _undo, _redo, _new, upload, _yaml, _apply, lab_pick,
-             kept, _run, scn, scn_set, scn_lab, sid, sel_nodes, sel_edges, filename, yaml_text, prop_values, prop_ids):
+             kept, _run, _arrange, pasted, scn, scn_set, scn_lab, sid, sel_nodes, sel_edges, filename, yaml_text, prop_values, prop_ids):
         d = doc(sid)
         trig = ctx.triggered_id
         nodes, links = _selection(sel_nodes, sel_edges)
         req = Req(kind=trig.get("kind", "") if isinstance(trig, dict) else "", drop=drop, moved=moved,
                   link=link_req, nodes=nodes, links=links, upload=upload, filename=filename, yaml=yaml_text,
                   target=d.target, prop_ids=prop_ids or [], prop_values=prop_values or [], lab=lab_pick,
-                  restore=kept, scenario=scn, scn_set=scn_set, scn_lab=scn_lab, roots=roots)
+                  restore=kept, paste=pasted, scenario=scn, scn_set=scn_set, scn_lab=scn_lab, roots=roots)
         return run_edit(d, trig, req)
 
     @app.callback(

@@ -14,7 +14,7 @@ from typing import Callable
 
 from emulator import lab as api
 
-from . import forms, model
+from . import autolayout, forms, model
 from .files import Roots
 
 
@@ -35,6 +35,7 @@ class Req:
     prop_values: list = field(default_factory=list)
     lab: str | None = None           # a running lab picked in the labs dropdown
     restore: dict | None = None      # {text, dirty}: the drawing the page kept (sessionStorage) over a reload
+    paste: dict | None = None        # {nodes}: the names Ctrl+C kept, Ctrl+V copies them
     scenario: str | None = None      # Run: the scenario file, its parameters and lab name
     scn_set: str | None = None
     scn_lab: str | None = None
@@ -88,11 +89,11 @@ def open_upload(topo: dict, req: Req) -> tuple[dict, str]:
     if not req.upload:
         return topo, ""
     text = base64.b64decode(req.upload.split(",", 1)[1]).decode("utf-8")
-    return model.layout_missing(model.from_yaml(text, req.filename or "<upload>")), f"opened {req.filename}"
+    return autolayout.auto(model.from_yaml(text, req.filename or "<upload>")), f"opened {req.filename}"
 
 
 def apply_yaml(topo: dict, req: Req) -> tuple[dict, str]:
-    return model.layout_missing(model.from_yaml(req.yaml or "", "<yaml>")), "YAML applied"
+    return autolayout.auto(model.from_yaml(req.yaml or "", "<yaml>")), "YAML applied"
 
 
 def apply_form(topo: dict, req: Req) -> tuple[dict, str]:
@@ -104,7 +105,7 @@ def restore(topo: dict, req: Req) -> tuple[dict, str]:
     text = (req.restore or {}).get("text")
     if not isinstance(text, str) or not text.strip():
         return topo, ""
-    return model.layout_missing(model.from_yaml(text, "<kept drawing>")), "drawing restored"
+    return autolayout.auto(model.from_yaml(text, "<kept drawing>")), "drawing restored"
 
 
 def show_scenario(topo: dict, req: Req) -> tuple[dict, str]:
@@ -114,13 +115,27 @@ def show_scenario(topo: dict, req: Req) -> tuple[dict, str]:
     if not req.scenario:   # (no check for a run going on: the Run callback may have started it already)
         return topo, ""
     t = scenario_tab.scenario_topology(req.roots, req.scenario, req.scn_set, req.scn_lab)
-    return model.layout_missing(t), f"showing the lab of {req.scenario}"
+    return autolayout.auto(t), f"showing the lab of {req.scenario}"
+
+
+def paste(topo: dict, req: Req) -> tuple[dict, str]:
+    names = [n for n in (req.paste or {}).get("nodes") or [] if isinstance(n, str)]
+    if not names:
+        return topo, ""
+    t, made = model.copy_nodes(topo, names)
+    return t, (f"pasted {', '.join(made)}" if made else "nothing to paste: the copied nodes are gone")
+
+
+def arrange(topo: dict, req: Req) -> tuple[dict, str]:
+    if not topo.get("nodes"):
+        return topo, "nothing to arrange"
+    return autolayout.arrange(topo), "arranged: layered along the links and chains"
 
 
 def open_lab(topo: dict, req: Req) -> tuple[dict, str]:
     if not req.lab:
         return topo, ""
-    return model.layout_missing(_lab_topology(req.lab, req.roots)), f"opened running lab {req.lab}"
+    return autolayout.auto(_lab_topology(req.lab, req.roots)), f"opened running lab {req.lab}"
 
 
 EDITS: dict[str, Edit] = {   # Dash id (a palette button's id "type") -> its edit
@@ -134,6 +149,8 @@ EDITS: dict[str, Edit] = {   # Dash id (a palette button's id "type") -> its edi
     "btn-yaml": Edit(apply_yaml, refit=True, replaces=True),
     "btn-apply": Edit(apply_form),
     "labs-dd": Edit(open_lab, refit=True, replaces=True, clean=lambda r: True),
+    "btn-arrange": Edit(arrange, refit=True),
+    "paste": Edit(paste),
     "btn-run": Edit(show_scenario, refit=True, replaces=True, clean=lambda r: True),
     "restore": Edit(restore, refit=True, replaces=True, clean=lambda r: not (r.restore or {}).get("dirty")),
 }

@@ -158,5 +158,10 @@ def scenario(path: str, overrides: dict | None = None, lab_name: str | None = No
     return _start(job, fn)
 
 
+def labs_made_here() -> set[str]:
+    """The labs this server deployed (from the drawing or by a scenario run)."""
+    return {j.result["lab"] for j in list(JOBS.values()) if isinstance(j.result.get("lab"), str)}
+
+
 def get(job_id: int) -> Job | None:
     return JOBS.get(job_id)

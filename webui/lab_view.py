@@ -76,8 +76,7 @@ def register(app: dash.Dash, roots: Roots) -> None:
                 scn_log, scn_report, overlay = scenario_tab.view(job, j)
             progress = _progress(j)
         all_labs = api.labs()
-        lab_options = [{"label": f"{s['name']} ({s.get('status')}, {len(s.get('nodes', {}))} nodes)",
-                        "value": s["name"]} for s in all_labs]
+        lab_options = lab_list(all_labs, jobs.labs_made_here())
         live = _live(name, topo, all_labs)
         status = live["status"]
         busy = jobs.busy(name) is not None
@@ -86,6 +85,18 @@ def register(app: dash.Dash, roots: Roots) -> None:
             live = no_update
         return (live, label, progress, busy or status in ("running", "deploying"),
                 busy or status in ("absent", "deploying"), scn_log, scn_report, *overlay, lab_options)
+
+
+def lab_list(all_labs: list[dict], mine: set[str]) -> list[dict]:
+    """The running labs dropdown; labs this server did not deploy (the CLI, another user's UI, a
+    test run) are marked, so that nobody destroys someone else's lab by mistake."""
+    out = []
+    for s in all_labs:
+        text = f"{s['name']} ({s.get('status')}, {len(s.get('nodes', {}))} nodes)"
+        if s["name"] not in mine:
+            text += f" · not from this UI (pid {s.get('pid', '?')})"
+        out.append({"label": text, "value": s["name"], "title": "deployed elsewhere" if s["name"] not in mine else ""})
+    return out
 
 
 def _progress(j: dict):

@@ -146,6 +146,36 @@ def add_link(topo: dict, a: str, b: str) -> dict:
     return t
 
 
+def copy_nodes(topo: dict, names: list[str], offset: int = 60) -> tuple[dict, list[str]]:
+    """Copies of the nodes (fields kept, new names of the same prefix, placed `offset` down-right)
+    and of the links among them; links to nodes not copied are not."""
+    t = copy.deepcopy(topo)
+    nodes = t.setdefault("nodes", {})
+    renamed: dict[str, str] = {}
+    for n in names:
+        v = nodes.get(n)
+        if not isinstance(v, dict) or n in renamed:
+            continue
+        base = re.sub(r"\d+$", "", n) or "n"
+        i = 1
+        while f"{base}{i}" in nodes:
+            i += 1
+        new = f"{base}{i}"
+        c = copy.deepcopy(v)
+        if _has_pos(c):
+            c["position"] = {"x": c["position"]["x"] + offset, "y": c["position"]["y"] + offset}
+        else:
+            c["position"] = free_position(t)
+        nodes[new] = c
+        renamed[n] = new
+    for l in list(t.get("links") or []):
+        eps = link_endpoints(l)
+        if len(eps) == 2 and all(endpoint_node(e) in renamed for e in eps):
+            new_eps = [rename_endpoint(e, endpoint_node(e), renamed[endpoint_node(e)]) for e in eps]
+            t["links"].append(new_eps if isinstance(l, list) else {**copy.deepcopy(l), "endpoints": new_eps})
+    return t, list(renamed.values())
+
+
 def move_nodes(topo: dict, positions: dict) -> dict:
     t = copy.deepcopy(topo)
     for name, p in positions.items():

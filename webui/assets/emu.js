@@ -113,6 +113,28 @@
         connectSrc = null;
       }
     });
+    // drag to connect: Shift + drag from a node, release on another
+    let dragSrc = null;
+    c.on("tapstart", "node", (ev) => {
+      const oe = ev.originalEvent || {};
+      if (!oe.shiftKey || ev.target.hasClass("overlay")) return;
+      dragSrc = ev.target;
+      dragSrc.ungrabify();
+      dragSrc.addClass("connect-src");
+    });
+    c.on("tapend", (ev) => {
+      if (!dragSrc) return;
+      const src = dragSrc;
+      dragSrc = null;
+      src.grabify();
+      src.removeClass("connect-src");
+      const p = ev.position;
+      const hit = c.nodes(":not(.overlay)").filter((n) => {
+        const b = n.boundingBox({ includeLabels: false });
+        return n !== src && p.x >= b.x1 && p.x <= b.x2 && p.y >= b.y1 && p.y <= b.y2;
+      });
+      if (hit.nonempty()) setProps("link-req", { a: src.id(), b: hit[0].id() });
+    });
     c.on("cxttap", "edge", (ev) => {
       const e = ev.target;
       if (e.hasClass("overlay")) return;
@@ -162,6 +184,7 @@
     if (!t) return;
     if (t.id === "btn-connect") setConnect(!connectMode);
     if (t.id === "btn-fit") fitAll();
+    if (t.id === "btn-force") forceLayout();
     if (t.id === "btn-save") {
       emu.dirty = false;
       try { const k = JSON.parse(sessionStorage.getItem(KEEP) || "null"); if (k) { k.dirty = false; sessionStorage.setItem(KEEP, JSON.stringify(k)); } } catch (e) { /* none */ }
@@ -176,6 +199,8 @@
     else if (ev.key === "Delete" || ev.key === "Backspace") click("btn-delete");
     else if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "z" && !ev.shiftKey) { ev.preventDefault(); click("btn-undo"); }
     else if ((ev.ctrlKey || ev.metaKey) && (ev.key.toLowerCase() === "y" || (ev.key.toLowerCase() === "z" && ev.shiftKey))) { ev.preventDefault(); click("btn-redo"); }
+    else if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "c") copySelection();
+    else if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "v") { ev.preventDefault(); paste(); }
     else if (ev.key === "c" && !ev.ctrlKey && !ev.metaKey) setConnect(!connectMode);
   });
   // clicking a problem selects its element
@@ -240,6 +265,68 @@
       });
     });
   }
+  // ----- Destroy asks first (capture phase: the click never reaches Dash when refused)
+  document.addEventListener("click", (ev) => {
+    const t = ev.target.closest && ev.target.closest("#btn-destroy");
+    if (!t || t.disabled) return;
+    const lab = (lastLive && lastLive.lab) || "this lab";
+    if (!window.confirm("Destroy lab " + lab + "? Its namespaces, links and processes are removed.")) {
+      ev.stopImmediatePropagation();
+      ev.preventDefault();
+    }
+  }, true);
+
+  // ----- copy/paste: Ctrl+C keeps the selected nodes' names, Ctrl+V asks the server for copies
+  // (with the links among them), placed next to the originals
+  let clipboard = [];
+  function copySelection() {
+    const c = cy();
+    if (!c) return;
+    clipboard = c.nodes(":selected:not(.overlay)").map((n) => n.id());
+  }
+  function paste() {
+    if (clipboard.length) setProps("paste", { nodes: clipboard });
+  }
+  emu.copy = copySelection;
+  emu.paste = paste;
+
+  // ----- force-directed layout (cytoscape's cose); the new places go to the server as a move
+  function forceLayout() {
+    const c = cy();
+    if (!c) return;
+    const l = c.nodes(":not(.overlay)").layout({ name: "cose", animate: false, randomize: false, fit: true,
+                                                   nodeRepulsion: 8000, idealEdgeLength: 120 });
+    l.one("layoutstop", () => {
+      const positions = {};
+      c.nodes(":not(.overlay)").forEach((n) => { positions[n.id()] = n.position(); });
+      setProps("moved", { positions });
+      fitAll();
+    });
+    l.run();
+  }
+  emu.forceLayout = forceLayout;
+
+  // ----- find a node: type part of its name, Enter jumps to the next match
+  let found = [];
+  let foundAt = -1;
+  document.addEventListener("keydown", (ev) => {
+    if (ev.target.id !== "search" || ev.key !== "Enter") return;
+    const c = cy();
+    const q = (ev.target.value || "").trim().toLowerCase();
+    if (!c || !q) return;
+    const ids = c.nodes(":not(.overlay)").map((n) => n.id());
+    const exact = ids.filter((i) => i.toLowerCase() === q);
+    const next = exact.concat(ids.filter((i) => i.toLowerCase() !== q && i.toLowerCase().includes(q)));
+    if (next.join() !== found.join()) { found = next; foundAt = -1; }
+    if (!found.length) { ev.target.classList.add("nomatch"); return; }
+    ev.target.classList.remove("nomatch");
+    foundAt = (foundAt + 1) % found.length;
+    const n = c.getElementById(found[foundAt]);
+    c.elements().unselect();
+    n.select();
+    c.animate({ center: { eles: n }, zoom: Math.max(c.zoom(), 1) }, { duration: 200 });
+  });
+
   // ----- the link menu (right-click a link of the running lab): as the scenario `link` step
   function closeMenu() { const m = document.getElementById("ctx-menu"); if (m) m.remove(); }
   emu.closeMenu = closeMenu;
@@ -305,12 +392,27 @@
     if (d) return d;
     d = document.createElement("div");
     d.id = "console-dock";
-    d.innerHTML = '<div class="dock-handle" title="drag to resize"></div><div class="dock-panes"></div>';
+    d.innerHTML = '<div class="dock-handle" title="drag to resize"><button class="dock-collapse" title="collapse or expand the consoles">▾</button></div><div class="dock-panes"></div>';
     document.body.appendChild(d);
+    // the dock takes its height from the page instead of covering the drawing
+    const app = () => document.querySelector(".app");
+    const fitPage = () => {
+      const a = app();
+      if (a) a.style.height = d.classList.contains("open") ? "calc(100vh - " + d.offsetHeight + "px)" : "100vh";
+      const c = cy();
+      if (c) c.resize();
+    };
+    new ResizeObserver(fitPage).observe(d);
+    new MutationObserver(fitPage).observe(d, { attributes: true, attributeFilter: ["class"] });
+    d.querySelector(".dock-collapse").addEventListener("click", () => {
+      d.classList.toggle("collapsed");
+      d.querySelector(".dock-collapse").textContent = d.classList.contains("collapsed") ? "▴ consoles" : "▾";
+    });
     const handle = d.querySelector(".dock-handle");
     handle.addEventListener("mousedown", (ev) => {
       ev.preventDefault();
       const y0 = ev.clientY, h0 = d.offsetHeight;
+      if (ev.target.closest(".dock-collapse")) return;
       const move = (e) => { d.style.height = Math.max(120, Math.min(window.innerHeight - 80, h0 + y0 - e.clientY)) + "px"; };
       const up = () => { document.removeEventListener("mousemove", move); document.removeEventListener("mouseup", up); };
       document.addEventListener("mousemove", move);
