@@ -59,7 +59,7 @@ def test_pages_another_lab_set_aside_and_has_not_taken_are_not_free(tmp_path, mo
 
 _CHECKER = """
 import json, sys
-from emulator import hugepages
+from emulator.backends.dpdk import hugepages
 added = []
 print("started", flush=True)
 hugepages.check(int(sys.argv[1]), reserve=int(sys.argv[2]), lab=sys.argv[3], on_reserved=added.append)
@@ -285,7 +285,8 @@ def test_inspect_shows_bandwidth_with_units(topo, lab_name):
 
 _AS_NOBODY = """
 import os, sys
-from emulator import cli, lab, drivers, units   # imported while root: the interpreter lives under /root
+from emulator import cli, lab, units   # imported while root: the interpreter lives under /root
+from emulator.core import drivers
 from emulator.backends.nsm import cli as _nsm_cli
 cli.build_parser()                                 # imports what the parser's help texts import
 import emulator.deploy.kernel.netlink, emulator.deploy.kernel.netns, emulator.ui_text, emulator.backends.nsm.cli  # noqa
