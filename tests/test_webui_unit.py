@@ -236,6 +236,10 @@ def test_problems_list_the_host_checks_as_validate_does(monkeypatch):
     issues = drawing.problems(t)
     assert [(i["element"], i["path"]) for i in issues] == [("link-1", "links[1].delay")], issues
     assert "netem" in issues[0]["message"] and issues[0]["hint"]
+    # another error (stopping compile before its host checks) does not hide the host problem
+    t2 = {**t, "nodes": {**t["nodes"], "h1": {**t["nodes"]["h1"], "ip": ["not-an-address"]}}}
+    paths = [i["path"] for i in drawing.problems(t2)]
+    assert "links[1].delay" in paths and any(p.startswith("nodes.h1") for p in paths), paths
     monkeypatch.setattr(capabilities, "netem", lambda: (True, ""))
     assert drawing.problems(t) == []   # delay needs netem only
     assert drawing.problems(model.empty())[0]["path"] == "nodes"

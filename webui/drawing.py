@@ -72,7 +72,32 @@ def problems(topo: dict, text: str | None = None) -> list[dict]:
     if not topo.get("nodes"):
         return [{"element": None, "path": "nodes", "message": "add a node from the palette", "hint": None,
                  "line": None}]
-    return model.validate(text if text is not None else model.to_yaml(topo), check_host=True)
+    issues = model.validate(text if text is not None else model.to_yaml(topo), check_host=True)
+    # an earlier error stops compile before its host checks: say those too, so that fixing one
+    # problem does not reveal another (impairments the kernel cannot do)
+    seen = {i["path"] for i in issues}
+    return issues + [i for i in _host_issues(topo) if i["path"] not in seen and issues]
+
+
+def _host_issues(topo: dict) -> list[dict]:
+    from emulator.deploy import capabilities
+    out = []
+    for n, link in enumerate(topo.get("links") or []):
+        if not isinstance(link, dict):
+            continue
+        try:
+            netem_field = next((f for f in ("delay", "jitter", "loss") if link.get(f)), None)
+            checks = ([(netem_field, capabilities.netem, "netem")] if netem_field else []) + \
+                ([("bandwidth", capabilities.tbf, "tbf")] if link.get("bandwidth") else [])
+            for f, probe, qdisc in checks:
+                ok, why = probe()
+                if not ok:
+                    out.append({"element": f"link-{n}", "path": f"links[{n}].{f}", "hint": None, "line": None,
+                                "message": f"{f} needs the kernel's {qdisc} qdisc (sch_{qdisc}), which this kernel "
+                                           f"does not provide ({why})"})
+        except EmulatorError:
+            continue
+    return out
 
 
 def register(app: dash.Dash, roots: Roots) -> None:
