@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -65,6 +66,7 @@ def test_every_shipped_topology_exports_valid_objects_or_is_refused_by_name(topo
             check_crd(o)
         else:
             assert schemas.validate_builtin(o) == [], o
+            kubernetes_validate.validate(o, schemas.K8S_VERSION, strict=True)   # the library's own call agrees
         n += 1
     assert n > 1
     lab_label = {o["metadata"].get("labels", {}).get("emulator.io/lab") for o in objects(files)}
@@ -75,6 +77,11 @@ def test_validation_catches_a_bad_object():
     bad = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
            "spec": {"containers": [{"name": "c", "image": "i", "comand": ["sh"]}]}}
     assert "comand" in " ".join(schemas.validate_builtin(bad))
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, schemas.K8S_VERSION, strict=True)
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+           "spec": {"replicas": "two", "selector": {}, "template": {}}}
+    assert "spec.replicas" in " ".join(schemas.validate_builtin(dep))
     topo = {"apiVersion": "networkop.co.uk/v1beta1", "kind": "Topology", "metadata": {"name": "a"},
             "spec": {"links": [{"uid": 1, "peer_pod": "b", "local_intf": "eth1"}]}}   # no peer_intf
     with pytest.raises(jsonschema.ValidationError, match="peer_intf"):
