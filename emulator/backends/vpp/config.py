@@ -32,7 +32,7 @@ def vhost_net() -> bool:
     return forced == "1" if forced in ("0", "1") else os.path.exists("/dev/vhost-net")
 
 
-def startup_conf(lab: str, node: str, props: dict) -> str:
+def startup_conf(lab: str, node: str, props: dict, default_core: int = 0) -> str:
     d = run_dir(lab, node)
     heap = props.get("heap", DEFAULT_HEAP_MB)
     buffers = props.get("buffers", DEFAULT_BUFFERS)
@@ -42,7 +42,7 @@ def startup_conf(lab: str, node: str, props: dict) -> str:
             f"api-segment {{ prefix {names.vpp_prefix(lab, node)} }}\n"
             f"socksvr {{ socket-name {d}/api.sock }}\n"
             f"statseg {{ socket-name {d}/stats.sock size 8M }}\n"
-            f"cpu {{ main-core {props.get('main_core', 0)} }}\n"
+            f"cpu {{ main-core {props.get('main_core', default_core)} }}\n"
             f"buffers {{ buffers-per-numa {buffers} default data-size 2048 page-size 4K }}\n"
             f"memory {{ main-heap-size {heap}M main-heap-page-size 4K }}\n"
             f"plugins {{ plugin default {{ disable }} {plugins} }}\n")

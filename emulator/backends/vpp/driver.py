@@ -73,7 +73,8 @@ class VppDriver(Driver):
                  "description": f"main heap in MB (default {config.DEFAULT_HEAP_MB})"},
         "buffers": {"type": "integer", "minimum": 1024, "maximum": 1048576,
                     "description": f"packet buffers (default {config.DEFAULT_BUFFERS})"},
-        "main_core": {"type": "integer", "minimum": 0, "maximum": 1023, "description": "CPU of VPP's main thread"},
+        "main_core": {"type": "integer", "minimum": 0, "maximum": 1023,
+                      "description": "CPU of VPP's main thread (default: the lab's VPPs take the CPUs in turn)"},
         "poll_sleep_usec": {"type": "integer", "minimum": 0, "maximum": 100000,
                             "description": "how long VPP sleeps when idle (default 100: several VPPs share 2 cores)"},
     }
@@ -152,7 +153,14 @@ def _start(lab, node, cmds, notes, ifmap, where):
     wait_up = [config.vpp_ifname(lab, i) for i in node.interfaces.values() if i.link >= 0
                and lab.nodes[_peer(lab, i).node].kind != "dpdk-app"]
     return StartVpp(ns=node.netns, lab=lab.name, node=node.name, ifmap=ifmap, where=where, wait_up=wait_up,
-                    conf=config.startup_conf(lab.name, node.name, node.props), commands=cmds, notes=notes)
+                    conf=config.startup_conf(lab.name, node.name, node.props, _default_core(lab, node)),
+                    commands=cmds, notes=notes)
+
+
+def _default_core(lab, node) -> int:
+    """VPP pins its main thread: without main_core, the lab's VPPs take the CPUs in turn."""
+    vpps = [n for n in lab.nodes.values() if n.kind == "vpp"]
+    return vpps.index(node) % (os.cpu_count() or 1)
 
 
 def _peer(lab, iface):
