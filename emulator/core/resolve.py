@@ -154,15 +154,16 @@ def resolve(raw: dict, src: Source) -> Lab:
     pending: list[tuple[Link, list, Endpoint | None]] = []
     for li, rl in enumerate(raw.get("links") or []):
         lpath = ("links", li)
-        single = _single_ended(rl, lpath, lab, c)   # an Endpoint (its interface still to be made) or None
-        if single is False:
+        found = _single_ended(rl, lpath, lab, c)   # (Endpoint without its interface yet, raw end, its path)
+        if found is False:
             continue
+        single = found[0] if found else None
         if isinstance(rl, list):
             rl = {"endpoints": rl}
         eps = []
-        for ei, ep in enumerate(single.props.pop("_raw") if single else rl["endpoints"]):
-            if single:
-                epath = single.props.pop("_path")
+        for ei, ep in enumerate([found[1]] if found else rl["endpoints"]):
+            if found:
+                epath = found[2]
             else:
                 epath = lpath + ("endpoints", ei) if "endpoints" in (raw["links"][li] if isinstance(
                     raw["links"][li], dict) else {}) else lpath + (ei,)
@@ -311,13 +312,13 @@ def resolve(raw: dict, src: Source) -> Lab:
 
 
 def _single_ended(rl, lpath: tuple, lab: Lab, c: Collector):
-    """The Endpoint of a single-ended link entry (`endpoint:`, or the shorthand [node:if, host:DEV]
-    when no node is named 'host'), with its raw end in props['_raw'] and that end's path in
-    props['_path']; None for a two-ended link; False when it is wrong (reported)."""
+    """(Endpoint, its raw end, that end's path) for a single-ended link entry (`endpoint:`, or the
+    shorthand [node:if, host:DEV] when no node is named 'host'); None for a two-ended link; False
+    when it is wrong (reported)."""
     if endpoints.is_single(rl):
         props = {k: v for k, v in rl.items() if k not in ("type", "endpoint", "mtu", "description")}
-        return Endpoint(id=-1, type=rl["type"], iface=None, path=lpath,  # type: ignore[arg-type]
-                        props={**props, "_raw": [rl["endpoint"]], "_path": lpath + ("endpoint",)})
+        return (Endpoint(id=-1, type=rl["type"], iface=None, path=lpath, props=props),  # type: ignore[arg-type]
+                rl["endpoint"], lpath + ("endpoint",))
     items = rl if isinstance(rl, list) else rl.get("endpoints") or []
     for ei, ep in enumerate(items):
         prefix, _, dev = ep.partition(":") if isinstance(ep, str) else ("", "", "")
@@ -339,9 +340,9 @@ def _single_ended(rl, lpath: tuple, lab: Lab, c: Collector):
                   f"write {{type: {et.name}, endpoint: ..., host-interface: {dev}, ...}} with the fields "
                   f"{et.name} takes (emulator schema)")
         else:
-            return Endpoint(id=-1, type=et.name, iface=None, path=lpath,  # type: ignore[arg-type]
-                            props={"host-interface": dev, "_raw": [other],
-                                   "_path": lpath + ((1 - ei,) if isinstance(rl, list) else ("endpoints", 1 - ei))})
+            return (Endpoint(id=-1, type=et.name, iface=None, path=lpath,  # type: ignore[arg-type]
+                             props={"host-interface": dev}),
+                    other, lpath + ((1 - ei,) if isinstance(rl, list) else ("endpoints", 1 - ei)))
         return False
     return None
 
