@@ -213,3 +213,14 @@ def test_spread_cuts_few_links(tmp_path):
     assert "1 of 13 links cross nodes" in report[0] and report[1:] == ["  cut: a0 -- b3"]
     files, report = kcli.build(str(t), spread=4)
     assert len({o["spec"]["nodeSelector"][placement.PART_LABEL] for o in objects(files) if o["kind"] == "Pod"}) == 4
+
+
+def test_spread_cuts_a_long_chain_once_per_boundary(tmp_path):
+    n = 40
+    lines = ["name: chain", "nodes:"] + [f"  r{i}: {{kind: router}}" for i in range(n)]
+    lines += ["links:"] + [f"  - [r{i}, r{i + 1}]" for i in range(n - 1)]
+    t = tmp_path / "t.yaml"
+    t.write_text("\n".join(lines) + "\n")
+    for parts, cut in ((2, 1), (4, 3)):
+        _files, report = kcli.build(str(t), spread=parts)
+        assert f"; {cut} of {n - 1} links cross nodes" in report[0], report[0]
