@@ -323,3 +323,31 @@ def test_kernel_vf_deployed_through_the_fixture_moved_in_and_back(tree, topo, la
         with IPRoute() as ipr:
             for i in ipr.link_lookup(ifname=peer):
                 ipr.link("del", index=i)
+
+
+def test_preflight_counts_free_vfs(tree, monkeypatch):
+    monkeypatch.setattr(preflight, "journal_records", lambda own: iter([("other", {"op": "sriov-vf", "pci": vf_pci(0)})]))
+    msgs = preflight.sriov_problems(_check(tree, device="fxpf0", vfs=0, needed=2))
+    assert msgs and "'fxpf0' has 1 free VFs (2 once the lab's sriov: is applied, 1 held by lab other), the lab needs 2" \
+        in msgs[0] and "destroy other" in msgs[0]
+    assert preflight.sriov_problems(_check(tree, device="fxpf0", vfs=3, needed=2)) == []
+
+
+def test_vf_counts_in_the_file_are_checked():
+    from emulator import lab as api
+    from emulator.core.loader import load_text
+    from emulator.errors import TopologyError
+    with pytest.raises(TopologyError) as e:
+        api.compile(load_text("""\
+name: pv
+sriov: {pf: enp3s0f0, vfs: 1}
+nodes: {a: {kind: host}, b: {kind: host}}
+links:
+  - {type: sriov-vf, endpoint: a, pf: enp3s0f0}
+  - {type: sriov-vf, endpoint: b, pf: enp3s0f0}
+  - {type: sriov-vf, endpoint: a, pf: enp3s0f1, vf: 3}
+  - {type: sriov-vf, endpoint: b, pf: enp3s0f1, vf: 3}
+""", "t.yaml"), check_host=False)
+    msg = str(e.value)
+    assert "t.yaml:6:" in msg and "the lab has 2 sriov-vf links on enp3s0f0 but asks for 1 VFs of it" in msg
+    assert "t.yaml:8:" in msg and "VF 3 of enp3s0f1 is given to two links" in msg

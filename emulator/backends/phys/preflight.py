@@ -31,6 +31,7 @@ class Check(A.Action):
     vfs: int = 0            # sriov-vf: VFs the PF must be able to have
     vfio: bool = False      # sriov-vf: bound to vfio-pci (needs the IOMMU and the module)
     sysfs_root: str = "/"
+    needed: int = 0         # sriov-vf: VFs of this PF the lab takes (one per sriov-vf link on it)
 
     def __post_init__(self):
         # before every other preflight (hugepages are reserved in PREFLIGHT): nothing is made when it refuses
@@ -125,6 +126,19 @@ def sriov_problems(c: "Check") -> list[str]:
     elif c.vfs and fs.total_vfs(c.device) < c.vfs:
         out.append(where + f"'{c.device}' can have at most {fs.total_vfs(c.device)} VFs, the lab needs "
                    f"{c.vfs}; fix: ask for at most {fs.total_vfs(c.device)} (sriov: vfs, or vf:)")
+    else:
+        vfs = fs.vfs(c.device)
+        held = {}   # VFs of this PF other labs hold: pci -> lab
+        for lab, rec in journal_records(c.lab):
+            if rec.get("op") in ("sriov-vf", "vfio-bind") and rec.get("pci") in {v.pci for v in vfs}:
+                held[rec["pci"]] = lab
+        free = max(len(vfs), c.vfs) - len(held)
+        if c.needed > free:
+            labs = ", ".join(sorted(set(held.values())))
+            out.append(where + f"'{c.device}' has {free} free VFs ({max(len(vfs), c.vfs)} once the lab's sriov: is "
+                       f"applied, {len(held)} held by {('lab ' + labs) if labs else 'other labs'}), the lab "
+                       f"needs {c.needed}; fix: raise sriov: vfs (at most {fs.total_vfs(c.device)})"
+                       + (f" or destroy {labs}" if labs else ""))
     return out
 
 

@@ -77,17 +77,29 @@ class SriovVf(EndpointType):
         return ep.props.get("driver") != VFIO   # a vfio-bound VF is a PCI device for DPDK, not a netdev
 
     def check(self, lab, ep):
-        want = ep.props.get("vfs") or lab_vfs(lab, ep.props["pf"])
+        pf = ep.props["pf"]
+        want = ep.props.get("vfs") or lab_vfs(lab, pf)
         if "vf" in ep.props and want and ep.props["vf"] >= want:
             return [(("vf",), f"VF {ep.props['vf']} does not exist with {want} VFs", f"VF indexes are 0..{want - 1}")]
+        same = [e for e in lab.endpoints if e.type == self.name and e.props.get("pf") == pf]
+        if want and same[-1] is ep and len(same) > want:
+            return [((), f"the lab has {len(same)} sriov-vf links on {pf} but asks for {want} VFs of it",
+                     f"ask for at least {len(same)} (sriov: vfs, or vfs: on the link)")]
+        taken = [e.props["vf"] for e in same if "vf" in e.props]
+        if "vf" in ep.props and taken.count(ep.props["vf"]) > 1 and same[-1] is ep:
+            return [(("vf",), f"VF {ep.props['vf']} of {pf} is given to two links", "one VF serves one link")]
         return []
+
+    def needed(self, lab, pf: str) -> int:
+        return sum(1 for e in lab.endpoints if e.type == self.name and e.props.get("pf") == pf)
 
     def plan(self, lab, ep):
         i, pr = ep.iface, ep.props
         vfio = pr.get("driver") == VFIO
         vfs = int(pr.get("vfs") or lab_vfs(lab, pr["pf"]) or 0)
         return [preflight.Check(what=self.name, device=pr["pf"], lab=lab.name, force=bool(pr.get("force")),
-                                label=ep.label, vfs=vfs or (pr.get("vf", 0) + 1), vfio=vfio, sysfs_root=SYSFS_ROOT),
+                                label=ep.label, vfs=vfs or (pr.get("vf", 0) + 1), vfio=vfio, sysfs_root=SYSFS_ROOT,
+                                needed=self.needed(lab, pr["pf"])),
                 AttachVf(netns=i.netns, lab=lab.name, pf=pr["pf"], vfs=vfs, vf=pr.get("vf"), vfio=vfio,
                          device=i.device, index=i.index, mac=i.mac, mtu=i.mtu, vlan=pr.get("vlan"),
                          trust=pr.get("trust"), spoofchk=pr.get("spoofchk"), max_tx_rate=pr.get("max_tx_rate"),
