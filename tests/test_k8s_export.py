@@ -126,6 +126,7 @@ def test_interface_names_shift_in_routes_and_commands(tmp_path):
     files, _ = kcli.build(str(t))
     cms = {o["metadata"]["name"]: o["data"]["start.sh"] for o in objects(files) if o["kind"] == "ConfigMap"}
     assert "tc qdisc show dev eth1" in cms["a-start"] and "echo eth10 veth0" in cms["a-start"]
+    assert "export EMULATOR_LAB=ren EMULATOR_NODE=a" in cms["a-start"]
     assert "ip route replace 10.9.0.0/24 dev eth1" in cms["b-start"]
     assert [pod_ifname(n) for n in ("eth0", "eth9", "in0")] == ["eth1", "eth10", "in0"]
 

@@ -206,6 +206,9 @@ class Exporter:
             if r.metric is not None:
                 cmd += f" metric {int(r.metric)}"
             lines.append(cmd)
+        if node.exec:   # what startup commands see in a local lab
+            lines.append(f"export EMULATOR_LAB={q(self.lab.name)} EMULATOR_NODE={q(node.name)} "
+                         "EMULATOR_PYTHON=python3")
         for argv in node.exec:
             cmd = argv[2] if argv[:2] == ["/bin/sh", "-c"] and len(argv) == 3 else shlex.join(argv)
             lines.append(_rename_words(cmd, names))
