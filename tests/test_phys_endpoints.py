@@ -18,7 +18,6 @@ from pyroute2 import IPRoute
 from emulator import lab as api
 from emulator.deploy import state
 from emulator.deploy.kernel import netns
-from emulator.errors import EnvironmentProblem
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
 PY = sys.executable
