@@ -225,3 +225,14 @@ def test_spread_cuts_a_long_chain_once_per_boundary(tmp_path):
     for parts, cut in ((2, 1), (4, 3)):
         _files, report = kcli.build(str(t), spread=parts)
         assert f"; {cut} of {n - 1} links cross nodes" in report[0], report[0]
+
+
+@pytest.mark.parametrize("topo", sorted(MUST_EXPORT))
+def test_start_scripts_are_valid_shell(topo, tmp_path):
+    files, _ = kcli.build(str(ROOT / "topologies" / topo))
+    for o in objects(files):
+        if o["kind"] == "ConfigMap" and "start.sh" in o.get("data", {}):
+            f = tmp_path / f"{o['metadata']['name']}.sh"
+            f.write_text(o["data"]["start.sh"])
+            r = subprocess.run(["sh", "-n", str(f)], capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, (f.name, r.stderr)
