@@ -48,8 +48,15 @@ def startup_conf(lab: str, node: str, props: dict, default_core: int = 0) -> str
             f"plugins {{ plugin default {{ disable }} {plugins} }}\n")
 
 
+def ports(node) -> list:
+    """The node's interfaces in use: link ends, and single-ended endpoints (a host device moved in)."""
+    return [i for i in node.interfaces.values() if i.link >= 0 or getattr(i, "endpoint", -1) >= 0]
+
+
 def vpp_ifname(lab, iface) -> str:
     """VPP's name for the interface IFACE of a vpp node."""
+    if iface.link < 0:
+        return f"host-{iface.device}"   # an endpoint's kernel device, through af_packet
     link = lab.links[iface.link]
     if link.type == "memif":
         return f"memif{link.id + 1}/0"
@@ -72,6 +79,8 @@ def tap_command(lab, iface) -> str:
 
 def link_note(lab, iface) -> str:
     """How the interface is made, for `plan`."""
+    if iface.link < 0:
+        return "af_packet on the endpoint's device"
     link = lab.links[iface.link]
     if link.type == "memif":
         return f"memif, {'master' if iface is link.a else 'slave'}"
@@ -87,12 +96,12 @@ def create_commands(lab, node) -> list[tuple[str, tuple]]:
     """The commands that create the node's interfaces."""
     from .links import memif_socket
     out = []
-    for iface in node.interfaces.values():
-        if iface.link < 0:
-            continue
-        link = lab.links[iface.link]
+    for iface in ports(node):
+        link = lab.links[iface.link] if iface.link >= 0 else None
         mac = f" hw-addr {iface.mac}" if iface.mac else ""
-        if link.type == "memif":
+        if link is None:
+            out.append((f"create host-interface name {iface.device}{mac}", iface.path))
+        elif link.type == "memif":
             sid = link.id + 1
             out.append((f"create memif socket id {sid} filename {memif_socket(lab, link)}", link.path))
             role = "master" if iface is link.a else "slave"
@@ -109,7 +118,7 @@ def role_commands(lab, node) -> list[tuple[str, tuple]]:
     """Addresses and routes (router), cross-connects (xconnect), a bridge domain (bridge), the ACL
     firewall and nsim impairments, the user's own commands, then every interface up."""
     p, path = node.props, node.path
-    ifs = [i for i in node.interfaces.values() if i.link >= 0]
+    ifs = ports(node)
     name = {i.name: vpp_ifname(lab, i) for i in ifs}
     out = []
     mode = p.get("mode", "router")

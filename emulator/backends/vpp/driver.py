@@ -120,14 +120,15 @@ class VppDriver(Driver):
             raise TopologyError([Issue(node.path + ("mode",), problem, "link it to exactly two nodes, or use "
                                        "mode: bridge", getattr(src, "file", lab.file), line, col)])
         cmds = config.create_commands(lab, node) + config.role_commands(lab, node)
-        ifs = [i for i in node.interfaces.values() if i.link >= 0]
+        ifs = config.ports(node)
         acts.append(_start(lab, node, [(c, _where(src, lab.file, p)) for c, p in cmds],
                            [f"{i.name}: {config.vpp_ifname(lab, i)} ({config.link_note(lab, i)})" for i in ifs],
-                           {config.vpp_ifname(lab, i): i.name for i in ifs}, _where(src, lab.file, node.path, key=True)))
+                           {config.vpp_ifname(lab, i): i.name for i in ifs},
+                           _where(src, lab.file, node.path, key=True)))
         return acts
 
     def plan_port(self, lab, node, iface):
-        if lab.links[iface.link].type in ("memif", "vhost-user"):
+        if iface.link >= 0 and lab.links[iface.link].type in ("memif", "vhost-user"):
             return []
         # af_packet: the veth is up, and carries no kernel address (VPP owns the port)
         return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
@@ -150,8 +151,8 @@ class VppDriver(Driver):
 
 def _start(lab, node, cmds, notes, ifmap, where):
     from .instance import StartVpp
-    wait_up = [config.vpp_ifname(lab, i) for i in node.interfaces.values() if i.link >= 0
-               and lab.nodes[_peer(lab, i).node].kind != "dpdk-app"]
+    wait_up = [config.vpp_ifname(lab, i) for i in config.ports(node)
+               if i.link < 0 or lab.nodes[_peer(lab, i).node].kind != "dpdk-app"]
     return StartVpp(ns=node.netns, lab=lab.name, node=node.name, ifmap=ifmap, where=where, wait_up=wait_up,
                     conf=config.startup_conf(lab.name, node.name, node.props, _default_core(lab, node)),
                     commands=cmds, notes=notes)
@@ -189,7 +190,7 @@ def _nsim_problems(nsim) -> list:
 
 
 def _mode_problem(node) -> str | None:
-    n = sum(1 for i in node.interfaces.values() if i.link >= 0)
+    n = len(config.ports(node))
     if node.props.get("mode") == "xconnect" and n != 2:
         return f"mode xconnect joins exactly two interfaces; it has {n}"
     return None
