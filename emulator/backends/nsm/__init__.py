@@ -11,9 +11,11 @@ deploys like anything else. Modules:
     spec.py       what the YAML says: services, matches, requests, endpoints (v1 and v1alpha1 spellings)
     select.py     NSM's matchEndpoint: ordered matches, source/destination selectors, fallthrough, metadata
     forwarders.py the forwarder-type registry (kernel: veth cross-connects)
-    expand.py     the stage: chains (the resolved objects), per-hop /30s, routes, VNFs, rewritten topology
+    expand.py     the stage: chains (the resolved objects), VNFs, rewritten topology
+    addresses.py  its addresses (per-hop /30s, or NSM's IPAM) and routes
+    ipam.py       NSM's point-to-point IPAM (`ipam: nsm`)
     explain.py    `emulator explain`: every client's chain and why
-    k8s.py        `emulator import-nsm`: NSM Kubernetes manifests -> a topology
+    k8s.py        `emulator import-nsm`: NSM Kubernetes manifests (kustomize-built) -> a topology
     step.py       the `nsm_chain` scenario step: per-hop packet counters prove the path
     cli.py        the `explain` and `import-nsm` verbs, and the chains `inspect LAB` lists
     driver.py     the node kinds `nse` and `nsc`

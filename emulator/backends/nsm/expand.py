@@ -35,7 +35,7 @@ from ...errors import TopologyError
 from ...core.loader import Source
 from ...core.resolve import Collector, _check_ifname
 from . import forwarders as fwd_mod
-from . import ipam as nsm_ipam
+from . import addresses, ipam as nsm_ipam
 from .select import Candidate, Decision, fmt_labels, is_subset, select
 from .spec import Endpoint, Request, Service, parse_request, parse_service, parse_services_list
 
@@ -414,88 +414,13 @@ class _Expander:
 
     # -- addresses, routes, VNFs ----------------------------------------------------------------
     def take(self, nse: str, path: tuple):
-        """The next connection's (client, endpoint, prefix) addresses from the endpoint's cidr."""
-        n = self.nses[nse]
-        net = n.net
-        cpath = ("nodes", nse, "cidr") if n.spec.cidr is not None else ("nodes", nse)
-        if net.prefixlen == 31:
-            if n.used:
-                self.issue(cpath, f"cidr {n.spec.cidr} of '{nse}' has room for one connection; "
-                                  f"a second one comes from {self.src.issue(path, '').location()}",
-                           "give the endpoint a larger prefix, e.g. a /24")
-                return None
-            n.used = 1
-            other = [a for a in (net.network_address, net.broadcast_address) if a != n.first][0]
-            return f"{other}/31", f"{n.first}/31", str(net)
-        if net.prefixlen > 30:
-            self.issue(cpath, f"cidr {net} of '{nse}' is too small for a connection", "at least a /31")
-            return None
-        base = int(net.network_address) + 4 * n.used
-        if base + 3 > int(net.broadcast_address):
-            self.issue(cpath, f"cidr {net} of '{nse}' has no /30 left for the connection made at "
-                              f"{self.src.issue(path, '').location()}", "give the endpoint a larger prefix")
-            return None
-        n.used += 1
-        sub = ipaddress.ip_network((base, 30))
-        return f"{sub.network_address + 1}/30", f"{sub.network_address + 2}/30", str(sub)
+        return addresses.take(self, nse, path)
 
     def take_nsm(self, nse: str, ch: Chain, path: tuple):
-        """NSM's point-to-point IPAM (ipam.py): (client, endpoint, subnet, other groups' pairs) or None."""
-        used = {ipaddress.ip_interface(a).ip for h in ch.hops for a in (h.client_ip, h.endpoint_ip) if a}
-        used |= {ipaddress.ip_interface(a).ip for h in ch.hops for p in h.more_ips for a in p}
-        pairs = self.nses[nse].pool.take(used)
-        if not pairs:
-            cpath = ("nodes", nse, "cidr") if self.nses[nse].spec.cidr is not None else ("nodes", nse)
-            self.issue(cpath, f"the address pool of '{nse}' ({self.nses[nse].spec.cidr or nsm_ipam.DEFAULT}) has "
-                              f"no two addresses left for the connection made at "
-                              f"{self.src.issue(path, '').location()}", "give the endpoint a larger prefix")
-            return None
-        # NSM gives host addresses and a route to the peer; the lab writes the pair as the /31 (/127)
-        # it forms, which reaches the same peer on the link (a pair split by an exclusion keeps /32s)
-        out = []
-        for ep, cl in pairs:
-            e, c = ipaddress.ip_interface(ep).ip, ipaddress.ip_interface(cl).ip
-            nets = list(ipaddress.collapse_addresses([e, c]))
-            plen = nets[0].prefixlen if len(nets) == 1 else e.max_prefixlen
-            out.append((f"{c}/{plen}", f"{e}/{plen}", str(nets[0]) if len(nets) == 1 else f"{c}/{plen}"))
-        (cl, ep, sub), more = out[0], [(c, e) for c, e, _s in out[1:]]
-        return cl, ep, sub, more
+        return addresses.take_nsm(self, nse, ch, path)
 
     def address(self) -> None:
-        for ch in self.chains:
-            dpdk = [n for n in ch.nodes if n in self.dpdk]
-            if dpdk and ch.payload != "ETHERNET":
-                self.issue(("nodes", dpdk[0], "dpdk"),
-                           f"DPDK {'client' if dpdk[0] == ch.client else 'endpoint'} '{dpdk[0]}' passes frames, it "
-                           f"does not route: the chain of '{ch.client}' is service '{ch.service}', payload IP",
-                           f"give the service payload: ETHERNET (at {self.src.issue(('services', ch.service), '').location()})"
-                           if ch.service in self.services else "declare the service with payload: ETHERNET")
-                continue
-            if ch.payload == "ETHERNET":
-                last = ch.hops[-1].endpoint
-                got = self.take_nsm(last, ch, ch.hops[-1].path) if self.nses[last].pool else \
-                    self.take(last, ch.hops[-1].path)
-                if got and len(got) == 4:
-                    ch.hops[0].more_ips = got[3]
-                    got = got[:3]
-                if got:
-                    ch.hops[0].client_ip, ch.hops[-1].endpoint_ip, sub = got
-                    for h in ch.hops:
-                        h.subnet = sub
-                    if ch.client in self.dpdk:
-                        ch.hops[0].client_ip = None
-                    if last in self.dpdk and self.dpdk[last].get("mode", "io") != "icmpecho":
-                        ch.hops[-1].endpoint_ip = None
-            else:
-                for h in ch.hops:
-                    if self.nses[h.endpoint].pool:
-                        got = self.take_nsm(h.endpoint, ch, h.path)
-                        if got:
-                            h.client_ip, h.endpoint_ip, h.subnet, h.more_ips = got
-                        continue
-                    got = self.take(h.endpoint, h.path)
-                    if got:
-                        h.client_ip, h.endpoint_ip, h.subnet = got
+        addresses.address(self)
 
     def locate(self, path: tuple, origin: tuple) -> None:
         self.values[path] = self.src.where(origin)
@@ -533,32 +458,7 @@ class _Expander:
         return {"node": node, "interface": ifname, "ip": ([ip] + list(more)) if ip else []}
 
     def route(self, ch: Chain) -> None:
-        hops = ch.hops
-        seq = ch.nodes
-        # per address family: (subnet, client address, endpoint address) of each hop; NSM IPAM's
-        # other cidr groups (dual stack) are families too, when every hop has them
-        fams = [[(h.subnet, h.client_ip, h.endpoint_ip) for h in hops]]
-        for f in range(min(len(h.more_ips) for h in hops)):
-            fams.append([(str(ipaddress.ip_interface(h.more_ips[f][0]).network),) + tuple(h.more_ips[f])
-                         for h in hops])
-        for fam in fams:
-            for i, node in enumerate(seq):
-                for k, (subnet, _c, _e) in enumerate(fam, start=1):
-                    if k in (i, i + 1) or subnet is None:
-                        continue
-                    if k > i + 1:
-                        via = fam[i][2]       # hop i+1 (1-based) joins node i to node i+1
-                    else:
-                        via = fam[i - 1][1]   # hop i joins node i-1 to node i
-                    if via is None:
-                        continue
-                    path = hops[k - 1].path
-                    rn = self.out["nodes"][node]
-                    routes = rn.setdefault("routes", [])
-                    if not isinstance(self.raw["nodes"][node].get("routes"), list):
-                        self.locate(("nodes", node, "routes"), path)
-                    self.locate(("nodes", node, "routes", len(routes)), path)
-                    routes.append({"to": subnet, "via": via.split("/")[0]})
+        addresses.route(self, ch)
 
     def apply_vnfs(self, nodes: dict) -> None:
         ends: set[tuple[str, str]] = set()
