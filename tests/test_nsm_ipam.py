@@ -53,3 +53,21 @@ def test_groups_as_nsm_parses_them():
     p = Pool(parse_groups("10.0.0.0/30"))
     import ipaddress
     assert p.take({ipaddress.ip_address("10.0.0.0")}) == [("10.0.0.1/32", "10.0.0.2/32")]   # excluded skipped
+
+
+def test_a_dual_stack_chain_routes_and_forwards_both_families():
+    text = """name: ds
+services:
+  s: {matches: [{source_selector: {app: fw}, routes: [{destination_selector: {app: srv}}]},
+                {routes: [{destination_selector: {app: fw}}]}]}
+nodes:
+  c: {kind: nsc, requests: ['kernel://s/nsm-1']}
+  fw: {kind: nse, services: [s], labels: {app: fw}, ipam: nsm, cidr: '10.0.0.0/30,2001:db8::/116'}
+  srv: {kind: nse, services: [s], labels: {app: srv}, ipam: nsm, cidr: '10.0.1.0/30,2001:db8:1::/116'}
+"""
+    c = lab.compile(load_text(text, "t.yaml"), check_host=False)
+    routes = {(r.to, r.via) for r in c.lab.nodes["c"].routes}
+    assert routes == {("10.0.1.0/31", "10.0.0.0"), ("2001:db8:1::/127", "2001:db8::")}
+    assert {(r.to, r.via) for r in c.lab.nodes["srv"].routes} == {("10.0.0.0/31", "10.0.1.1"),
+                                                                   ("2001:db8::/127", "2001:db8:1::1")}
+    assert c.lab.nodes["fw"].sysctls["net.ipv6.conf.all.forwarding"] == "1"

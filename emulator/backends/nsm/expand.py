@@ -491,6 +491,10 @@ class _Expander:
             if problems:
                 continue
             b = n.role.build(n.wiring, n.params)
+            if b.sysctls.get("net.ipv4.ip_forward") == "1" and any(   # dual stack (ipam: nsm): IPv6 too
+                    ":" in a for ch in self.chains for h in ch.hops if name in (h.client, h.endpoint)
+                    for p in h.more_ips for a in p):
+                b.sysctls = {**b.sysctls, "net.ipv6.conf.all.forwarding": "1"}
             rn = nodes[name]
             sysctls = rn.setdefault("sysctls", {})
             for k, v in b.sysctls.items():
