@@ -231,7 +231,17 @@ def test_sigkill_mid_deploy_then_destroy_removes_vpp(topo, lab_name):
         time.sleep(0.01)
     p.send_signal(signal.SIGKILL)
     p.wait()
-    assert vpp_pids(lab_name), "VPP had started when the deploy was killed"
+    pids = vpp_pids(lab_name)
+    assert pids, "VPP had started when the deploy was killed"
+    # VPP killed too (a crash): its API segment files stay in /dev/shm until destroy removes them
+    end = time.monotonic() + 20
+    shm = "/dev/shm/" + names.vpp_prefix(lab_name, "r1") + "-vpe-api"
+    while not os.path.exists(shm) and time.monotonic() < end:
+        time.sleep(0.05)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    assert os.path.exists(shm)
     subprocess.run([sys.executable, "-m", "emulator", "destroy", lab_name], capture_output=True, timeout=120)
     assert leftovers(lab_name, ["r1"]) == ([], [], False)
 
