@@ -4,7 +4,7 @@
     .venv/bin/python bench/netlink_pyroute2.py                 # N = 100, 500
     .venv/bin/python bench/netlink_pyroute2.py --sizes 100 --repeat 3
 
-The lab, N nodes: a forwarding namespace with one bridge and N veths enslaved to it, each veth's
+The lab, N nodes: a fabric namespace with one bridge and N veths enslaved to it, each veth's
 peer (`eth0`) created directly in its node's namespace (by namespace fd); in each node namespace
 `lo` and `eth0` up, an IPv4 /24 and an IPv6 /64 (no DAD) on eth0, a default route per family via
 the gateway. 7N+1 requests; interface indexes chosen up front (as the planner does). Both send

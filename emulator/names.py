@@ -5,7 +5,7 @@ empty, so a name is never a path component other than itself. Every derived name
 lab and the node with SEP ('.'), which no name can contain, so the derived names of two labs
 never coincide (lab `a-b` node `c` is emu-a-b.c, lab `a` node `b-c` is emu-a.b-c):
 
-    emu-LAB           the lab's forwarding namespace, and the DPDK file prefix of its OVS-DPDK
+    emu-LAB           the lab's fabric namespace (its switches), and the DPDK file prefix of its OVS-DPDK
     emu-LAB.NODE      a node's namespace, the DPDK file prefix of a dpdk-app node, and the
                       VPP api-segment prefix of a vpp node
 

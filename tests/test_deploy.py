@@ -90,7 +90,7 @@ def test_bridged_lan_gets_automatic_addresses_and_full_reachability(topo, lab_na
             for dst in "abc":
                 if src != dst:
                     assert api.ping(lab_name, src, ips[dst]), f"{src} -> {dst}"
-        # bridges live in the lab's forwarding namespace, nothing in the root namespace
+        # bridges live in the lab's fabric namespace, nothing in the root namespace
         links = subprocess.run(["ip", "-n", st["fabric"], "-br", "link"], capture_output=True, text=True).stdout
         assert "sw1" in links and "sw2" in links and "sw1-eth1" in links
     finally:

@@ -100,7 +100,7 @@ def test_vhost_user_through_ovs_dpdk_delivers_every_packet_and_destroy_leaves_no
     try:
         run = os.path.join(state.lab_dir(lab_name), "ovs")
         assert os.path.exists(os.path.join(run, "db.sock")) and len(lab_processes(lab_name)) == 4
-        # OVS lives in the lab's forwarding namespace, not in the root one
+        # OVS lives in the lab's fabric namespace, not in the root one
         vsctl = ["ovs-vsctl", f"--db=unix:{run}/db.sock"]
         ports = subprocess.run(vsctl + ["list-ports", "sw"], capture_output=True, text=True).stdout.split()
         assert ports == ["sw-eth1", "sw-eth2"]

@@ -114,7 +114,8 @@ nodes:
   sw: {kind: ovs-dpdk}
 links:
   - {endpoints: [a, sw], type: vhost-user}
-""", "test.yaml:7:", "a vhost-user link joins a dpdk-app node to an ovs-dpdk or another dpdk-app node"),
+""", "test.yaml:7:",
+     "a vhost-user link joins a virtio end (dpdk-app) and a vhost end (dpdk-app, ovs-dpdk, vpp); this one joins host 'a'"),
     ("""
 name: v
 nodes:
@@ -122,7 +123,8 @@ nodes:
   sw: {kind: ovs-dpdk}
 links:
   - {endpoints: [a, sw], type: memif}
-""", "test.yaml:7:", "a memif link joins two dpdk-app nodes"),
+""", "test.yaml:7:",
+     "a memif link joins a server end (dpdk-app, vpp) and a client end (dpdk-app, vpp); this one joins dpdk-app 'a'"),
     ("""
 name: v
 nodes:

@@ -243,7 +243,7 @@ def test_segments():
                     ("lan", ["h2:eth0", "r:eth1"]),   # s1 and s2 are one broadcast domain
                     ("lan", ["h3:eth0", "r:eth2"])]
     assert c.graph.number_of_nodes() == 7 and c.graph.number_of_edges() == 6
-    assert c.graph.nodes["s1"]["forwarder"] and not c.graph.nodes["r"]["forwarder"]
+    assert c.graph.nodes["s1"]["switch"] and not c.graph.nodes["r"]["switch"]
 
 
 # -- resolve -------------------------------------------------------------------------------------

@@ -113,7 +113,8 @@ def test_xconnect_bridge_nsim_memif():
       x: {kind: vpp}
       b: {kind: bridge}
     links: [{endpoints: [x:eth0, b:p0], type: memif}]
-    """, "test.yaml:6", "a memif link joins two dpdk-app nodes (or vpp nodes)"),
+    """, "test.yaml:6", "a memif link joins a server end (dpdk-app, vpp) and a client end (dpdk-app, vpp); "
+                   "this one joins vpp 'x' and bridge 'b'"),
     ("""
     name: ve
     nodes:

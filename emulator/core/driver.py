@@ -1,6 +1,8 @@
 """The driver interface: what the pipeline asks of a node kind."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .model import Interface, Lab, Node
 
 IFNAMSIZ = 15   # the longest Linux interface name
@@ -9,14 +11,46 @@ MAC = {"type": "string", "pattern": "^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$", "des
 MTU = {"type": "integer", "minimum": 68, "maximum": 65535}
 
 
-def place_forwarder_port(node: Node, iface: Interface) -> None:
-    """A forwarder's port (Linux bridge, OVS) is a device in the forwarder's namespace named
+def place_switch_port(node: Node, iface: Interface) -> None:
+    """A switch's port (Linux bridge, OVS) is a device in the lab's fabric namespace named
     BRIDGE-IF, or BRIDGE[:8]-pINDEX when that is longer than an interface name may be."""
     dev = f"{node.device}-{iface.name}"
     if len(dev) > IFNAMSIZ:
         dev = f"{node.device[:8]}-p{iface.index}"[:IFNAMSIZ]
     iface.device = dev
     iface.netns = node.netns
+
+
+@dataclass(frozen=True)
+class EndSpec:
+    """How a node takes one end of a link of some type (`Driver.link_end`).
+
+    `roles`: which of the link type's end roles (`LinkType.role_pairs`, e.g. memif's server and
+    client, vhost-user's virtio and vhost) the node can play; a link type with roles is built only
+    between two nodes that declare a matching pair (core/linktypes.py: `roles`)."""
+    roles: tuple[str, ...] = ()
+    #: the node's kernel stack sends its own packets through this end with their checksums left to
+    #: offload: a user-space datapath on the other side (OVS netdev) needs them filled in (tx off)
+    tx_checksum_offload: bool = False
+    #: a client end that must start after its server is up (testpmd's memif: it never reconnects)
+    starts_after_server: bool = False
+
+
+#: a veth end of a node whose kernel stack sends its own packets (hosts, routers: the default)
+KERNEL_END = EndSpec(tx_checksum_offload=True)
+#: a veth end that only passes frames (a switch port, a DPDK app's af_packet port)
+FRAME_END = EndSpec()
+
+
+@dataclass(frozen=True)
+class DpdkMemory:
+    """Hugepage memory a node's DPDK process takes (`Driver.dpdk_memory`). Nodes that name the
+    same `process` share one (OVS-DPDK: the lab's ovs-vswitchd): it is counted once."""
+    process: str
+    mb: int
+    headroom_mb: int = 0
+    #: one process for the whole lab (listed after the nodes' own)
+    shared: bool = False
 
 
 class LabResource:
@@ -33,9 +67,9 @@ class LabResource:
 class Driver:
     kind: str = ""
     summary: str = ""
-    #: True when the node is a forwarder whose ports live in the lab's forwarding
-    #: namespace (bridges); False when the node is a namespace of its own.
-    forwarder: bool = False
+    #: True when the node is an L2 switch whose ports live in the lab's fabric namespace
+    #: (Linux bridge, OVS); False when the node is a namespace of its own.
+    switch: bool = False
     #: True when the node's interfaces carry IP addresses (hosts, routers)
     addressable: bool = True
     #: False when its ports take only the addresses written for them (no kernel address to give)
@@ -49,6 +83,9 @@ class Driver:
     lab_properties: dict = {}
     #: names of the lab-wide resources (LabResource) the lab needs once when it has this kind
     lab_resources: tuple = ()
+    #: link type -> EndSpec: the link types this kind can end, and how (link_end answers from it).
+    #: Link types without end roles (veth) take any node; the spec still says how its end behaves.
+    link_ends: dict = {"veth": KERNEL_END}
 
     def netns(self, lab: Lab, node: str) -> str:
         raise NotImplementedError
@@ -67,6 +104,15 @@ class Driver:
 
     def plan_node(self, lab: Lab, node: Node) -> list:
         return []
+
+    def link_end(self, link_type: str, lab: Lab, node: Node, iface: Interface) -> EndSpec | None:
+        """How `node` takes its end `iface` of a link of `link_type`, or None when it cannot."""
+        return self.link_ends.get(link_type)
+
+    def dpdk_memory(self, lab: Lab, node: Node) -> DpdkMemory | None:
+        """The hugepage memory this node's DPDK process needs (counted by the lab's hugepage
+        check), or None when it runs none."""
+        return None
 
     def live(self, lab: str, node: str, state: dict) -> dict:
         """Live state of the node's ports that have no kernel device (DPDK, OVS vhost-user):

@@ -2,7 +2,7 @@
 
 A driver tells the pipeline three things about its kind: the YAML fields it
 accepts (a JSON Schema fragment), where its interfaces live (its own network
-namespace, or the lab's shared forwarding namespace), and which actions
+namespace, or the lab's shared fabric namespace), and which actions
 build it. Backends (emulator/backends/) register their drivers into the active
 registries (emulator/registry.py); the pipeline finds them here, by kind.
 """

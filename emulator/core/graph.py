@@ -3,7 +3,7 @@
 Nodes carry their kind and namespace; each link is an edge keyed by its id
 with both interfaces. A *segment* is a broadcast domain: a point-to-point
 link between two namespace nodes, or every namespace-node interface attached
-to one connected group of forwarders (bridges).
+to one connected group of switches (Linux bridges, OVS).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .model import Interface, Lab
 def build(lab: Lab) -> nx.MultiGraph:
     g = nx.MultiGraph(name=lab.name)
     for n in lab.nodes.values():
-        g.add_node(n.name, kind=n.kind, netns=n.netns, forwarder=drivers.get(n.kind).forwarder)
+        g.add_node(n.name, kind=n.kind, netns=n.netns, switch=drivers.get(n.kind).switch)
     for link in lab.links:
         g.add_edge(link.a.node, link.b.node, key=link.id, id=link.id,
                    a=link.a.key, b=link.b.key, type=link.type)
@@ -27,16 +27,16 @@ def build(lab: Lab) -> nx.MultiGraph:
 
 def segments(lab: Lab, g: nx.MultiGraph) -> list[tuple[str, list[Interface]]]:
     """Broadcast domains in link order: ("p2p" | "lan", the namespace-node interfaces on it)."""
-    fwd_nodes = [n for n, d in g.nodes(data=True) if d["forwarder"]]
+    switches = [n for n, d in g.nodes(data=True) if d["switch"]]
     component: dict[str, int] = {}
-    for i, comp in enumerate(nx.connected_components(g.subgraph(fwd_nodes))):
+    for i, comp in enumerate(nx.connected_components(g.subgraph(switches))):
         for n in comp:
             component[n] = i
     by_comp: dict[int, list[Interface]] = {}
     order: list[tuple[str, object]] = []
     for link in lab.links:
-        a_fwd, b_fwd = link.a.node in component, link.b.node in component
-        if not a_fwd and not b_fwd:
+        a_sw, b_sw = link.a.node in component, link.b.node in component
+        if not a_sw and not b_sw:
             order.append(("p2p", [link.a, link.b]))
             continue
         for end, other in ((link.a, link.b), (link.b, link.a)):
@@ -153,7 +153,9 @@ def _segment_mtus(lab: Lab, src, root) -> list[tuple[tuple, str, str | None]]:
 def to_json(lab: Lab, g: nx.MultiGraph) -> str:
     data = {
         "name": lab.name,
-        "nodes": [{"name": n, **d} for n, d in g.nodes(data=True)],
+        # "forwarder": the published JSON's name for a switch (kept: `graph -f json` readers use it)
+        "nodes": [{"name": n, **{("forwarder" if k == "switch" else k): v for k, v in d.items()}}
+                  for n, d in g.nodes(data=True)],
         "links": [{"id": l.id, "a": {"node": l.a.node, "interface": l.a.name, "device": l.a.device,
                                       "netns": l.a.netns, "addresses": l.a.addresses},
                    "b": {"node": l.b.node, "interface": l.b.name, "device": l.b.device,
@@ -170,7 +172,7 @@ def to_dot(lab: Lab, g: nx.MultiGraph) -> str:
     shapes = {True: "box", False: "ellipse"}
     lines = [f'graph "{lab.name}" {{', "  node [fontname=Helvetica];"]
     for n, d in g.nodes(data=True):
-        lines.append(f'  "{n}" [shape={shapes[d["forwarder"]]}, label="{n}\\n({d["kind"]})"];')
+        lines.append(f'  "{n}" [shape={shapes[d["switch"]]}, label="{n}\\n({d["kind"]})"];')
     for l in lab.links:
         lab_a = l.a.name + (f"\\n{l.a.addresses[0]}" if l.a.addresses else "")
         lab_b = l.b.name + (f"\\n{l.b.addresses[0]}" if l.b.addresses else "")

@@ -25,7 +25,7 @@ def node_netns(lab: str, node: str) -> str:
 
 
 def fabric_netns(lab: str) -> str:
-    """The lab's forwarding namespace: Linux bridges and their ports live here."""
+    """The lab's fabric namespace: its switches (Linux bridges, OVS) and their ports live here."""
     return names.fabric_netns(lab)
 
 
@@ -91,8 +91,8 @@ class Node:
     sysctls: dict[str, str] = field(default_factory=dict)
     exec: list[list[str]] = field(default_factory=list)  # argv lists
     labels: dict[str, str] = field(default_factory=dict)
-    device: str = ""                  # forwarders: the kernel device (bridge name)
-    index: int = 0                    # forwarders: planned ifindex of that device
+    device: str = ""                  # switches: the kernel device (bridge name)
+    index: int = 0                    # switches: planned ifindex of that device
     props: dict = field(default_factory=dict)  # kind-specific fields, as written
     position: dict | None = None
     path: tuple = ()

@@ -19,7 +19,7 @@ def plan(lab: Lab) -> list[A.Action]:
         # lo up, and tagged: `cleanup` recognises the lab's namespaces by this alias
         acts.append(A.LinkUp(netns=ns, index=1, device="lo", phase_=A.SETUP, alias=lab.tag))
         if ns == lab.fabric:
-            # forwarding namespace: layer 2 only, no IPv6 chatter on thousands of ports
+            # fabric namespace: layer 2 only, no IPv6 chatter on thousands of ports
             acts.append(A.Sysctl(netns=ns, key="net.ipv6.conf.all.disable_ipv6", value="1"))
             acts.append(A.Sysctl(netns=ns, key="net.ipv6.conf.default.disable_ipv6", value="1"))
     if not ipv6_wanted(lab):

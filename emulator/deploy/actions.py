@@ -21,11 +21,11 @@ from ..errors import DeployError
 from .kernel import netlink, netns
 
 # phases, in the order they are applied
-NETNS, SETUP, FORWARDERS, LINKS, PORTS, ROUTES, IMPAIR, EXEC = 10, 20, 30, 40, 50, 60, 70, 80
+NETNS, SETUP, SWITCHES, LINKS, PORTS, ROUTES, IMPAIR, EXEC = 10, 20, 30, 40, 50, 60, 70, 80
 PREFLIGHT = 5  # host checks and host-wide set-up (hugepages) before anything of the lab exists
 SWITCHPORTS = 55  # software-switch ports and flows (OVS), once their kernel ports are up
 READY = 75  # wait until every port is up and every bridge port forwards (emulator/deploy/ready.py)
-PHASE_NAMES = {PREFLIGHT: "preflight", SWITCHPORTS: "switch ports and flows", NETNS: "namespaces", SETUP: "node set-up", FORWARDERS: "forwarders", LINKS: "links",
+PHASE_NAMES = {PREFLIGHT: "preflight", SWITCHPORTS: "switch ports and flows", NETNS: "namespaces", SETUP: "node set-up", SWITCHES: "switches", LINKS: "links",
                PORTS: "interfaces and addresses", ROUTES: "routes", IMPAIR: "link impairments",
                READY: "ports forwarding", EXEC: "startup commands"}
 
@@ -186,7 +186,7 @@ class CreateBridge(NetlinkAction):
 
     def __post_init__(self):
         super().__post_init__()
-        self.phase = FORWARDERS
+        self.phase = SWITCHES
 
     def describe(self):
         stp = (f" stp_state 1 forward_delay {STP_TIMERS[0]} hello_time {STP_TIMERS[1]} "

@@ -1,15 +1,16 @@
-"""`bridge`: a Linux bridge, living in the lab's forwarding namespace."""
+"""`bridge`: a Linux bridge, living in the lab's fabric namespace."""
 from __future__ import annotations
 
 from ...deploy import actions as A
 from ...core.model import Interface, Lab, Node
-from ...core.driver import IFNAMSIZ, Driver, place_forwarder_port
+from ...core.driver import FRAME_END, IFNAMSIZ, Driver, place_switch_port
 
 
 class BridgeDriver(Driver):
     kind = "bridge"
-    summary = "a Linux bridge (learning switch) in the lab's forwarding namespace"
-    forwarder = True
+    summary = "a Linux bridge (learning switch) in the lab's fabric namespace"
+    switch = True
+    link_ends = {"veth": FRAME_END}   # its ports pass frames
     addressable = False
     endpoint_ports = True   # a host device or VF netdev moved into the fabric is one more bridge port
     properties = {
@@ -31,7 +32,7 @@ class BridgeDriver(Driver):
         return []
 
     def port(self, lab, node, iface):
-        place_forwarder_port(node, iface)
+        place_switch_port(node, iface)
         iface.master = node.device
         return []
 

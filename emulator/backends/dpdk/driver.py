@@ -3,7 +3,7 @@
 Its interfaces become testpmd ports, in interface order (port 0, 1, ...), by link type:
 
     vhost-user (to an ovs-dpdk node)   net_virtio_user, server mode (OVS connects, and reconnects)
-    memif (to another dpdk-app)        net_memif, server on the link's first endpoint
+    memif (to a dpdk-app, a vpp...)    net_memif, server on the link's first endpoint
     vhost-user (to another dpdk-app)   net_virtio_user (server) on the first endpoint, net_vhost on
                                        the second (client mode: it reconnects until the first listens)
     veth (the default)                 net_af_packet on the kernel veth (the DPDK app reads the kernel)
@@ -27,12 +27,26 @@ from . import hugepages
 from ...core import linktypes
 from ...deploy import state
 from ...core.model import node_netns
-from ...core.driver import Driver
+from ...core.driver import FRAME_END, DpdkMemory, Driver, EndSpec
+from .links import socket_path
 
 
 def mbufs(memory_mb: int) -> int:
     """testpmd sizes its pool for 32 ports by default (~340 MB); half the node's memory is plenty."""
     return max(2048, min(262144, memory_mb * 1024 * 1024 // 2 // 2304))
+
+
+def vdev(lab, link, iface, role: str | None, k: int) -> str:
+    """The EAL --vdev of port k: by the role this end plays on its link (no role: af_packet on the veth)."""
+    mac = f",mac={iface.mac}" if iface.mac else ""
+    if role in ("server", "client"):   # memif: a filesystem socket (abstract ones live in one namespace)
+        return f"net_memif{k},role={role},id=0,socket={socket_path(lab, link)},socket-abstract=no" + mac
+    if role == "vhost":   # vhost-user backend: connects to the virtio side, and retries until it listens
+        return f"net_vhost{k},iface={socket_path(lab, link)},client=1,queues=1"
+    if role == "virtio":
+        ring = min(1024, lab.nodes[iface.node].props.get("ring", 1024))
+        return f"net_virtio_user{k},path={socket_path(lab, link)},server=1,queues=1,queue_size={ring}" + mac
+    return f"net_af_packet{k},iface={iface.device}"
 
 
 class DpdkAppDriver(Driver):
@@ -68,6 +82,14 @@ class DpdkAppDriver(Driver):
                "description": "the address icmpecho answers for (steps resolve the node name to it)"},
     }
     lab_properties = {"hugepages": hugepages.SCHEMA}
+    #: veth: af_packet (frames only); memif: net_memif either side, a client that never reconnects
+    #: (it starts after its server); vhost-user: net_virtio_user (virtio) or net_vhost (vhost)
+    link_ends = {"veth": FRAME_END,
+                 "memif": EndSpec(roles=("server", "client"), starts_after_server=True),
+                 "vhost-user": EndSpec(roles=("virtio", "vhost"))}
+
+    def dpdk_memory(self, lab, node):
+        return DpdkMemory(process=node.name, mb=node.props.get("memory", 256), headroom_mb=D.APP_HEADROOM_MB)
 
     def netns(self, lab, node):
         return node_netns(lab.name, node)
@@ -95,14 +117,11 @@ class DpdkAppDriver(Driver):
         vdevs, ports, after = [], [], []
         for k, iface in enumerate(i for i in node.interfaces.values() if i.link >= 0):
             link = lab.links[iface.link]
-            lt = linktypes.get(link.type)
-            if hasattr(lt, "vdev"):
-                v = lt.vdev(lab, link, iface, k)
-                peer = link.b if iface is link.a else link.a
-                if link.type == "memif" and not lt.is_server(lab, link, iface) and peer.node not in after:
-                    after.append(peer.node)
-            else:
-                v = f"net_af_packet{k},iface={iface.device}"
+            role = linktypes.role_of(lab, link, iface)
+            v = vdev(lab, link, iface, role, k)
+            peer = link.b if iface is link.a else link.a
+            if role == "client" and peer.node not in after:   # a memif client starts after its server
+                after.append(peer.node)
             vdevs.append(v)
             ports.append({"interface": iface.name, "port": k, "vdev": v, "link": link.type})
         prefix = D.file_prefix(lab.name, node.name)

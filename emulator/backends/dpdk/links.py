@@ -1,12 +1,16 @@
 """Link types `vhost-user` and `memif`: shared-memory links with no kernel device.
 
-    vhost-user  an ovs-dpdk port (dpdkvhostuserclient, OVS connects) <-> a dpdk-app port
-                (net_virtio_user in server mode, the app listens); OVS reconnects when the app restarts.
-                Between two dpdk-apps: the first endpoint is the virtio side (net_virtio_user, it
-                listens), the second the vhost backend (net_vhost in client mode, it reconnects
-                until the first is up: no start order)
-    memif       two dpdk-app ports (net_memif); the first endpoint is the server (it listens on the
-                socket), the second the client. Servers start first.
+    vhost-user  a `virtio` end and a `vhost` end. A dpdk-app is either (net_virtio_user in server
+                mode, it listens; or net_vhost in client mode, it reconnects until the other
+                listens: no start order); ovs-dpdk (dpdkvhostuserclient, OVS reconnects when the
+                app restarts) and vpp are vhost ends. Between two dpdk-apps the first endpoint is
+                the virtio side.
+    memif       a `server` end (the first endpoint: it listens on the socket) and a `client` end.
+                Any kind whose driver declares a memif end takes it (dpdk-app: net_memif; vpp).
+                A client that cannot reconnect (testpmd: `starts_after_server`) starts after its server.
+
+Which kinds take which ends is what their drivers declare (`Driver.link_ends`, core/driver.py);
+these link types name only the roles (core/linktypes.py: `role_pairs`).
 
 The socket of link N is /run/emulator/LAB/sock/L<N>.sock: short (a Unix socket path has at most
 107 bytes), and it goes with the lab directory.
@@ -24,19 +28,6 @@ MAX_SOCK = 107
 
 def socket_path(lab: Lab, link: Link) -> str:
     return os.path.join(sock_dir(lab.name), f"L{link.id}.sock")
-
-
-def _kinds(lab: Lab, link: Link) -> tuple[str, str]:
-    return lab.nodes[link.a.node].kind, lab.nodes[link.b.node].kind
-
-
-def _memif_end(kind: str) -> bool:
-    """dpdk-app, or a kind whose driver says it takes memif links (vpp: memif_end = True)."""
-    from ...core import drivers
-    try:
-        return kind == "dpdk-app" or getattr(drivers.get(kind), "memif_end", False)
-    except drivers.UnknownKind:
-        return False
 
 
 def _no_impairments(link: Link, what: str) -> list:
@@ -76,8 +67,8 @@ def _memif_cycles(lab: Lab) -> dict[int, list[str]]:
     import networkx as nx   # the graph stage has imported it already
     g = nx.DiGraph()
     for ln in lab.links:
-        # only a dpdk-app client waits for its server (VPP's memif slave reconnects by itself)
-        if ln.type == "memif" and ln.a and ln.b and lab.nodes[ln.b.node].kind == "dpdk-app":
+        # only a client that cannot reconnect waits for its server (VPP's memif slave reconnects)
+        if ln.type == "memif" and ln.a and ln.b and _starts_after_server(lab, ln):
             g.add_edge(ln.b.node, ln.a.node, link=ln.id)   # the client (b) waits for the server (a)
     out: dict[int, list[str]] = {}
     for comp in nx.strongly_connected_components(g):
@@ -92,61 +83,37 @@ def _memif_cycles(lab: Lab) -> dict[int, list[str]]:
     return out
 
 
+def _starts_after_server(lab: Lab, link: Link) -> bool:
+    spec = linktypes.end_spec(lab, link.b, link.type)
+    return bool(spec and spec.starts_after_server)
+
+
 class VhostUser(linktypes.LinkType):
     name = "vhost-user"
     summary = ("virtio over shared memory: an ovs-dpdk port (dpdkvhostuserclient) to a dpdk-app (net_virtio_user), "
                "or two dpdk-apps (net_virtio_user first, net_vhost second)")
+    role_pairs = (("virtio", "vhost"), ("vhost", "virtio"))
 
     def check(self, lab, link):
-        ka, kb = _kinds(lab, link)
-        if sorted((ka, kb)) not in (["dpdk-app", "ovs-dpdk"], ["dpdk-app", "dpdk-app"], ["dpdk-app", "vpp"]):
-            return [(("type",), "a vhost-user link joins a dpdk-app node to an ovs-dpdk or another dpdk-app node "
-                                "(or a vpp node); "
-                                f"this one joins {ka} '{link.a.node}' and {kb} '{link.b.node}'",
-                     "to a kernel node use a veth (the default)")]
-        return _no_impairments(link, "vhost-user") + _sock_check(lab, link)
+        bad = linktypes.end_problems(lab, link, "to a kernel node use a veth (the default)")
+        return bad or _no_impairments(link, "vhost-user") + _sock_check(lab, link)
 
     def plan(self, lab, link):
         return []   # the OVS port and the app's vdev are made by their drivers
 
-    def ovs_port(self, lab, link, iface):
-        return "dpdkvhostuserclient", {"vhost-server-path": socket_path(lab, link)}
-
-    def vdev(self, lab, link, iface, k: int) -> str:
-        if iface is link.b and lab.nodes[link.a.node].kind == "dpdk-app":
-            # the vhost backend of a dpdk-app pair: connects to the virtio side, and retries until it listens
-            return f"net_vhost{k},iface={socket_path(lab, link)},client=1,queues=1"
-        v = f"net_virtio_user{k},path={socket_path(lab, link)},server=1,queues=1,"
-        v += f"queue_size={min(1024, lab.nodes[iface.node].props.get('ring', 1024))}"
-        return v + (f",mac={iface.mac}" if iface.mac else "")
-
-    def is_server(self, lab, link, iface) -> bool:
-        return False
-
 
 class Memif(linktypes.LinkType):
     name = "memif"
-    summary = "shared-memory packet interface between dpdk-app and vpp nodes (first endpoint: server)"
+    summary = "shared-memory packet interface between nodes that declare a memif end (first endpoint: server)"
+    role_pairs = (("server", "client"),)
 
     def check(self, lab, link):
-        ka, kb = _kinds(lab, link)
-        if not (_memif_end(ka) and _memif_end(kb)):
-            return [(("type",), f"a memif link joins two dpdk-app nodes (or vpp nodes); this one joins {ka} "
-                                f"'{link.a.node}' and {kb} '{link.b.node}'",
-                     "to an ovs-dpdk node use type: vhost-user; to a kernel node a veth (the default)")]
-        return _no_impairments(link, "memif") + _sock_check(lab, link) + _cycle_check(lab, link)
+        bad = linktypes.end_problems(lab, link, "to an ovs-dpdk node use type: vhost-user; to a kernel node "
+                                                "a veth (the default)")
+        return bad or _no_impairments(link, "memif") + _sock_check(lab, link) + _cycle_check(lab, link)
 
     def plan(self, lab, link):
         return []
-
-    def is_server(self, lab, link, iface) -> bool:
-        return iface is link.a
-
-    def vdev(self, lab, link, iface, k: int) -> str:
-        role = "server" if self.is_server(lab, link, iface) else "client"
-        # a filesystem socket: abstract ones live in one network namespace, the ends are in two
-        v = f"net_memif{k},role={role},id=0,socket={socket_path(lab, link)},socket-abstract=no"
-        return v + (f",mac={iface.mac}" if iface.mac else "")
 
 
 LINK_TYPES = (VhostUser, Memif)   # registered by the dpdk backend

@@ -44,24 +44,20 @@ APP_HEADROOM_MB, OVS_HEADROOM_MB = 32, 128
 
 
 def hugepage_users(lab) -> tuple[int, list[str]]:
-    """MB of hugepages the lab's DPDK processes take (with headroom), and who takes them."""
-    mb, who = 0, []
+    """MB of hugepages the lab's DPDK processes take (with headroom), and who takes them: the nodes
+    whose drivers declare DPDK memory (`Driver.dpdk_memory`); a process shared by several nodes
+    (the lab's ovs-vswitchd) counts once, after the nodes' own."""
+    from ...core import drivers
+    procs: dict[str, object] = {}
     for n in lab.nodes.values():
-        if n.kind == "dpdk-app":
-            m = n.props.get("memory", 256)
-            mb += m + APP_HEADROOM_MB
-            who.append(f"{n.name} {m}+{APP_HEADROOM_MB} MB")
-    if any(n.kind == "ovs-dpdk" for n in lab.nodes.values()) and not (lab.props.get("ovs") or {}).get("db"):
-        m = ovs_socket_mem(lab)   # one ovs-vswitchd per lab
-        mb += m + OVS_HEADROOM_MB
-        who.append(f"ovs-vswitchd {m}+{OVS_HEADROOM_MB} MB")
+        m = drivers.get(n.kind).dpdk_memory(lab, n)
+        if m is not None and m.process not in procs:
+            procs[m.process] = m
+    mb, who = 0, []
+    for m in sorted(procs.values(), key=lambda m: m.shared):   # stable: nodes' own first, in node order
+        mb += m.mb + m.headroom_mb
+        who.append(f"{m.process} {m.mb}+{m.headroom_mb} MB")
     return mb, who
-
-
-def ovs_socket_mem(lab) -> int:
-    """dpdk-socket-mem of the lab's ovs-vswitchd: the largest socket_mem given, else 512 MB."""
-    given = [n.props["socket_mem"] for n in lab.nodes.values() if n.kind == "ovs-dpdk" and "socket_mem" in n.props]
-    return max(given) if given else 512
 
 
 class Hugepages(LabResource):

@@ -95,8 +95,7 @@ def expand(raw: dict, src: Source):
             issues.append(src.issue(path, f"node '{name}' has no interface {', '.join(map(repr, bad))}",
                                     "its interfaces: " + (", ".join(sorted(known)) or "none")))
             continue
-        payload = (role.plain_payload(params) if hasattr(role, "plain_payload")
-                   else "ETHERNET" if role.transit == "ethernet" else "IP")
+        payload = role.plain_payload(params)
         w = vnf.Wiring(name, payload, [tuple(v["between"])] if v.get("between") else [],
                        list(v.get("interfaces") or []))
         problems = role.check(w, params)

@@ -64,6 +64,10 @@ class Role:
             out.append(f"vnf '{self.name}' forwards between two connections; '{w.node}' is the last hop of a chain")
         return out
 
+    def plain_payload(self, params: dict) -> str:
+        """The payload it forwards on a plain (non-NSM) node's `vnf:` (backends/ebpf/plain.py)."""
+        return "ETHERNET" if self.transit == "ethernet" else "IP"
+
     def build(self, w: Wiring, params: dict) -> Build:
         raise NotImplementedError
 

@@ -1,4 +1,4 @@
-"""`ovs` and `ovs-dpdk`: Open vSwitch bridges, in the lab's forwarding namespace.
+"""`ovs` and `ovs-dpdk`: Open vSwitch bridges, in the lab's fabric namespace.
 
 Ports are numbered (OpenFlow port numbers) in the order of the bridge's interfaces: eth1 is port 1,
 eth2 port 2..., so `flows: ["in_port=1,actions=output:2"]` reads like the topology. Without
@@ -18,18 +18,18 @@ import re
 from ...deploy import actions as A
 from ..dpdk import testpmd as D
 from ..dpdk import hugepages
+from ..dpdk.links import socket_path
 from ...core import linktypes
 from ... import names
 from ...deploy import state
 from . import vswitch as O
 from ...core.model import Interface, Lab, Node
-from ...core.driver import IFNAMSIZ, Driver, LabResource, place_forwarder_port
+from ...core.driver import FRAME_END, IFNAMSIZ, DpdkMemory, Driver, EndSpec, LabResource, place_switch_port
 
 FLOWS = {"type": "array", "items": {"type": "string", "minLength": 1},
          "description": "OpenFlow rules (ovs-ofctl syntax), e.g. in_port=1,actions=output:2; "
                         "default: one NORMAL rule (learning switch)"}
 CPU_LIST = D.CPU_LIST
-OVS_KINDS = ("ovs", "ovs-dpdk")
 
 
 _ETH = re.compile(r"eth(\d+)")
@@ -66,15 +66,27 @@ class OvsDaemons(LabResource):
     name = "ovs"
 
     def plan(self, lab):
-        dpdk_nodes = [n for n in lab.nodes.values() if n.kind == "ovs-dpdk"]
+        dpdk_nodes = dpdk_bridges(lab)
         pmd = sorted({c for n in dpdk_nodes for c in n.props.get("pmd_cores", [])})
         sleeps = [n.props["pmd_maxsleep"] for n in dpdk_nodes if "pmd_maxsleep" in n.props]
         lcore = next((n.props["lcore"] for n in dpdk_nodes if "lcore" in n.props), 0)
         return [O.StartOvs(netns=lab.fabric, lab=lab.name, dpdk=bool(dpdk_nodes), external_db=external_db(lab),
-                           socket_mem=D.ovs_socket_mem(lab),
+                           socket_mem=ovs_socket_mem(lab),
                            lcore_mask=_mask([lcore]), pmd_mask=_mask(pmd) if pmd else None,
                            pmd_maxsleep=max(sleeps) if sleeps else None, file_prefix=ovs_prefix(lab),
                            huge_dir=hugepages.lab_mount(state.lab_dir(lab.name)))]
+
+
+def dpdk_bridges(lab: Lab) -> list[Node]:
+    """The lab's OVS bridges on the DPDK datapath (ovs-dpdk, or a kind built on its driver)."""
+    from ...core import drivers
+    return [n for n in lab.nodes.values() if isinstance(d := drivers.get(n.kind), OvsDriver) and d.dpdk]
+
+
+def ovs_socket_mem(lab: Lab) -> int:
+    """dpdk-socket-mem of the lab's ovs-vswitchd: the largest socket_mem given, else 512 MB."""
+    given = [n.props["socket_mem"] for n in dpdk_bridges(lab) if "socket_mem" in n.props]
+    return max(given) if given else 512
 
 
 def _mask(cpus) -> str:
@@ -92,13 +104,15 @@ class OvsDriver(Driver):
     kind = "ovs"
     lab_resources = ("ovs",)
     summary = "an Open vSwitch bridge (the lab's own ovs-vswitchd, kernel or userspace datapath)"
-    forwarder = True
+    switch = True
     addressable = False
     dpdk = False
+    #: its veth ports pass frames (no tx checksum to turn off on a peer switch)
+    link_ends = {"veth": FRAME_END}
     properties = {
         "flows": FLOWS,
         "internal": {"type": "object", "description": "internal ports of the bridge (devices in the lab's "
-                                                     "forwarding namespace), by name, with their addresses: "
+                                                     "fabric namespace), by name, with their addresses: "
                                                      "e.g. {gw: {ip: [10.0.0.254/24]}}",
                      "additionalProperties": {"type": "object", "additionalProperties": False,
                                               "properties": {"ip": {"type": "array", "items": {"type": "string"}}}}},
@@ -146,7 +160,7 @@ class OvsDriver(Driver):
         return problems
 
     def port(self, lab, node, iface):
-        place_forwarder_port(node, iface)
+        place_switch_port(node, iface)
         if external_db(lab) and lab.links[iface.link].type == "veth":
             return [((), f"{iface.key} is a veth, but with ovs: db: the bridge lives in an OVS outside the "
                          f"lab, which cannot open a device in the lab's namespace",
@@ -195,9 +209,8 @@ class OvsDriver(Driver):
                 continue
             link = lab.links[iface.link]
             p = O.Port(name=iface.device, ofport=numbers[iface.name])
-            lt = linktypes.get(link.type)
-            if hasattr(lt, "ovs_port"):
-                p.type, p.options = lt.ovs_port(lab, link, iface)
+            if linktypes.role_of(lab, link, iface) == "vhost":   # OVS connects to the app's virtio socket
+                p.type, p.options = "dpdkvhostuserclient", {"vhost-server-path": socket_path(lab, link)}
             ports.append(p)
         internal = {}
         for name, spec in (node.props.get("internal") or {}).items():
@@ -215,7 +228,9 @@ class OvsDriver(Driver):
             return []
         acts = [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
         peer = link.b if link.a is iface else link.a
-        if self.datapath(node) == "netdev" and lab.nodes[peer.node].kind not in OVS_KINDS + ("dpdk-app", "bridge"):
+        # a userspace datapath fills in no checksum the peer's kernel stack left to offload
+        end = linktypes.end_spec(lab, peer, "veth")
+        if self.datapath(node) == "netdev" and (end is None or end.tx_checksum_offload):
             acts.append(O.TxChecksumOff(netns=peer.netns, device=peer.device, label=f"{peer.key} -> {node.name}"))
         return acts
 
@@ -226,6 +241,7 @@ class OvsDpdkDriver(OvsDriver):
     summary = ("an OVS-DPDK bridge (userspace netdev datapath, PMD threads): vhost-user ports to dpdk-app "
                "nodes, veth ports to kernel nodes")
     dpdk = True
+    link_ends = {"veth": FRAME_END, "vhost-user": EndSpec(roles=("vhost",))}   # dpdkvhostuserclient
     properties = {
         "flows": FLOWS,
         "pmd_cores": {**CPU_LIST, "description": "CPUs of the PMD (polling) threads, e.g. [1] "
@@ -241,3 +257,8 @@ class OvsDpdkDriver(OvsDriver):
 
     def datapath(self, node):
         return "netdev"
+
+    def dpdk_memory(self, lab, node):
+        if external_db(lab):
+            return None   # the user's ovs-vswitchd: its memory is not the lab's to count
+        return DpdkMemory(process="ovs-vswitchd", mb=ovs_socket_mem(lab), headroom_mb=D.OVS_HEADROOM_MB, shared=True)

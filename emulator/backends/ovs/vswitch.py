@@ -1,4 +1,4 @@
-"""The lab's own Open vSwitch: ovsdb-server and ovs-vswitchd in the lab's forwarding namespace.
+"""The lab's own Open vSwitch: ovsdb-server and ovs-vswitchd in the lab's fabric namespace.
 
     /run/emulator/LAB/ovs/   conf.db, db.sock, *.pid, *.ctl, *.log, BRIDGE.mgmt (OVS_RUNDIR)
 
@@ -7,7 +7,7 @@ OVS's own tools find it through OVS_RUNDIR, which `ip netns exec` passes on:
     OVS_RUNDIR=/run/emulator/LAB/ovs emulator exec LAB sw -- ovs-vsctl show
     ovs-appctl -t /run/emulator/LAB/ovs/ovs-vswitchd.ctl dpif-netdev/pmd-stats-show
 
-Both daemons run inside the forwarding namespace (`emu-LAB`), so `destroy` stops them with every
+Both daemons run inside the fabric namespace (`emu-LAB`), so `destroy` stops them with every
 other process of the lab (found by namespace) and removing the lab directory removes their files:
 a crash or SIGKILL leaves nothing `destroy` cannot clean. The DPDK build (Debian's
 openvswitch-switch-dpdk) is used when the lab has an `ovs-dpdk` node; bridges use the kernel
@@ -103,7 +103,7 @@ def _tail(path: str, n: int = 1500) -> str:
 
 @dataclass
 class StartOvs(A.Action):
-    """ovsdb-server + ovs-vswitchd of the lab in its forwarding namespace (or: check the external one)."""
+    """ovsdb-server + ovs-vswitchd of the lab in its fabric namespace (or: check the external one)."""
     lab: str = ""
     dpdk: bool = False
     external_db: str | None = None
@@ -115,7 +115,7 @@ class StartOvs(A.Action):
     huge_dir: str = ""
 
     def __post_init__(self):
-        self.phase, self.batch = A.FORWARDERS, "ovs-start"
+        self.phase, self.batch = A.SWITCHES, "ovs-start"
 
     def describe(self):
         if self.external_db:
@@ -261,7 +261,7 @@ class ConfigureBridge(A.Action):
             errs = [l for l in bad.stdout.splitlines() if l.split(",")[0] in {p.name for p in a.ports}]
             if errs:
                 raise DeployError(f"Open vSwitch refused ports of {a.bridge}: " + "; ".join(errs))
-            if a.internal and not a.external:   # OVS made them as devices in the forwarding namespace
+            if a.internal and not a.external:   # OVS made them as devices in the fabric namespace
                 script = "".join(f"link set {n} up\n" + "".join(f"address add {c} dev {n}\n" for c in ips)
                                  for n, ips in a.internal.items())
                 r = hostcmd.run(["ip", "-batch", "-"], netns=a.netns, input=script)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ...core.driver import Driver
+from ...core.driver import KERNEL_END, Driver, EndSpec
 from ...core.model import node_netns
 from ...deploy import actions as A
 from ...deploy import hostcmd, state
@@ -50,7 +50,10 @@ class RequireVpp(A.Action):
 class VppDriver(Driver):
     kind = "vpp"
     summary = "a namespace running its own VPP: router (default), l2 xconnect, bridge domain, ACL firewall, nsim"
-    memif_end = True
+    #: veth: af_packet (TX checksums still offloaded by the kernel, as a host's); memif: master or
+    #: slave (a slave reconnects: no start order); vhost-user: VPP connects to a dpdk-app's virtio_user
+    link_ends = {"veth": KERNEL_END, "memif": EndSpec(roles=("server", "client")),
+                 "vhost-user": EndSpec(roles=("vhost",))}
     properties = {
         "interfaces": NAMESPACE_NODE_PROPERTIES["interfaces"],
         "ip": NAMESPACE_NODE_PROPERTIES["ip"],

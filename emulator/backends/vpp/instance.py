@@ -36,7 +36,7 @@ _ERROR = re.compile(r"^(unknown input|\w[\w -]*: )", re.M)
 
 def vppctl(ctl: str, sock: str, cmd: str, timeout: float = 10) -> str:
     r = hostcmd.run([ctl, "-s", sock] + cmd.split(), timeout=timeout)
-    return (r.stdout + r.stderr).strip() if hasattr(r, "stdout") else ""
+    return (r.stdout + r.stderr).strip()
 
 
 def rejected(cmd: str, out: str) -> bool:

@@ -7,7 +7,7 @@
                     as the veth + af_packet above, and `plan` says so. The tap itself is generated
                     configuration only for now (config.tap_command), not deployed.
     memif           VPP <-> VPP, VPP <-> dpdk-app (testpmd's net_memif): registered by the dpdk
-                    backend, whose check accepts any kind whose driver has `memif_end = True`.
+                    backend; the vpp driver declares a memif end (`link_ends`), which is all it takes.
 """
 from __future__ import annotations
 
