@@ -240,12 +240,14 @@ def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path, decoy
             time.sleep(delay)
             results[name] = get_step(step).run(ctx, args)
 
-        mon = threading.Thread(target=run, args=("mon", "link_monitor", {"duration": 7, "interval": 1}))
+        # the flow starts once the monitor has its baseline (its counts are exact when traffic starts
+        # after it and ends before it stops)
+        mon = threading.Thread(target=run, args=("mon", "link_monitor", {"duration": 8, "interval": 1}))
         mon.start()
         threads = [threading.Thread(target=run, args=a) for a in (
-            ("flow", "ping", {"from": "h1", "to": "h2", "count": 400, "interval": 0.01}, 2.5),
-            ("fault", "link_fault", {"endpoint": "r1:eth1", "duration": 0.5}, 3.0),
-            ("switch", "srv6_policy", {"policy": "fast", "segments": ["r2", "r3", "e2.dx4"]}, 4.5))]
+            ("flow", "ping", {"from": "h1", "to": "h2", "count": 400, "interval": 0.01}, 3.0),
+            ("fault", "link_fault", {"endpoint": "r1:eth1", "duration": 0.5}, 3.5),
+            ("switch", "srv6_policy", {"policy": "fast", "segments": ["r2", "r3", "e2.dx4"]}, 5.0))]
         for t in threads:
             t.start()
         for t in threads + [mon]:
