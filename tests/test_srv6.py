@@ -336,3 +336,38 @@ def test_deploy_refuses_a_behaviour_this_kernel_lacks_before_anything_exists(tmp
     assert "cannot install SRv6 End.DT4" in r.stderr
     assert not [n for n in os.listdir("/run/netns") if n.startswith(f"emu-{lab_name}.")]
     assert not os.path.exists(state.lab_dir(lab_name))
+
+
+V6 = """\
+name: {lab}
+nodes:
+  h1: {kind: host, interfaces: {eth0: {ip: ["2001:db8:1::2/64"]}}, routes: [{to: "::/0", via: "2001:db8:1::1"}]}
+  h2: {kind: host, interfaces: {eth0: {ip: ["2001:db8:2::2/64"]}}, routes: [{to: "::/0", via: "2001:db8:2::1"}]}
+  e1: {kind: srv6-router, locator: "fc00:0:e1::/48", sids: {dx6: {behaviour: End.DX6, nh: h1}},
+       interfaces: {eth0: {ip: ["2001:db8:1::1/64"]}}}
+  e2: {kind: srv6-router, locator: "fc00:0:e2::/48", sids: {dt6: {behaviour: End.DT6}},
+       interfaces: {eth0: {ip: ["2001:db8:2::1/64"]}}}
+  r1: {kind: srv6-router, locator: "fc00:0:1::/48", sids: {x: {behaviour: End.X, nh: e1}}}
+links: [[h1:eth0, e1:eth0], [h2:eth0, e2:eth0], [e1:eth1, r1:eth0], [r1:eth1, e2:eth1]]
+srv6:
+  policies:
+    there: {headend: e1, to: "2001:db8:2::/64", segments: [r1, e2.dt6]}
+    back: {headend: e2, to: "2001:db8:1::/64", segments: [r1.x, e1.dx6]}
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_ipv6_payload_end_x_dt6_and_dx6(topo, lab_name):
+    api.deploy(topo(V6))
+    try:
+        r = api.exec_in(lab_name, "h1", ["ping", "-6", "-c", "4", "-i", "0.2", "2001:db8:2::2"])
+        assert r.returncode == 0 and " 0% packet loss" in r.stdout
+        st = state.read_state(lab_name)
+        with open(os.path.join(state.lab_dir(lab_name), "srv6.json")) as f:
+            counts = monitor.sid_counters(st, json.load(f)["routers"])
+        # requests: r1's End, then e2's End.DT6; replies: r1's End.X (to e1), then e1's End.DX6
+        assert counts["r1"] == counts["e2.dt6"] == 4 and counts["r1.x"] == counts["e1.dx6"] == 4
+        assert counts["e1"] == counts["e2"] == 0
+    finally:
+        api.destroy(lab_name)
