@@ -163,6 +163,25 @@ def test_drop_filter_drops_ip_but_not_neighbour_discovery():
     assert int(n) == len(ins) and f"53 1 0 {2 ** 30}" in ins
 
 
+def test_report_shows_the_per_link_table_with_the_lossy_cell_and_the_event():
+    from emulator.report.html import report_html
+    from emulator.report.markdown import summary_markdown
+    rows = [{"t": 1.0, "sent": 5, "received": 5, "lost": 0}, {"t": 2.0, "sent": 5, "received": 2, "lost": 3}]
+    idle = [{"t": 1.0, "sent": 0, "received": 0, "lost": 0}, {"t": 2.0, "sent": 0, "received": 0, "lost": 0}]
+    ll = {"interval_s": 1.0, "links": [
+        {"link": "a:eth0 -> b:eth0", "sent": 10, "received": 7, "lost": 3, "intervals": rows},
+        {"link": "b:eth0 -> a:eth0", "sent": 0, "received": 0, "lost": 0, "intervals": idle}],
+        "events": [{"link": "a:eth0 -> b:eth0", "t": 2.0, "lost": 3}]}
+    res = {"name": "x", "status": "passed", "runs": [{"id": "r1", "status": "passed", "steps": [
+        {"name": "mon", "type": "link_monitor", "status": "passed", "measurements": {"link_loss": ll}}]}]}
+    md = summary_markdown(res)
+    assert "| a:eth0 -> b:eth0 | 10 | 7 | 3 | 5/5 | 5/2 **-3** |" in md
+    assert "b:eth0 -> a:eth0" not in md   # idle directions are left out
+    assert "Loss events: a:eth0 -> b:eth0 at t=2.0 s: 3 lost." in md
+    html = report_html(res)
+    assert "<h2>Per-link loss</h2>" in html and '<td class="bad" title="sent/received">5/2 -3</td>' in html
+
+
 # -- real namespaces -------------------------------------------------------------------------------
 
 def _deploy(lab_name):
