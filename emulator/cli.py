@@ -71,12 +71,18 @@ def _source(args) -> Source | str:
 def cmd_validate(args) -> int:
     c = api.compile(_source(args), check_host=not args.no_host_check)
     lab = c.lab
-    print(f"{c.source.file}: valid: lab '{lab.name}', {_n(len(lab.nodes), 'node')}, {_n(len(lab.links), 'link')}")
+    print(f"{c.source.file}: valid: lab '{lab.name}', {_n(len(lab.nodes), 'node')}, "
+          f"{_links(len(lab.links), len(lab.endpoints))}")
     return 0
 
 
 def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _links(two_ended: int, single: int) -> str:
+    """'3 links', or '5 links (2 single-ended)': a single-ended link (host device, VF...) is a link too."""
+    return _n(two_ended + single, "link") + (f" ({single} single-ended)" if single else "")
 
 
 def cmd_graph(args) -> int:
@@ -128,7 +134,8 @@ def cmd_deploy(args) -> int:
     try:   # until the report is out, Ctrl-C rolls back as during the deploy (README: "interrupted ... rolls back")
         st = api.deploy(src, progress=progress)   # rolls back by itself when interrupted
         dt = time.monotonic() - t0
-        print(f"lab '{st['name']}' deployed: {len(st['nodes'])} nodes, {len(st['links'])} links in {dt:.2f} s",
+        print(f"lab '{st['name']}' deployed: {len(st['nodes'])} nodes, "
+              f"{_links(len(st['links']), len(st.get('endpoints', [])))} in {dt:.2f} s",
               file=sys.stderr)
         if args.format == "json":
             print(json.dumps(st, indent=1))
@@ -158,7 +165,8 @@ def cmd_inspect(args) -> int:
             print("no lab is deployed")
             return 0
         print(table(["lab", "status", "nodes", "links", "file", "created"],
-                    [[s["name"], s.get("status"), len(s.get("nodes", {})), len(s.get("links", [])),
+                    [[s["name"], s.get("status"), len(s.get("nodes", {})),
+                      len(s.get("links", [])) + len(s.get("endpoints", [])),
                       s.get("file", ""), s.get("created", "")] for s in labs]))
         return 0
     st = api.get(args.lab)
@@ -170,7 +178,8 @@ def cmd_inspect(args) -> int:
     if args.format == "json":
         print(json.dumps({**st, "live": live}, indent=1))
         return _unread(unread)
-    print(f"lab {st['name']}: {st.get('status')}, {len(st['nodes'])} nodes, {len(st['links'])} links "
+    print(f"lab {st['name']}: {st.get('status')}, {len(st['nodes'])} nodes, "
+          f"{_links(len(st['links']), len(st.get('endpoints', [])))} "
           f"(from {st.get('file')}, {st.get('created')})")
     _print_lab(st, max_rows=args.max_rows, live=live)
     if st.get("links"):

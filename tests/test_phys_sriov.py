@@ -154,10 +154,11 @@ def test_attach_creates_vfs_binds_and_undo_gives_everything_back(tree, monkeypat
     monkeypatch.setattr(sriov, "set_vf", lambda pf, vf, **kw: calls.append((pf, vf, kw)))
     monkeypatch.setattr(sriov, "taken_vfs", lambda own: {vf_pci(0)})   # another lab holds VF 0
     ctx = A.Context("emulator:x", _Journal())
-    a = sriov.AttachVf(netns="emu-x.n", lab="x", pf="fxpf0", vfs=4, vfio=True, device="p0", index=32,
+    # the VFs the plan picked (sriov.vf_addresses: VF 0 is another lab's), as the app's -a names them
+    a = sriov.AttachVf(netns="emu-x.n", lab="x", pf="fxpf0", vfs=4, vfio=True, pci=vf_pci(1), device="p0", index=32,
                        mac="02:00:00:00:00:01", vlan=10, trust=True, spoofchk=False, max_tx_rate=1000,
                        label="n:p0 -- sriov-vf:fxpf0", sysfs_root=tree.root)
-    b = sriov.AttachVf(netns="emu-x.n", lab="x", pf="fxpf0", vfs=4, vfio=True, device="p1", index=33,
+    b = sriov.AttachVf(netns="emu-x.n", lab="x", pf="fxpf0", vfs=4, vfio=True, pci=vf_pci(2), device="p1", index=33,
                        label="n:p1 -- sriov-vf:fxpf0", sysfs_root=tree.root)
     monkeypatch.setattr(sriov, "Sysfs", FakeKernel)
     sriov.AttachVf.apply_batch([a, b], ctx)
@@ -223,7 +224,7 @@ def test_preflight_refuses_here_with_the_fix(topo, lab_name, clean_host):
     try:
         path = topo(f"""
             name: {{lab}}
-            nodes: {{fwd: {{kind: host}}}}
+            nodes: {{fwd: {{kind: dpdk-app}}}}
             links: [{{type: sriov-vf, endpoint: fwd:p0, pf: {pf}, vfs: 2, driver: vfio-pci}}]
         """)
         r = subprocess.run([sys.executable, "-m", "emulator", "deploy", path], capture_output=True, text=True)

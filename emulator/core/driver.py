@@ -79,6 +79,9 @@ class Driver:
     #: True when the kind takes the kernel device of a single-ended link (a host device moved in, a
     #: macvlan: core/endpoints.py) as a port: its plan_port works on an interface without a link
     endpoint_ports: bool = False
+    #: True when the kind takes a PCI device of a single-ended link (a VF or NIC bound to vfio-pci:
+    #: EndpointType.pci_address) as a port of its DPDK process (dpdk-app: -a, ovs-dpdk: dpdk ports)
+    pci_ports: bool = False
     #: top-level topology fields this kind adds (e.g. hugepages:, ovs:); resolved into Lab.props
     lab_properties: dict = {}
     #: names of the lab-wide resources (LabResource) the lab needs once when it has this kind

@@ -43,6 +43,12 @@ class EndpointType:
         brings up and addresses (plan_port); such endpoints need a kind with `endpoint_ports`."""
         return True
 
+    def pci_address(self, lab: Lab, ep: Endpoint) -> str | None:
+        """The PCI address of the device the endpoint hands its node instead of a kernel device
+        (an SR-IOV VF or a NIC bound to vfio-pci, for a DPDK process: testpmd's -a, OVS's
+        dpdk-devargs); None for a kernel port. Only kinds with `pci_ports` take such endpoints."""
+        return None
+
     def check(self, lab: Lab, ep: Endpoint) -> list[tuple[tuple, str, str | None]]:
         """Problems as (path under the link, message, hint) that the file alone shows (exit 2)."""
         return []
@@ -76,3 +82,11 @@ def by_short(prefix: str) -> EndpointType | None:
 def is_single(raw_link) -> bool:
     """A raw link entry that is a single-ended link (it has `endpoint:`, not `endpoints:`)."""
     return isinstance(raw_link, dict) and "endpoint" in raw_link and "endpoints" not in raw_link
+
+
+def pci_device(lab: Lab, iface) -> str | None:
+    """The PCI address IFACE's single-ended link hands its node (EndpointType.pci_address), or None."""
+    if iface.endpoint < 0:
+        return None
+    ep = lab.endpoints[iface.endpoint]
+    return get(ep.type).pci_address(lab, ep)

@@ -7,6 +7,8 @@ Its interfaces become testpmd ports, in interface order (port 0, 1, ...), by lin
     vhost-user (to another dpdk-app)   net_virtio_user (server) on the first endpoint, net_vhost on
                                        the second (client mode: it reconnects until the first listens)
     veth (the default)                 net_af_packet on the kernel veth (the DPDK app reads the kernel)
+    sriov-vf (driver: vfio-pci),       the device itself (EAL -a PCI, no --no-pci); DPDK numbers PCI
+    pci-device (phys backend)          ports first, so --portlist puts them back in interface order
 
     tx:  {kind: dpdk-app, mode: txonly, cores: [1], memory: 256}
     fwd: {kind: dpdk-app, mode: io}                # the seed 003 basicfwd shape: port 0 <-> port 1
@@ -27,6 +29,7 @@ from . import hugepages
 from ...core import linktypes
 from ...deploy import state
 from ...core.model import node_netns
+from ...core.endpoints import pci_device
 from ...core.driver import FRAME_END, DpdkMemory, Driver, EndSpec
 from .links import socket_path
 
@@ -47,6 +50,19 @@ def vdev(lab, link, iface, role: str | None, k: int) -> str:
         ring = min(1024, lab.nodes[iface.node].props.get("ring", 1024))
         return f"net_virtio_user{k},path={socket_path(lab, link)},server=1,queues=1,queue_size={ring}" + mac
     return f"net_af_packet{k},iface={iface.device}"
+
+
+def port_ids(ports: list[dict]) -> str | None:
+    """DPDK numbers the PCI devices first, in address order (the PCI bus is probed before the vdevs),
+    then the vdevs in --vdev order. Sets each port's "port" to its DPDK port id; returns the
+    --portlist that puts the forwarding ports back in interface order (io pairs 1st-2nd, 3rd-4th...),
+    or None when DPDK's order is that already."""
+    pci = sorted({p["pci"] for p in ports if "pci" in p})
+    vdev = iter(range(len(pci), len(ports)))
+    for p in ports:
+        p["port"] = pci.index(p["pci"]) if "pci" in p else next(vdev)
+    ids = [p["port"] for p in ports]
+    return None if ids == sorted(ids) else ",".join(map(str, ids))
 
 
 class DpdkAppDriver(Driver):
@@ -82,6 +98,7 @@ class DpdkAppDriver(Driver):
                "description": "the address icmpecho answers for (steps resolve the node name to it)"},
     }
     lab_properties = {"hugepages": hugepages.SCHEMA}
+    pci_ports = True   # a vfio-bound VF or NIC of a single-ended link (phys backend) is a port: -a PCI
     #: veth: af_packet (frames only); memif: net_memif either side, a client that never reconnects
     #: (it starts after its server); vhost-user: net_virtio_user (virtio) or net_vhost (vhost)
     link_ends = {"veth": FRAME_END,
@@ -114,8 +131,12 @@ class DpdkAppDriver(Driver):
         p = node.props
         mode = p.get("mode", "io")
         cores = p.get("cores", [1 if (os.cpu_count() or 1) > 1 else 0])
-        vdevs, ports, after = [], [], []
-        for k, iface in enumerate(i for i in node.interfaces.values() if i.link >= 0):
+        vdevs, ports, after, pcis = [], [], [], []
+        for k, iface in enumerate(i for i in node.interfaces.values() if i.link >= 0 or pci_device(lab, i)):
+            if iface.link < 0:   # a vfio-bound VF or NIC (phys backend): an EAL -a, a PCI port
+                pcis.append(pci_device(lab, iface))
+                ports.append({"interface": iface.name, "port": k, "pci": pcis[-1], "link": "pci"})
+                continue
             link = lab.links[iface.link]
             role = linktypes.role_of(lab, link, iface)
             v = vdev(lab, link, iface, role, k)
@@ -124,9 +145,10 @@ class DpdkAppDriver(Driver):
                 after.append(peer.node)
             vdevs.append(v)
             ports.append({"interface": iface.name, "port": k, "vdev": v, "link": link.type})
+        portlist = port_ids(ports)
         prefix = D.file_prefix(lab.name, node.name)
         argv = ["stdbuf", "-oL", D.TESTPMD, "--lcores", D.lcores(p.get("main_core", 0), cores),
-                f"--file-prefix={prefix}", "--no-pci",
+                f"--file-prefix={prefix}", *([x for a in pcis for x in ("-a", a)] or ["--no-pci"]),
                 f"--huge-dir={hugepages.lab_mount(state.lab_dir(lab.name))}", "--single-file-segments",
                 "-m", str(p.get("memory", 256)),
                 # no growth past its budget (memory + headroom): a greedy app fails in its own log
@@ -139,6 +161,7 @@ class DpdkAppDriver(Driver):
                  # 1024-descriptor rings: where busy-pollers time-share a CPU, a ring's worth of
                  # packets is what crosses per scheduler slice (4x the 256 default's throughput here)
                  f"--rxd={p.get('ring', 1024)}", f"--txd={p.get('ring', 1024)}"]
+        argv += [f"--portlist={portlist}"] if portlist else []
         argv += list(p.get("args", []))
         acts.append(D.StartDpdkApps(lab=lab.name, node=node.name, ns=node.netns, argv=argv, prefix=prefix,
                                     mode=mode, autostart=p.get("autostart", mode in D.AUTOSTART), ports=ports,

@@ -239,7 +239,8 @@ class Testpmd:
             if state and all(state):
                 return
             if time.monotonic() > end:
-                down = [p["interface"] + f" ({p['link']})" for p, up in zip(self.spec["ports"], state) if not up]
+                by_id = sorted(self.spec["ports"], key=lambda p: p["port"])   # DPDK's order: PCI ports first
+                down = [p["interface"] + f" ({p['link']})" for p, up in zip(by_id, state) if not up]
                 raise DeployError(f"dpdk-app {self.node}: port(s) {', '.join(down) or '?'} still down after "
                                   f"{timeout:g} s (the other end never connected); see {self.spec['log']}")
             time.sleep(0.1)

@@ -8,6 +8,8 @@ eth2 port 2..., so `flows: ["in_port=1,actions=output:2"]` reads like the topolo
     links:
       - {endpoints: [tx, sw], type: vhost-user}   # dpdkvhostuserclient <-> net_virtio_user (dpdk-app)
       - [host1, sw]                              # a veth: a kernel port of the bridge
+      - {type: sriov-vf, endpoint: sw:dpdk0, pf: enp3s0f0, driver: vfio-pci}   # ovs-dpdk: type=dpdk port,
+                                                 # dpdk-devargs=the VF's PCI address (phys backend)
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from ..dpdk import testpmd as D
 from ..dpdk import hugepages
 from ..dpdk.links import socket_path
 from ...core import linktypes
+from ...core.endpoints import pci_device
 from ... import names
 from ...deploy import state
 from . import vswitch as O
@@ -39,7 +42,7 @@ def ofports(node: Node) -> dict[str, int]:
     """OpenFlow port number of each linked interface, by name, in one pass over the bridge's
     interfaces: ethN is port N when every linked interface is named eth<number>; otherwise
     (and for eth0) an interface's position among them, from 1."""
-    names = [i.name for i in node.interfaces.values() if i.link >= 0]
+    names = [i.name for i in node.interfaces.values() if i.wired]   # links, and PCI devices (ovs-dpdk)
     found = [_ETH.fullmatch(n) for n in names]
     all_eth = all(found)
     return {n: int(m.group(1)) if all_eth and m and int(m.group(1)) > 0 else pos + 1
@@ -74,7 +77,12 @@ class OvsDaemons(LabResource):
                            socket_mem=ovs_socket_mem(lab),
                            lcore_mask=_mask([lcore]), pmd_mask=_mask(pmd) if pmd else None,
                            pmd_maxsleep=max(sleeps) if sleeps else None, file_prefix=ovs_prefix(lab),
-                           huge_dir=hugepages.lab_mount(state.lab_dir(lab.name)))]
+                           huge_dir=hugepages.lab_mount(state.lab_dir(lab.name)), pci=lab_pci_devices(lab))]
+
+
+def lab_pci_devices(lab: Lab) -> list[str]:
+    """PCI addresses of the vfio-bound devices (phys backend) the lab's OVS-DPDK bridges take as dpdk ports."""
+    return [a for n in dpdk_bridges(lab) for i in n.interfaces.values() if (a := pci_device(lab, i))]
 
 
 def dpdk_bridges(lab: Lab) -> list[Node]:
@@ -161,7 +169,7 @@ class OvsDriver(Driver):
 
     def port(self, lab, node, iface):
         place_switch_port(node, iface)
-        if external_db(lab) and lab.links[iface.link].type == "veth":
+        if external_db(lab) and iface.link >= 0 and lab.links[iface.link].type == "veth":
             return [((), f"{iface.key} is a veth, but with ovs: db: the bridge lives in an OVS outside the "
                          f"lab, which cannot open a device in the lab's namespace",
                      "use vhost-user links to dpdk-app nodes on an external OVS, or remove ovs: db: "
@@ -206,6 +214,9 @@ class OvsDriver(Driver):
         numbers = ofports(node)
         for iface in node.interfaces.values():
             if iface.link < 0:
+                if pci_device(lab, iface):   # a vfio-bound VF or NIC (phys backend): a DPDK port
+                    ports.append(O.Port(name=iface.device, ofport=numbers[iface.name], type="dpdk",
+                                        options={"dpdk-devargs": pci_device(lab, iface)}))
                 continue
             link = lab.links[iface.link]
             p = O.Port(name=iface.device, ofport=numbers[iface.name])
@@ -241,6 +252,7 @@ class OvsDpdkDriver(OvsDriver):
     summary = ("an OVS-DPDK bridge (userspace netdev datapath, PMD threads): vhost-user ports to dpdk-app "
                "nodes, veth ports to kernel nodes")
     dpdk = True
+    pci_ports = True   # a vfio-bound VF or NIC of a single-ended link (phys backend): type=dpdk, dpdk-devargs
     link_ends = {"veth": FRAME_END, "vhost-user": EndSpec(roles=("vhost",))}   # dpdkvhostuserclient
     properties = {
         "flows": FLOWS,

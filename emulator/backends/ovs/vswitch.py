@@ -113,6 +113,7 @@ class StartOvs(A.Action):
     pmd_maxsleep: int | None = None
     file_prefix: str = ""
     huge_dir: str = ""
+    pci: list = field(default_factory=list)   # PCI devices of its dpdk ports: EAL -a each (else --no-pci)
 
     def __post_init__(self):
         self.phase, self.batch = A.SWITCHES, "ovs-start"
@@ -125,6 +126,7 @@ class StartOvs(A.Action):
         if self.dpdk:
             s += (f" dpdk-socket-mem={self.socket_mem} dpdk-lcore-mask={self.lcore_mask}"
                   f" pmd-cpu-mask={self.pmd_mask or 'default'}")
+            s += "".join(f" -a {a}" for a in self.pci)   # the PCI devices of its dpdk ports
         return s
 
     def undo_record(self):
@@ -135,7 +137,9 @@ class StartOvs(A.Action):
     def other_config(self) -> list[str]:
         if not self.dpdk:
             return []
-        extra = f"--file-prefix={self.file_prefix} --no-pci --huge-dir={self.huge_dir}"
+        # only the lab's own PCI devices (-a allows those alone): never another lab's vfio-bound VF
+        pci = " ".join(f"-a {a}" for a in self.pci) or "--no-pci"
+        extra = f"--file-prefix={self.file_prefix} {pci} --huge-dir={self.huge_dir}"
         # socket-limit: OVS sizes its mempools by halving from 256K mbufs until one fits, so without a
         # limit it takes whatever the pool has free, and the lab's next DPDK app cannot start
         from ..dpdk.testpmd import OVS_HEADROOM_MB

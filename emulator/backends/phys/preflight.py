@@ -173,6 +173,10 @@ def problems_of(checks: list[Check]) -> list[str]:
     out: list[str] = []
     for c in checks:
         where = f"{c.label}: "
+        if c.what == "pci-device":
+            from .pci_device import pci_problems
+            out += pci_problems(c, defaults, links)
+            continue
         if c.what == "sriov-vf":
             out += sriov_problems(c)
             if c.sysfs_root != "/":   # a fixture tree: its PF is not among the host's devices

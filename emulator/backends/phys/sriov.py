@@ -14,10 +14,15 @@ netlink (IFLA_VF_*; the VF's previous settings are journaled and put back), then
 VF's netdev into the node (as `host-device` does) or binds the VF to vfio-pci (driver_override,
 unbind, probe; rebound to its kernel driver at destroy) for a DPDK consumer.
 
-Verified only against a fixture sysfs tree and pyroute2's encoding (tests/test_phys_sriov.py) and,
-for real, the preflight refusals of this machine (no SR-IOV NIC, no IOMMU, no vfio): never on an
-SR-IOV NIC. Passing the vfio-bound VF to testpmd (-a PCI) or to OVS-DPDK (type=dpdk,
-dpdk-devargs=PCI) is not wired into the dpdk/ovs backends yet: `driver: vfio-pci` stops at the bind.
+A vfio-bound VF is handed to its node by PCI address (`SriovVf.pci_address`): a dpdk-app gets
+`-a PCI` (no --no-pci), an ovs-dpdk bridge a `type=dpdk` port with `dpdk-devargs=PCI`. The address is
+known at plan time: `vf_addresses` picks the VFs from sysfs as deploy does (VFs sriov_numvfs will
+create are predicted from the PF's address, sriov_offset and sriov_stride), and deploy takes the
+VF it planned.
+
+Verified only against a fixture sysfs tree and pyroute2's encoding (tests/test_phys_sriov.py,
+tests/test_phys_pci.py) and, for real, the preflight refusals of this machine (no SR-IOV NIC, no
+IOMMU, no vfio): never on an SR-IOV NIC, and no testpmd or OVS has opened a VF here.
 """
 from __future__ import annotations
 
@@ -30,13 +35,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTM_SETLINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
+from ...core import drivers
 from ...core.endpoints import EndpointType
 from ...deploy import actions as A
 from ...deploy.kernel import devices
 from ...errors import DeployError
 from . import preflight
 from .host_device import HOST_INTERFACE
-from .sysfs import VFIO, Sysfs, SysfsError, pick_vf
+from .sysfs import VF, VFIO, Sysfs, SysfsError, pick_vf
 
 SYSFS_ROOT = os.environ.get("EMULATOR_SYSFS_ROOT", "/")   # tests point it at a fixture tree
 PF = {**HOST_INTERFACE, "description": "the physical function: the SR-IOV NIC's device in the host's namespace"}
@@ -76,8 +82,18 @@ class SriovVf(EndpointType):
     def kernel_port(self, ep):
         return ep.props.get("driver") != VFIO   # a vfio-bound VF is a PCI device for DPDK, not a netdev
 
+    def pci_address(self, lab, ep):
+        if ep.props.get("driver") != VFIO:
+            return None
+        return vf_addresses(lab).get(ep.id) or unknown_address(ep)
+
     def check(self, lab, ep):
         pf = ep.props["pf"]
+        node = lab.nodes[ep.iface.node]
+        if not self.kernel_port(ep) and not drivers.get(node.kind).pci_ports:
+            return [(("endpoint",), f"a {self.name} link with driver: {VFIO} hands '{node.name}' a PCI device, and "
+                                    f"a {node.kind} cannot take one", "connect it to a dpdk-app or ovs-dpdk node, "
+                                                                      "or use driver: kernel (the VF's netdev)")]
         want = ep.props.get("vfs") or lab_vfs(lab, pf)
         if "vf" in ep.props and want and ep.props["vf"] >= want:
             return [(("vf",), f"VF {ep.props['vf']} does not exist with {want} VFs", f"VF indexes are 0..{want - 1}")]
@@ -101,9 +117,71 @@ class SriovVf(EndpointType):
                                 label=ep.label, vfs=vfs or (pr.get("vf", 0) + 1), vfio=vfio, sysfs_root=SYSFS_ROOT,
                                 needed=self.needed(lab, pr["pf"])),
                 AttachVf(netns=i.netns, lab=lab.name, pf=pr["pf"], vfs=vfs, vf=pr.get("vf"), vfio=vfio,
+                         pci=vf_addresses(lab).get(ep.id),
                          device=i.device, index=i.index, mac=i.mac, mtu=i.mtu, vlan=pr.get("vlan"),
                          trust=pr.get("trust"), spoofchk=pr.get("spoofchk"), max_tx_rate=pr.get("max_tx_rate"),
                          label=ep.label, sysfs_root=SYSFS_ROOT)]
+
+
+def unknown_address(ep) -> str:
+    """What a consumer's command line shows where the VF's address is not known at plan time."""
+    return f"<{'VF ' + str(ep.props['vf']) if 'vf' in ep.props else 'a VF'} of {ep.props['pf']}>"
+
+
+def predicted_vfs(fs: Sysfs, pf: str, n: int) -> list[VF] | None:
+    """The N VFs the PF will have once sriov_numvfs is N: those that exist as they are, the others
+    at the address the PCI SR-IOV capability gives them (routing ID = the PF's + sriov_offset +
+    k * sriov_stride), with no driver yet. None: the PF does not say its offset and stride."""
+    have = {v.index: v for v in fs.vfs(pf)}
+    pci, dev = fs.pci_of(pf), fs.p("class", "net", pf, "device")
+    try:
+        offset, stride = (int(fs._read(os.path.join(dev, f))) for f in ("sriov_offset", "sriov_stride"))
+        domain, bus, df = pci.split(":")
+        d, f = df.split(".")
+        rid = int(bus, 16) << 8 | int(d, 16) << 3 | int(f)
+    except (SysfsError, ValueError, AttributeError):
+        return None
+    out = []
+    for k in range(n):
+        r = rid + offset + k * stride
+        out.append(have.get(k) or VF(k, f"{domain}:{r >> 8:02x}:{r >> 3 & 0x1f:02x}.{r & 7}", None, None))
+    return out
+
+
+def vf_addresses(lab) -> dict[int, str | None]:
+    """Endpoint id -> PCI address of the VF each sriov-vf endpoint gets, picked at plan time from the
+    host's sysfs (SYSFS_ROOT) as deploy picks them: `vf: N` ones first, then the first free VF in
+    index order for each other link, in link order; VFs other labs hold skipped. None: not known
+    (no such PF here, or VFs to create and no sriov_offset/stride). Read-only; once per lab."""
+    cached = lab.__dict__.get("_vf_addresses")
+    if cached is not None:
+        return cached
+    fs, out, taken = Sysfs(SYSFS_ROOT), {}, None
+    by_pf: dict[str, list] = {}
+    for ep in lab.endpoints:
+        if ep.type == SriovVf.name:
+            by_pf.setdefault(ep.props["pf"], []).append(ep)
+    for pf, eps in by_pf.items():
+        vfs = None
+        try:
+            if fs.sriov_capable(pf):
+                want = max([lab_vfs(lab, pf)] + [int(e.props.get("vfs") or 0) for e in eps])
+                vfs = fs.vfs(pf) if want <= fs.num_vfs(pf) else predicted_vfs(fs, pf, want)
+        except (SysfsError, ValueError, OSError):
+            vfs = None
+        if vfs is None:
+            out.update({e.id: None for e in eps})
+            continue
+        if taken is None:
+            taken = taken_vfs(lab.name)
+        mine: set[str] = set()
+        for e in sorted(eps, key=lambda e: "vf" not in e.props):   # given indexes first (a stable sort)
+            vf = pick_vf(vfs, taken | mine, e.props.get("vf"))
+            out[e.id] = vf.pci if vf else None
+            if vf:
+                mine.add(vf.pci)
+    lab.__dict__["_vf_addresses"] = out
+    return out
 
 
 def vf_request(pf_index: int, vf: int, mac: str | None = None, vlan: int | None = None, trust: bool | None = None,
@@ -174,6 +252,7 @@ class AttachVf(A.Action):
     vfs: int = 0
     vf: int | None = None
     vfio: bool = False
+    pci: str | None = None      # the VF planned for this link (vf_addresses); None: picked at deploy
     device: str = ""
     index: int = 0
     mac: str | None = None
@@ -190,6 +269,7 @@ class AttachVf(A.Action):
 
     def describe(self):
         vf = f"VF {self.vf}" if self.vf is not None else "a free VF"
+        vf += f" ({self.pci})" if self.pci else ""
         what = f"bind it to {VFIO}" if self.vfio else f"move its netdev into {self.netns} as {self.device}"
         return f"{vf} of {self.pf}: set its MAC/VLAN/trust/spoofchk/rate, {what}   # {self.label}"
 
@@ -206,7 +286,18 @@ class AttachVf(A.Action):
                     journal({"op": "sriov-numvfs", "lab": a.lab, "pf": a.pf, "before": before, "set": a.vfs,
                              "root": a.sysfs_root})
                     sysfs.set_num_vfs(a.pf, a.vfs)
-                vf = pick_vf(sysfs.vfs(a.pf), taken, a.vf)
+                if a.pci:   # the VF planned (a consumer's command line names it): that one or none
+                    vf = next((v for v in sysfs.vfs(a.pf) if v.pci == a.pci), None)
+                    if vf is None or vf.pci in taken or vf.driver == VFIO:
+                        raise DeployError(f"{a.label}: VF {a.pci} of {a.pf}, planned for this link, is "
+                                          f"{'gone' if vf is None else 'no longer free'}; deploy again")
+                elif a.vfio:
+                    raise DeployError(f"{a.label}: the PCI address of its VF was not known when the lab was "
+                                      f"planned ({a.pf} has fewer VFs than asked, and sysfs gives no "
+                                      f"sriov_offset/sriov_stride); create them first (echo N > "
+                                      f"/sys/class/net/{a.pf}/device/sriov_numvfs) and deploy again")
+                else:
+                    vf = pick_vf(sysfs.vfs(a.pf), taken, a.vf)
                 if vf is None:
                     raise DeployError(f"{a.label}: no free VF of {a.pf}" + (f" with index {a.vf}" if a.vf is not None
                                       else "") + " (all are in use by this or other labs)")
