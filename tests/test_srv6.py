@@ -182,6 +182,17 @@ def test_report_shows_the_per_link_table_with_the_lossy_cell_and_the_event():
     assert "<h2>Per-link loss</h2>" in html and '<td class="bad" title="sent/received">5/2 -3</td>' in html
 
 
+def test_scenario_checks_the_monitors_link_ends_before_deploying(tmp_path):
+    (tmp_path / "sc.yaml").write_text(
+        f"name: s\ntopology: {TOPO}\nsteps:\n"
+        "  - link_monitor: {duration: 1, links: [r1:eth1, r1:eth7, r9:eth0]}\n")
+    r = subprocess.run([sys.executable, "-m", "emulator", "run", str(tmp_path / "sc.yaml"), "--results",
+                        str(tmp_path / "res")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "links[1]: node 'r1' has no interface 'eth7' on a link" in r.stderr
+    assert "links[2]: the topology has no node 'r9'" in r.stderr and "links[0]" not in r.stderr
+
+
 # -- real namespaces -------------------------------------------------------------------------------
 
 def _deploy(lab_name):

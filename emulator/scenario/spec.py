@@ -256,18 +256,18 @@ def check_references(s: StepSpec, lab, src: Source, issues: list) -> None:
                 no_node((f,), v)
     for f in st.endpoint_fields:
         v = args.get(f)
-        if not isinstance(v, str):
-            continue
-        node, sep, ifname = v.partition(":")
-        if not sep:
-            issues.append(src.issue(base + (f,), f"'{v}' is not a link end", "write NODE:INTERFACE, e.g. a:eth0"))
-        elif node not in lab.nodes:
-            no_node((f,), node)
-        else:
-            linked = [i.name for i in lab.nodes[node].interfaces.values() if i.link >= 0]
-            if ifname not in linked:
-                issues.append(src.issue(base + (f,), f"node '{node}' has no interface '{ifname}' on a link",
-                                        "its linked interfaces: " + (", ".join(linked) or "none")))
+        for where, v in ([((f,), v)] if isinstance(v, str) else   # a NODE:IF, or a list of them
+                         [((f, i), x) for i, x in enumerate(v) if isinstance(x, str)] if isinstance(v, list) else []):
+            node, sep, ifname = v.partition(":")
+            if not sep:
+                issues.append(src.issue(base + where, f"'{v}' is not a link end", "write NODE:INTERFACE, e.g. a:eth0"))
+            elif node not in lab.nodes:
+                no_node(where, node)
+            else:
+                linked = [i.name for i in lab.nodes[node].interfaces.values() if i.link >= 0]
+                if ifname not in linked:
+                    issues.append(src.issue(base + where, f"node '{node}' has no interface '{ifname}' on a link",
+                                            "its linked interfaces: " + (", ".join(linked) or "none")))
     for f, node_field in st.interface_fields.items():
         v, node = args.get(f), args.get(node_field)
         if isinstance(v, str) and node in lab.nodes and v not in ("any", "lo") and v not in lab.nodes[node].interfaces:

@@ -150,6 +150,7 @@ class LinkFault(Step):
 
 class LinkMonitor(Step):
     type = "link_monitor"
+    endpoint_fields = ("links",)
     summary = ("per-link loss: packet counters at both ends of every link (or of LINKS), sampled every interval "
                "for the duration; per link and interval sent/received/lost and the time of each loss event; "
                "packets per SRv6 SID (seg6local counters) when the lab has them")
