@@ -11,8 +11,9 @@ what was verified where:
     SIGKILL of the deploy); ipvlan: only its refusal (that kernel has no ipvlan).
   sriov-vf (VF creation, picking, IFLA_VF_* settings, vfio-pci bind/rebind): only against a fixture
     sysfs tree and pyroute2's encoding; the preflight refusals (no SR-IOV, no IOMMU, no vfio) for real.
-  Nothing has been run on a physical NIC, an SR-IOV VF or vfio-pci. Passing vfio-bound VFs to
-  testpmd (-a PCI) or to OVS-DPDK (dpdk ports) is not wired into those backends yet.
+  pci-device, and vfio-bound VFs handed to testpmd (-a PCI, --portlist) and OVS-DPDK (type=dpdk,
+  dpdk-devargs; dpdk-extra -a): the plan's command lines against a fixture sysfs tree; no testpmd or
+  OVS has opened a VF. Nothing has been run on a physical NIC, an SR-IOV VF or vfio-pci.
 """
 
 
@@ -64,7 +65,8 @@ def add_parsers(sub, fmt=argparse.RawDescriptionHelpFormatter) -> None:
                               "  {type: host-device, endpoint: r1:eth1, host-interface: enp3s0}   or [r1:eth1, host:enp3s0]\n"
                               "  {type: macvlan | ipvlan, endpoint: r1:eth2, host-interface: enp3s0, mode: bridge}\n"
                               "  {type: host-veth, endpoint: r1:eth3, host-interface: lab1-r1, host-ip: [203.0.113.2/24]}\n"
-                              "  {type: sriov-vf, endpoint: r1:eth4, pf: enp3s0f0, vlan: 10, driver: kernel | vfio-pci}\n\n"
+                              "  {type: sriov-vf, endpoint: r1:eth4, pf: enp3s0f0, vlan: 10, driver: kernel | vfio-pci}\n"
+                              "  {type: pci-device, endpoint: fwd:p0, pci: 0000:03:00.0}   # dpdk-app, ovs-dpdk\n\n"
                               + VERIFIED)
     s.add_argument("-f", "--format", choices=["text", "json"], default="text")
     s.set_defaults(fn=cmd_phys)
