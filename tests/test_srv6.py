@@ -193,6 +193,20 @@ def test_scenario_checks_the_monitors_link_ends_before_deploying(tmp_path):
     assert "links[2]: the topology has no node 'r9'" in r.stderr and "links[0]" not in r.stderr
 
 
+def test_scenario_checks_a_new_segment_list_before_deploying(tmp_path):
+    (tmp_path / "sc.yaml").write_text(
+        f"name: s\ntopology: {TOPO}\nsteps:\n"
+        "  - srv6_policy: {policy: fast, segments: [r2, r2, e2.dx4]}\n"
+        "  - srv6_policy: {policy: fast, segments: [r2, e2]}\n"
+        "  - srv6_policy: {policy: slow, segments: [r2]}\n")
+    r = subprocess.run([sys.executable, "-m", "emulator", "run", str(tmp_path / "sc.yaml"), "--results",
+                        str(tmp_path / "res")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "steps[0].srv6_policy.segments[1]: loop" in r.stderr
+    assert "steps[1].srv6_policy.segments[1]: an IPv4 payload (10.2.0.0/24) needs a decap SID" in r.stderr
+    assert "steps[2].srv6_policy.policy: no SRv6 policy 'slow'" in r.stderr
+
+
 # -- real namespaces -------------------------------------------------------------------------------
 
 def _deploy(lab_name):

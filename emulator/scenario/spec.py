@@ -268,6 +268,8 @@ def check_references(s: StepSpec, lab, src: Source, issues: list) -> None:
                 if ifname not in linked:
                     issues.append(src.issue(base + where, f"node '{node}' has no interface '{ifname}' on a link",
                                             "its linked interfaces: " + (", ".join(linked) or "none")))
+    for where, msg in st.check_topology(lab, args):   # what only the step's backend knows (SRv6 segments)
+        issues.append(src.issue(base + where, msg))
     for f, node_field in st.interface_fields.items():
         v, node = args.get(f), args.get(node_field)
         if isinstance(v, str) and node in lab.nodes and v not in ("any", "lo") and v not in lab.nodes[node].interfaces:

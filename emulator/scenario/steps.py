@@ -102,6 +102,11 @@ class Step:
     def default_expect(self, args) -> dict:
         return {}
 
+    def check_topology(self, lab, args) -> list[tuple[tuple, str]]:
+        """Problems with the values against the compiled topology (emulator.core.model.Lab) that the
+        fields above cannot say, as (path inside the step, message); checked before deploy."""
+        return []
+
     def run(self, ctx: RunContext, args) -> StepResult:
         raise NotImplementedError
 

@@ -78,6 +78,19 @@ class Srv6Policy(Step):
     def default_name(self, a):
         return f"srv6 policy {a['policy']} over {' -> '.join(a['segments'])}"
 
+    def check_topology(self, lab, a):
+        from .driver import core
+        if not any(n.kind == spec.KIND for n in lab.nodes.values()):
+            return [((), "the topology has no srv6-router")]
+        m = core(lab).model
+        pol = m.policies.get(a["policy"])
+        if pol is None:
+            return [(("policy",), f"no SRv6 policy '{a['policy']}' (policies: {', '.join(m.policies) or 'none'})")]
+        nodes = {n.name: {"kind": n.kind} for n in lab.nodes.values()}
+        _, problems = spec._policy(m, nodes, pol.name, {"headend": pol.headend, "to": pol.to,
+                                                         "segments": a["segments"], "mode": pol.mode})
+        return [(p[-2:] if p[-2] == "segments" else (), msg) for p, msg, _h in problems]
+
     def run(self, ctx, a):
         data = _srv6_state(ctx)
         pol = data["policies"].get(a["policy"])
