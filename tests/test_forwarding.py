@@ -96,6 +96,54 @@ def test_the_wait_gives_up_after_its_bound_and_says_what_does_not_forward(topo, 
         api.destroy(lab_name)
 
 
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_the_wait_dumps_each_namespace_once_then_asks_only_for_the_ports_still_pending(topo, lab_name, monkeypatch):
+    # a dump of the fabric costs the same whatever is pending (linear,5000: 20,000 links per
+    # round): only the first round dumps, the later ones request the pending ports by index
+    st = api.deploy(topo(LAN))
+    try:
+        c = api.compile(st["file"], check_host=False)
+        (wait,) = [a for a in c.actions if isinstance(a, ready.WaitForwarding)]
+        calls = []
+        parsed = []
+        dump, get, parse = netlink.Socket.dump_links, netlink.Socket.get_links, netlink.parse_state
+        monkeypatch.setattr(netlink.Socket, "dump_links",
+                            lambda s, i=None, *a: calls.append(("dump", sorted(i or ()))) or dump(s, i, *a))
+        monkeypatch.setattr(netlink.Socket, "get_links",
+                            lambda s, i, *a: calls.append(("get", sorted(i))) or get(s, i, *a))
+        monkeypatch.setattr(netlink, "parse_state", lambda b: parsed.append(1) or parse(b))
+        namespaces = {p.netns for p in wait.ports}
+        assert ready.check(wait.ports) == {}
+        assert [k for k, _ in calls] == ["dump"] * len(namespaces)
+        assert len(parsed) == len(wait.ports) == 8   # the fabric's bridges and lo are skipped unparsed
+        api.exec_in(lab_name, "c", ["ip", "link", "set", "eth0", "down"])
+        calls.clear()
+        with pytest.raises(DeployError):
+            ready.wait(wait.ports, 0.3)
+        assert calls[0][0] == "dump" and len([k for k, _ in calls if k == "dump"]) == len(namespaces)
+        later = calls[len(namespaces):]
+        assert later and all(k == "get" for k, _ in later)
+        c_eth0 = next(p for p in wait.ports if p.label == "c:eth0")
+        sw2_eth2 = next(p for p in wait.ports if p.label == "sw2:eth2")
+        assert {tuple(i) for _, i in later} == {(c_eth0.index,), (sw2_eth2.index,)}
+        # a request for a link that is not there: left out, and the port reads as missing
+        gone = ready.Port(c_eth0.netns, 999, "c:gone")
+        assert ready.check([gone], dump=False) == {"c:gone": "missing"}
+        # the same state by request as by dump, once it is stable (the kernel applies it late)
+        api.exec_in(lab_name, "c", ["ip", "link", "set", "eth0", "up"])
+        ready.wait(wait.ports, 10)
+        for ns in namespaces:
+            idx = [p.index for p in wait.ports if p.netns == ns]
+            with netlink.Socket(ns) as s:
+                by_dump = {l["index"]: l for l in dump(s, set(idx), parse)}
+                by_get = get(s, idx, parse)
+            assert len(by_get) == len(by_dump) == len(idx) and all(l == by_dump[l["index"]] for l in by_get)
+        monkeypatch.undo()
+    finally:
+        api.destroy(lab_name)
+
+
 def _rx(live, key):
     return live[key]["stats"]["rx_packets"]
 

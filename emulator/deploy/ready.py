@@ -99,15 +99,18 @@ def not_ready(link: dict | None, port: Port) -> str | None:
     return None
 
 
-def check(ports: list[Port]) -> dict[str, str]:
-    """One dump per namespace: label -> why it is not ready, for every port not ready."""
+def check(ports: list[Port], dump: bool = True) -> dict[str, str]:
+    """label -> why it is not ready, for every port not ready. With `dump`, one link dump per
+    namespace; without, a request per port (the later rounds, for the few ports still pending:
+    a dump of a namespace holding thousands of bridge ports costs the same for one of them)."""
     by_ns: dict[str, dict[int, Port]] = {}
     for p in ports:
         by_ns.setdefault(p.netns, {})[p.index] = p
     out = {}
     for ns, idx in by_ns.items():
         with netlink.Socket(ns) as s:
-            links = {l["index"]: l for l in s.dump_links() if l["index"] in idx}
+            got = s.dump_links(idx, netlink.parse_state) if dump else s.get_links(idx, netlink.parse_state)
+            links = {l["index"]: l for l in got}
         for i, p in idx.items():
             why = not_ready(links.get(i), p)
             if why:
@@ -120,8 +123,10 @@ def wait(ports: list[Port], timeout: float) -> float:
     t0 = time.monotonic()
     pending = list(ports)
     delay = 0.02
+    first = True
     while True:
-        problems = check(pending)
+        problems = check(pending, dump=first)
+        first = False
         waited = time.monotonic() - t0
         if not problems:
             return waited

@@ -148,7 +148,9 @@ def write_state(name: str, state: dict) -> None:
     d = lab_dir(name)
     tmp = os.path.join(d, "state.json.tmp")
     with open(tmp, "w") as f:
-        json.dump(state, f, separators=(",", ":"))  # compact: the C encoder, fast for 1000s of nodes
+        # json.dumps, not json.dump: only the one-shot encoder is the C one (json.dump streams
+        # through the pure-Python encoder, ~7x slower: 1.3 s of a linear,2000 deploy wrote state.json)
+        f.write(json.dumps(state, separators=(",", ":")))
     os.replace(tmp, os.path.join(d, "state.json"))
 
 

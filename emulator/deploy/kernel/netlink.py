@@ -303,8 +303,11 @@ class Socket:
             off += _align(ln)
 
     # -- dumps (inspection) -------------------------------------------------
-    def dump_links(self) -> list[dict]:
-        """Name, index, state, alias and byte/packet counters of every link."""
+    def dump_links(self, indexes=None, parse=None) -> list[dict]:
+        """Name, index, state, alias and byte/packet counters of every link (with `indexes`, of
+        those links only: the others are skipped unparsed). `parse` replaces the parser
+        (`parse_state`: index and forwarding state only)."""
+        parse = parse or _parse_link
         self.seq += 1
         body = ifinfo()
         msg = _HDR.pack(_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, self.seq, 0) + body
@@ -319,9 +322,40 @@ class Socket:
                 if typ == NLMSG_DONE or typ == NLMSG_ERROR:
                     done = True
                     break
-                if typ == RTM_NEWLINK:
-                    links.append(_parse_link(data[off + _HDR.size: off + ln]))
+                if typ == RTM_NEWLINK and (indexes is None or _IFINFO.unpack_from(data, off + _HDR.size)[2] in indexes):
+                    links.append(parse(data[off + _HDR.size: off + ln]))
                 off += _align(ln)
+        return links
+
+    def get_links(self, indexes, parse=None) -> list[dict]:
+        """The links with these indexes, one RTM_GETLINK request each, sent in batches (for a
+        few links of a namespace that has thousands: a dump reads them all). Links that do not
+        exist are left out."""
+        parse = parse or _parse_link
+        idx = list(indexes)
+        links = []
+        for start in range(0, len(idx), 256):   # 256 replies fit the receive buffer
+            buf = bytearray()
+            pending = set()
+            for i in idx[start:start + 256]:
+                self.seq += 1
+                body = ifinfo(i)
+                buf += _HDR.pack(_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST, self.seq, 0) + body
+                pending.add(self.seq)
+            self.sock.send(buf)
+            while pending:
+                data = self.sock.recv(1 << 20)
+                off = 0
+                while off + _HDR.size <= len(data):
+                    ln, typ, _flags, seq, _pid = _HDR.unpack_from(data, off)
+                    if ln < _HDR.size:
+                        break
+                    if seq in pending:
+                        pending.discard(seq)
+                        if typ == RTM_NEWLINK:
+                            links.append(parse(data[off + _HDR.size: off + ln]))
+                        # NLMSG_ERROR: no such link (ENODEV)
+                    off += _align(ln)
         return links
 
 
@@ -351,6 +385,23 @@ def _parse_link(b: bytes) -> dict:
         elif atype == IFLA_STATS64 and len(payload) >= 32:
             rxp, txp, rxb, txb = struct.unpack_from("=QQQQ", payload, 0)
             out["stats"] = {"rx_packets": rxp, "tx_packets": txp, "rx_bytes": rxb, "tx_bytes": txb}
+        off += _align(alen)
+    return out
+
+
+def parse_state(b: bytes) -> dict:
+    """What the ready check needs of a link: its index, operstate and bridge port state."""
+    index = _IFINFO.unpack_from(b, 0)[2]
+    out = {"index": index}
+    off = _IFINFO.size
+    while off + 4 <= len(b):
+        alen, atype = _RTA.unpack_from(b, off)
+        if alen < 4:
+            break
+        if atype == IFLA_OPERSTATE:
+            out["operstate"] = b[off + 4]
+        elif atype == IFLA_LINKINFO:
+            _parse_linkinfo(b[off + 4: off + alen], out)
         off += _align(alen)
     return out
 
