@@ -99,7 +99,7 @@ def cmd_plan(args) -> int:
     last = None
     for a in c.actions:
         if a.phase != last:
-            print(f"# {PHASE_NAMES.get(a.phase, a.phase)}")
+            print(f"# {a.phase_label() or PHASE_NAMES.get(a.phase, a.phase)}")   # as deploy's progress names it
             last = a.phase
         print(a.describe())
     return 0

@@ -198,6 +198,7 @@ def test_plan_verb_with_a_fixture_sysfs_shows_the_addresses(tmp_path):
     r = subprocess.run([sys.executable, "-m", "emulator", "plan", "topologies/seed002-sriov-testpmd.yaml"],
                        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "EMULATOR_SYSFS_ROOT": fs.root})
     assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("# host devices\n")   # the preflight's phase, named
     line = next(x for x in r.stdout.splitlines() if "dpdk-testpmd" in x)
     assert f"-a {vf_pci(2)} -a {vf_pci(3)}" in line and "--no-pci" not in line
     assert f"a free VF ({vf_pci(2)}) of {PF}" in r.stdout
@@ -215,7 +216,8 @@ def test_pci_device_endpoint_plans_binds_and_gives_back(host, monkeypatch):
     assert [(p.ofport, p.options["dpdk-devargs"]) for p in actions(c, "ConfigureBridge")[0].ports] == [
         (1, NIC), (2, vf_pci(0))]
     bind = actions(c, "BindVfio")[0]
-    assert (bind.pci, bind.phase) == (NIC, A.LINKS)
+    assert (bind.pci, bind.phase, bind.label) == (NIC, A.LINKS, f"sw:dpdk0 -- pci-device:{NIC}")
+    assert api.lab_state(c, "x")["nodes"]["sw"]["interfaces"]["dpdk0"]["peer"] == f"pci-device:{NIC}"
     check = next(a for a in actions(c, "Check") if a.what == "pci-device")
     msgs = preflight.problems_of([check])
     assert any("no IOMMU enabled" in m for m in msgs) and any("modprobe vfio-pci" in m for m in msgs)

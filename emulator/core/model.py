@@ -125,7 +125,8 @@ class Endpoint:
 
     @property
     def host_interface(self) -> str:
-        return str(self.props.get("host-interface", self.props.get("pf", "")))   # the device, or an SR-IOV PF
+        # the device, an SR-IOV PF, or a PCI address (pci-device)
+        return str(self.props.get("host-interface", self.props.get("pf", self.props.get("pci", ""))))
 
     @property
     def label(self) -> str:

@@ -57,7 +57,7 @@ class PciDevice(EndpointType):
     def plan(self, lab, ep):
         from .sriov import SYSFS_ROOT
         pci = self.pci_address(lab, ep)
-        label = f"{ep.iface.key} -- {OP}:{pci}"
+        label = ep.label
         return [preflight.Check(what=OP, device=pci, lab=lab.name, force=bool(ep.props.get("force")),
                                 label=label, vfio=True, sysfs_root=SYSFS_ROOT),
                 BindVfio(lab=lab.name, pci=pci, label=label, sysfs_root=SYSFS_ROOT)]
