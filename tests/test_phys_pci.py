@@ -9,6 +9,7 @@ opens a VF here.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -284,3 +285,29 @@ def test_deploy_summary_counts_single_ended_links(topo, lab_name, clean_host):
         assert "1 link (1 single-ended)" in s.stdout
     finally:
         assert subprocess.run([sys.executable, "-m", "emulator", "destroy", lab_name]).returncode == 0
+
+
+@pytest.mark.integration
+def test_testpmd_pairs_ports_in_portlist_order(lab_name):
+    """The real dpdk-testpmd (no hugepages, no PCI device: `-a` of an absent address is accepted) with
+    the --portlist port_ids computes: io forwarding pairs the ports as the interfaces are written.
+    Four net_null vdevs stand in for DPDK's numbering (PCI devices 0-1, vdevs 2-3)."""
+    import shutil
+
+    from emulator.backends.dpdk.driver import port_ids
+    if not shutil.which("dpdk-testpmd"):
+        pytest.skip("no dpdk-testpmd")
+    ports = [{"interface": "a", "pci": "0000:03:02.3"}, {"interface": "b"}, {"interface": "c"},
+             {"interface": "d", "pci": "0000:03:02.1"}]
+    portlist = port_ids(ports)
+    assert portlist == "1,2,3,0" and [p["port"] for p in ports] == [1, 2, 3, 0]
+    prefix = f"emu-{lab_name}.portlist"
+    try:
+        r = subprocess.run(["dpdk-testpmd", "--no-huge", "-m", "64", f"--file-prefix={prefix}", "-a", "0000:03:02.3",
+                            "-a", "0000:03:02.1", *[f"--vdev=net_null{k}" for k in range(4)], "--", "-i",
+                            f"--portlist={portlist}", "--total-num-mbufs=2048"],
+                           input="show config fwd\nquit\n", capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+    pairs = {(int(a), int(b)) for a, b in re.findall(r"RX P=(\d+)/Q=0 .*-> TX P=(\d+)/", r.stdout)}
+    assert pairs == {(1, 2), (2, 1), (3, 0), (0, 3)}, r.stdout[-2000:]   # a<->b, c<->d
