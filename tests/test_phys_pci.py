@@ -311,3 +311,21 @@ def test_testpmd_pairs_ports_in_portlist_order(lab_name):
         shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
     pairs = {(int(a), int(b)) for a, b in re.findall(r"RX P=(\d+)/Q=0 .*-> TX P=(\d+)/", r.stdout)}
     assert pairs == {(1, 2), (2, 1), (3, 0), (0, 3)}, r.stdout[-2000:]   # a<->b, c<->d
+
+
+def test_raising_numvfs_that_would_remove_vfs_in_use_is_refused(tmp_path, monkeypatch):
+    """sriov_numvfs goes N -> 0 -> M: a lab asking for more VFs than exist would take away the VFs
+    another lab holds or a DPDK process has on vfio-pci. The preflight refuses, saying which."""
+    fs = make_host(str(tmp_path / "r"), numvfs=2)
+    with_vfio(fs)
+    check = preflight.Check(what="sriov-vf", device=PF, lab="x", label="n:p0 -- sriov-vf:enp3s0f0",
+                            sysfs_root=fs.root, vfs=4, needed=1)
+    assert preflight.sriov_problems(check) == []               # nobody uses VF 0 or 1: going through 0 is fine
+    monkeypatch.setattr(preflight, "journal_records", lambda own: iter([("other", {"op": "sriov-vf", "pci": vf_pci(0)})]))
+    fs.bind_vfio(vf_pci(1))
+    msg = preflight.sriov_problems(check)[0]
+    assert "has 2 VFs and the lab asks for 4" in msg and "removes every VF" in msg
+    assert f"VF 0 ({vf_pci(0)}) held by lab other" in msg and f"VF 1 ({vf_pci(1)}) bound to vfio-pci" in msg
+    assert "fix: ask for at most 2 VFs" in msg
+    check.vfs = 2
+    assert not any("removes every VF" in m for m in preflight.sriov_problems(check))

@@ -108,7 +108,7 @@ def moved_by_labs(own: str) -> dict[str, str]:
 def sriov_problems(c: "Check") -> list[str]:
     """What the PF, the IOMMU and vfio-pci lack for an sriov-vf endpoint (the PF's existence is
     checked with the other host devices)."""
-    from .sysfs import Sysfs
+    from .sysfs import VFIO, Sysfs
     fs, out, where = Sysfs(c.sysfs_root), [], f"{c.label}: "
     if c.vfio and not fs.iommu_enabled():
         out.append(where + "this host has no IOMMU enabled (no groups in /sys/kernel/iommu_groups), so no device "
@@ -132,6 +132,13 @@ def sriov_problems(c: "Check") -> list[str]:
         for lab, rec in journal_records(c.lab):
             if rec.get("op") in ("sriov-vf", "vfio-bind") and rec.get("pci") in {v.pci for v in vfs}:
                 held[rec["pci"]] = lab
+        now = fs.num_vfs(c.device)
+        busy = [f"VF {v.index} ({v.pci}) held by lab {held[v.pci]}" if v.pci in held else
+                f"VF {v.index} ({v.pci}) bound to vfio-pci" for v in vfs if v.pci in held or v.driver == VFIO]
+        if 0 < now < c.vfs and busy:   # the kernel takes N -> M only through 0: every VF goes
+            out.append(where + f"'{c.device}' has {now} VFs and the lab asks for {c.vfs}: the kernel changes the "
+                       f"count only through 0, which removes every VF, and {', '.join(busy)}; fix: ask for at "
+                       f"most {now} VFs (sriov: vfs), or free those first")
         free = max(len(vfs), c.vfs) - len(held)
         if c.needed > free:
             labs = ", ".join(sorted(set(held.values())))
