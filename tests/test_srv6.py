@@ -150,9 +150,10 @@ def test_drop_filter_drops_ip_but_not_neighbour_discovery():
         "ip addr add 10.9.0.1/24 dev va", "ip neigh add 10.9.0.2 lladdr 02:00:00:00:00:02 dev va",
         "ip -6 addr add fd09::1/64 dev va nodad", "tc qdisc add dev va clsact",
         f"tc filter add dev va egress pref 7 bpf da bytecode '{fault.bytecode(100)}'",
-        "ping -c 3 -i 0.01 -W 0.2 -q 10.9.0.2 >/dev/null", "ping -6 -c 2 -i 0.01 -W 0.2 -q fd09::2 >/dev/null",
+        "ping -c 3 -i 0.01 -W 0.2 -w 3 -q 10.9.0.2 >/dev/null", "ping -6 -c 2 -i 0.01 -W 0.2 -w 3 -q fd09::2 >/dev/null",
         "tc -s -j qdisc show dev va", "ip -s -j link show dev vb"])
-    r = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    # (a new namespace may wait long while the kernel frees others on a busy machine)
+    r = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=180)
     qd, link = r.stdout.strip().splitlines()[-2:]
     cls = next(q for q in json.loads(qd) if q["kind"] == "clsact")
     # every echo request dropped (ping retries a packet dropped at its own host: at least 5), and
