@@ -329,7 +329,7 @@ def orphan_namespaces() -> list[str]:
     for ns in entries:
         try:
             with netlink.Socket(ns) as s:
-                lo = next((l for l in s.dump_links() if l["index"] == 1), {})
+                lo = next(iter(s.get_links([1])), {})   # lo alone, not a dump of every link
         except OSError:
             continue
         alias = lo.get("alias", "")
