@@ -108,6 +108,7 @@ def page(ui, browser):
     pg = ctx.new_page()
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if "is invalid" in m.text else None)  # a bad selector
     pg.goto(f"{ui['base']}/?token={TOKEN}")
     pg.wait_for_selector("#cy canvas")
     pg.wait_for_function("window.emu && window.emu.cy && window.emu.cy()")
@@ -154,7 +155,12 @@ def draw_three(pg):
     pg.wait_for_function("window.emu.cy().nodes().length === 0")
     for i, kind in enumerate(["host", "router", "host"], 1):
         pg.click(f".palette-item[data-kind={kind}]")
-        pg.wait_for_function(f"window.emu.cy().nodes().length === {i}")
+        try:
+            pg.wait_for_function(f"window.emu.cy().nodes().length === {i}")
+        except sync_api.TimeoutError:
+            shot(pg, "00-draw-timeout.png")
+            raise AssertionError(f"{kind}: {pg.evaluate('window.emu.cy().nodes().map(n => n.id())')} "
+                                 f"{pg.inner_text('#msg')!r}") from None
     pg.click("#btn-fit")
     pg.click("#btn-connect")
     for a, b in (("h1", "r1"), ("r1", "h2")):
@@ -474,6 +480,7 @@ def test_deploy_console_destroy(page, lab_name, tmp_path):
     page.wait_for_function("document.getElementById('console-dock').offsetHeight < 30")
     page.click(".dock-collapse")
     page.wait_for_function("document.getElementById('console-dock').offsetHeight > 200")
+    page.click(".console .xterm")   # the keyboard back to the shell
     # traffic shows as a rate on the link
     page.keyboard.type("ping -c 12 -i 0.2 10.255.0.2\n")
     page.wait_for_function("(window.emu.el('link-0').data('rate') || '').includes('pkt/s')",

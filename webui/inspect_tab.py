@@ -84,8 +84,13 @@ def render(node: str, info: dict | None, running: bool) -> list:
 
 
 def register(app: dash.Dash) -> None:
-    @app.callback(Output("inspect", "children"), Input("cy", "selectedNodeData"), Input("tick", "n_intervals"),
-                  Input("tabs", "value"), State("sid", "data"), State("live", "data"))
+    # its own timer, running only while the tab is shown (no request per tick otherwise)
+    app.clientside_callback("function (tab) { return tab !== 'inspect'; }", Output("inspect-tick", "disabled"),
+                            Input("tabs", "value"))
+
+    @app.callback(Output("inspect", "children"), Input("cy", "selectedNodeData"),
+                  Input("inspect-tick", "n_intervals"), Input("tabs", "value"), State("sid", "data"),
+                  State("live", "data"))
     def inspect(sel, _n, tab, sid, live_data):
         if tab != "inspect":
             return no_update

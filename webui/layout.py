@@ -115,6 +115,7 @@ def layout_factory(initial: dict | None, roots: Roots):
             html.Div(id="sink-errs", hidden=True), html.Div(id="sink-live", hidden=True),
             html.Div(id="sink-fit", hidden=True), html.Div(id="sink-keep", hidden=True),
             dcc.Interval(id="tick", interval=1500),
+            dcc.Interval(id="inspect-tick", interval=2000, disabled=True),
             html.Header([
                 html.Div([html.Span("emulator", className="brand"), html.Span(" topology designer", className="sub")]),
                 html.Div([

@@ -75,9 +75,10 @@ def scenario_topology(roots: Roots, scn: str | None, params: str | None, lab: st
 
 
 def register(app: dash.Dash) -> None:
+    # (progress changes while a job runs and when it ends: no request on every tick)
     @app.callback(Output("btn-run", "disabled"), Output("btn-run", "title"), Input("scn-file", "value"),
-                  Input("tick", "n_intervals"), Input("job", "data"))
-    def run_enabled(scn, _n, _job):
+                  Input("progress", "children"), Input("job", "data"))
+    def run_enabled(scn, _progress, _job):
         # Run waits for a file (a click cannot race the choice) and for the running scenario to end
         if not scn:
             return True, "choose a scenario file first"

@@ -31,6 +31,8 @@
   }
   function keyOf(el) { return el.isNode() ? el.id() : el.data("lid"); }
   emu.el = byKey;
+  // the topology's own elements, without the services overlay (cytoscape selectors have no :not)
+  function real(eles) { return eles.filter((e) => !e.hasClass("overlay")); }
 
   function setProps(id, data) {
     if (window.dash_clientside && window.dash_clientside.set_props) {
@@ -129,7 +131,7 @@
       src.grabify();
       src.removeClass("connect-src");
       const p = ev.position;
-      const hit = c.nodes(":not(.overlay)").filter((n) => {
+      const hit = real(c.nodes()).filter((n) => {
         const b = n.boundingBox({ includeLabels: false });
         return n !== src && p.x >= b.x1 && p.x <= b.x2 && p.y >= b.y1 && p.y <= b.y2;
       });
@@ -246,13 +248,13 @@
     const c = cy();
     if (!c || !live) return;
     c.batch(() => {
-      c.nodes(":not(.overlay)").forEach((n) => {
+      real(c.nodes()).forEach((n) => {
         const s = live.nodes[n.id()];
         n.removeClass("st-up st-partial st-down");
         if (s) n.addClass("st-" + s);
         else if (live.status === "running") n.addClass("st-down");
       });
-      c.edges(":not(.overlay)").forEach((e) => {
+      real(c.edges()).forEach((e) => {
         const s = live.links[keyOf(e)];
         e.removeClass("st-up st-down");
         if (s) {
@@ -282,7 +284,7 @@
   function copySelection() {
     const c = cy();
     if (!c) return;
-    clipboard = c.nodes(":selected:not(.overlay)").map((n) => n.id());
+    clipboard = real(c.nodes(":selected")).map((n) => n.id());
   }
   function paste() {
     if (clipboard.length) setProps("paste", { nodes: clipboard });
@@ -294,11 +296,11 @@
   function forceLayout() {
     const c = cy();
     if (!c) return;
-    const l = c.nodes(":not(.overlay)").layout({ name: "cose", animate: false, randomize: false, fit: true,
+    const l = real(c.nodes()).layout({ name: "cose", animate: false, randomize: false, fit: true,
                                                    nodeRepulsion: 8000, idealEdgeLength: 120 });
     l.one("layoutstop", () => {
       const positions = {};
-      c.nodes(":not(.overlay)").forEach((n) => { positions[n.id()] = n.position(); });
+      real(c.nodes()).forEach((n) => { positions[n.id()] = n.position(); });
       setProps("moved", { positions });
       fitAll();
     });
@@ -314,7 +316,7 @@
     const c = cy();
     const q = (ev.target.value || "").trim().toLowerCase();
     if (!c || !q) return;
-    const ids = c.nodes(":not(.overlay)").map((n) => n.id());
+    const ids = real(c.nodes()).map((n) => n.id());
     const exact = ids.filter((i) => i.toLowerCase() === q);
     const next = exact.concat(ids.filter((i) => i.toLowerCase() !== q && i.toLowerCase().includes(q)));
     if (next.join() !== found.join()) { found = next; foundAt = -1; }
