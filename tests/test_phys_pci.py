@@ -329,3 +329,17 @@ def test_raising_numvfs_that_would_remove_vfs_in_use_is_refused(tmp_path, monkey
     assert "fix: ask for at most 2 VFs" in msg
     check.vfs = 2
     assert not any("removes every VF" in m for m in preflight.sriov_problems(check))
+
+
+def test_one_vf_count_per_pf_so_a_later_link_does_not_remove_earlier_vfs(host):
+    """Links asking different vfs: of one PF all raise it to the largest, once (a second raise would go
+    through 0 and remove the VF the first link took)."""
+    c = compile_text(f"""\
+        name: pk
+        nodes: {{d: {{kind: dpdk-app}}}}
+        links:
+          - {{type: sriov-vf, endpoint: d:p0, pf: {PF}, vfs: 2, driver: vfio-pci}}
+          - {{type: sriov-vf, endpoint: d:p1, pf: {PF}, vfs: 4, driver: vfio-pci}}
+        """)
+    assert [(a.vfs, a.pci) for a in actions(c, "AttachVf")] == [(4, vf_pci(0)), (4, vf_pci(1))]
+    assert {a.vfs for a in actions(c, "Check")} == {4}

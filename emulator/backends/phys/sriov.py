@@ -62,6 +62,12 @@ def lab_vfs(lab, pf: str) -> int:
     return 0
 
 
+def wanted_vfs(lab, pf: str) -> int:
+    """VFs the lab needs PF to have: the most its sriov: or any of its links' vfs: asks (0: none said)."""
+    return max([lab_vfs(lab, pf)] + [int(e.props.get("vfs") or 0) for e in lab.endpoints
+                                      if e.type == "sriov-vf" and e.props.get("pf") == pf])
+
+
 class SriovVf(EndpointType):
     name = "sriov-vf"
     summary = "an SR-IOV VF of a host NIC: its netdev moved into the node, or bound to vfio-pci for DPDK"
@@ -112,7 +118,7 @@ class SriovVf(EndpointType):
     def plan(self, lab, ep):
         i, pr = ep.iface, ep.props
         vfio = pr.get("driver") == VFIO
-        vfs = int(pr.get("vfs") or lab_vfs(lab, pr["pf"]) or 0)
+        vfs = wanted_vfs(lab, pr["pf"])   # one count per PF: raising it again would remove the VFs taken
         return [preflight.Check(what=self.name, device=pr["pf"], lab=lab.name, force=bool(pr.get("force")),
                                 label=ep.label, vfs=vfs or (pr.get("vf", 0) + 1), vfio=vfio, sysfs_root=SYSFS_ROOT,
                                 needed=self.needed(lab, pr["pf"])),
@@ -165,7 +171,7 @@ def vf_addresses(lab) -> dict[int, str | None]:
         vfs = None
         try:
             if fs.sriov_capable(pf):
-                want = max([lab_vfs(lab, pf)] + [int(e.props.get("vfs") or 0) for e in eps])
+                want = wanted_vfs(lab, pf)
                 vfs = fs.vfs(pf) if want <= fs.num_vfs(pf) else predicted_vfs(fs, pf, want)
         except (SysfsError, ValueError, OSError):
             vfs = None
