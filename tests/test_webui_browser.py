@@ -640,6 +640,9 @@ def test_500_node_lab_deploys_and_shows_live_state(page, tmp_path, lab_name):
     # still responsive while live state streams in: select a node, its form appears
     click_node(page, "h1")
     page.wait_for_selector(".props-title:has-text('node h1')", timeout=5000)
+    dialogs = []
+    page.once("dialog", lambda dlg: (dialogs.append(dlg.message), dlg.accept()))
     page.click("#btn-destroy")
-    page.wait_for_selector("#lab-status .st-absent", timeout=60000)
+    page.wait_for_selector("#lab-status .st-absent", timeout=120000)
+    assert dialogs and lab_name in dialogs[0]   # Destroy asked first, naming the lab
     timing("500 nodes deployed and shown up", shown)
