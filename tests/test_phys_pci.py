@@ -343,3 +343,11 @@ def test_one_vf_count_per_pf_so_a_later_link_does_not_remove_earlier_vfs(host):
         """)
     assert [(a.vfs, a.pci) for a in actions(c, "AttachVf")] == [(4, vf_pci(0)), (4, vf_pci(1))]
     assert {a.vfs for a in actions(c, "Check")} == {4}
+
+
+def test_validate_and_graph_count_single_ended_links():
+    f = "topologies/seed002-sriov-testpmd.yaml"
+    v = subprocess.run([sys.executable, "-m", "emulator", "validate", f], cwd=ROOT, capture_output=True, text=True)
+    assert v.returncode == 0 and "3 nodes, 4 links (4 single-ended)" in v.stdout, v.stdout + v.stderr
+    g = subprocess.run([sys.executable, "-m", "emulator", "graph", f], cwd=ROOT, capture_output=True, text=True)
+    assert g.stdout.startswith("lab seed002-sriov-testpmd: 3 nodes, 4 links\n"), g.stdout[:200]

@@ -95,7 +95,7 @@ def deploy(yaml_text: str, name: str) -> Job:
     def fn(job: Job):
         st = api.deploy(load_text(yaml_text, f"<web ui: {name}>"), progress=_Progress(job))
         keep_source(st, yaml_text)
-        job.message = f"deployed {len(st['nodes'])} nodes, {len(st['links'])} links"
+        job.message = f"deployed {len(st['nodes'])} nodes, {len(st['links']) + len(st.get('endpoints', []))} links"
         job.result = {"lab": st["name"]}
     return _start(Job("deploy", name), fn)
 

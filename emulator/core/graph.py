@@ -187,7 +187,7 @@ def to_dot(lab: Lab, g: nx.MultiGraph) -> str:
 
 
 def to_text(lab: Lab, g: nx.MultiGraph) -> str:
-    lines = [f"lab {lab.name}: {g.number_of_nodes()} nodes, {g.number_of_edges()} links"]
+    lines = [f"lab {lab.name}: {g.number_of_nodes()} nodes, {g.number_of_edges() + len(lab.endpoints)} links"]
     for n in lab.nodes.values():
         lines.append(f"  {n.name} ({n.kind}, netns {n.netns})")
         for i in n.interfaces.values():

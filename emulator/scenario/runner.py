@@ -255,7 +255,8 @@ def run(path: str, keep: bool = False, results_dir: str | None = None, junit: st
                     t0 = time.monotonic()
                     st = api.deploy(point.topology)
                     deployed, deployed_key = st["name"], key
-                    out.line(f"deployed lab {deployed} ({len(st['nodes'])} nodes, {len(st['links'])} links) "
+                    out.line(f"deployed lab {deployed} ({len(st['nodes'])} nodes, "
+                             f"{len(st['links']) + len(st.get('endpoints', []))} links) "
                              f"in {time.monotonic() - t0:.2f} s")
                 st = state.read_state(deployed)
                 label = _labelled(point.params, scenario.param_names)
