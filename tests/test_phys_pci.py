@@ -178,6 +178,8 @@ def test_deploy_takes_the_planned_vf_or_refuses(host, monkeypatch):
         attach(vf_pci(2), taken={vf_pci(2)})
     with pytest.raises(DeployError, match="was not known when the lab was planned"):
         attach(None)
+    with pytest.raises(DeployError, match="no free VF of enp3s0f0 .all are in use"):
+        attach(None, taken={vf_pci(k) for k in range(4)})
     assert host.driver(vf_pci(2)) == "iavf"
 
 

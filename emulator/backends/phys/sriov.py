@@ -297,12 +297,12 @@ class AttachVf(A.Action):
                     if vf is None or vf.pci in taken or vf.driver == VFIO:
                         raise DeployError(f"{a.label}: VF {a.pci} of {a.pf}, planned for this link, is "
                                           f"{'gone' if vf is None else 'no longer free'}; deploy again")
-                elif a.vfio:
+                elif a.vfio and pick_vf(sysfs.vfs(a.pf), taken, a.vf) is not None:
                     raise DeployError(f"{a.label}: the PCI address of its VF was not known when the lab was "
                                       f"planned ({a.pf} has fewer VFs than asked, and sysfs gives no "
                                       f"sriov_offset/sriov_stride); create them first (echo N > "
                                       f"/sys/class/net/{a.pf}/device/sriov_numvfs) and deploy again")
-                else:
+                else:   # a kernel VF the plan could not name, or none free (said below)
                     vf = pick_vf(sysfs.vfs(a.pf), taken, a.vf)
                 if vf is None:
                     raise DeployError(f"{a.label}: no free VF of {a.pf}" + (f" with index {a.vf}" if a.vf is not None
