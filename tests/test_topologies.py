@@ -33,6 +33,8 @@ REACH = {
     "nsm-dpdk": [("client", "172.16.9.2")],           # kernel client -> testpmd io -> testpmd icmpecho
     "srv6-te": [("h1", "10.2.0.2"), ("h2", "10.1.0.2")],   # IPv4 over SRv6 policies (emulator/backends/srv6/)
     "vpp-nsim": [("client", "10.0.0.2")],             # through VPP's nsim (needs VPP: tests/test_vpp.py)
+    "nsm-2s2c": [("client", "172.16.22.2")],         # NSM's VPP forwarder (TAP: veth + af_packet here)
+    "nsm-3s1c": [("client", "172.16.32.2")],         # VPP forwarder + a VPP firewall NSE on memif
     # SR-IOV VFs (phys backend): deployed only where the PF exists; refused here (tests/test_phys_sriov.py)
     "seed002-sriov-testpmd": [("client", "10.30.0.2")],
     "seed002-sriov-bridge": [("client", "10.31.0.2")],
@@ -42,6 +44,7 @@ REACH = {
     "4s2c": [("c1", "10.0.1.2"), ("c4", "10.0.6.2"), ("c2", "10.0.3.2"), ("c3", "10.0.4.2")],  # eBPF l2/l3 forwarders
 }
 
+NEED_VPP = {"nsm-2s2c", "nsm-2s2c-user-app", "nsm-3s1c"}   # besides vpp-*: NSM's VPP forwarder
 
 def test_every_example_has_reachability_checks():
     names = {os.path.basename(f)[:-5] for f in FILES}
@@ -67,7 +70,7 @@ def _renamed(path, lab_name):
 @pytest.mark.parametrize("path", FILES, ids=[os.path.basename(f) for f in FILES])
 def test_example_deploys_and_carries_traffic(path, lab_name):
     name = os.path.basename(path)[:-5]
-    if name.startswith("vpp-") and os.environ.get("EMULATOR_REQUIRE_VPP") != "1":
+    if (name.startswith("vpp-") or name in NEED_VPP) and os.environ.get("EMULATOR_REQUIRE_VPP") != "1":
         from emulator.backends.vpp import find
         if find.missing():
             pytest.skip(find.missing())
@@ -81,6 +84,8 @@ def test_example_deploys_and_carries_traffic(path, lab_name):
     api.deploy(_renamed(path, lab_name))
     try:
         for src, dst in REACH[name]:
+            if name in NEED_VPP:   # a VPP router drops the packet that makes it resolve its neighbour (ARP)
+                api.ping(lab_name, src, dst, count=1, timeout=1)
             assert api.ping(lab_name, src, dst, count=1, timeout=3), f"{name}: {src} -> {dst}"
         if name == "1s2c-iptables":
             # the firewall drops what its FORWARD chain does not accept

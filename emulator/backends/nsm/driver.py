@@ -6,7 +6,7 @@ are not written by hand: the expand-services stage (emulator/backends/nsm/expand
 topology before it is resolved, so by the time these drivers see a node it is a plain host.
 With `dpdk: {mode: ...}` the stage turns the node into a `dpdk-app` instead: a DPDK endpoint or
 client, whose connections are testpmd ports (memif or vhost-user between DPDK ends, af_packet
-on a veth).
+on a veth). With `vpp: {...}` it becomes a `vpp` node (vppfwd.py).
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from . import vnf
 from .spec import REQUEST, SELECTOR, SERVICES, forwarders_schema
 from ..dpdk.driver import DpdkAppDriver
 from ..host.driver import NAMESPACE_NODE_PROPERTIES, HostDriver
+from ..vpp.driver import VppDriver
+from .vppfwd import VPP_KEYS
 
 #: what a DPDK endpoint or client takes of dpdk-app's settings
 DPDK_KEYS = ("mode", "autostart", "cores", "main_core", "memory", "burst", "size", "ring", "args", "eal")
@@ -24,6 +26,15 @@ DPDK_DATAPLANE = {
                    "connections are testpmd ports (memif, vhost-user, or af_packet on a kernel veth) and its "
                    "mode is its role: io or mac forward between the in and out port of a chain, icmpecho answers ping, "
                    "rxonly counts, txonly and flowgen send; mechanisms default to [memif, vhost-user, kernel]",
+}
+
+VPP_DATAPLANE = {
+    "type": "object", "additionalProperties": False,
+    "properties": {k: VppDriver.properties[k] for k in VPP_KEYS},
+    "description": "run it as a VPP (a vpp node) instead of a kernel namespace: its connections are memif (or "
+                   "af_packet on a kernel veth), its addresses and routes those of its chain; mode router (payload "
+                   "IP) or xconnect (ETHERNET, in the middle of a chain); acl: {allow: [icmp, tcp/5201]} makes it a "
+                   "VPP firewall; mechanisms default to [memif, kernel]",
 }
 
 NSE_PROPERTIES = {
@@ -44,12 +55,14 @@ NSE_PROPERTIES = {
                    "description": "connection mechanisms it accepts, preferred first; also what it asks for "
                                   "when it requests the next hop (default: [kernel]; DPDK: [memif, vhost-user, kernel])"},
     "dpdk": DPDK_DATAPLANE,
+    "vpp": VPP_DATAPLANE,
 }
 NSC_PROPERTIES = {
     **NAMESPACE_NODE_PROPERTIES,
     "requests": {"type": "array", "items": REQUEST, "minItems": 1,
                  "description": "network services requested, NSM URL form mechanism://service/ifname?label=value"},
     "dpdk": DPDK_DATAPLANE,
+    "vpp": VPP_DATAPLANE,
 }
 
 

@@ -35,7 +35,7 @@ from ...errors import TopologyError
 from ...core.loader import Source
 from ...core.resolve import Collector, _check_ifname
 from . import forwarders as fwd_mod
-from . import addresses, ipam as nsm_ipam
+from . import addresses, ipam as nsm_ipam, vppfwd
 from .select import Candidate, Decision, fmt_labels, is_subset, select
 from .spec import Endpoint, Request, Service, parse_request, parse_service, parse_services_list
 
@@ -43,7 +43,7 @@ DEFAULT_CIDR_POOL = "172.16.0.0/16"
 MAX_HOPS = 64
 #: mechanisms each data plane can terminate, preferred first: a kernel namespace a veth; a DPDK
 #: app memif, vhost-user, or a veth it reads with af_packet
-PLANE_MECHANISMS = {"kernel": ("kernel",), "dpdk": ("memif", "vhost-user", "kernel")}
+PLANE_MECHANISMS = {"kernel": ("kernel",), "dpdk": ("memif", "vhost-user", "kernel"), "vpp": ("memif", "kernel")}
 #: what a DPDK end cannot have: it has no kernel stack of its own
 NOT_FOR_DPDK = ("ip", "interfaces", "routes", "sysctls", "exec")
 
@@ -65,6 +65,7 @@ class Hop:
     forwarder: str = ""
     path: tuple = ()                 # the YAML that made this hop: request (first hop) or match
     more_ips: list = field(default_factory=list)   # NSM IPAM, dual stack: (client, endpoint) of other groups
+    via: dict = field(default_factory=dict)         # a VPP forwarder's ports between the two ends (vppfwd.py)
 
 
 @dataclass
@@ -96,7 +97,8 @@ class Chain:
                                     for st in (h.decision.trace if h.decision else [])],
                           "rejected": [{"endpoint": n, "why": why} for n, why in
                                        (h.decision.rejected if h.decision else [])],
-                          **({"more_ips": [list(p) for p in h.more_ips]} if h.more_ips else {})}
+                          **({"more_ips": [list(p) for p in h.more_ips]} if h.more_ips else {}),
+                          **({"via": h.via} if h.via else {})}
                          for h in self.hops],
                 "end": self.end_reason}
 
@@ -131,9 +133,12 @@ class _Expander:
         self.rr: dict[tuple, int] = {}
         self._taken: set | None = None
         self.dpdk: dict[str, dict] = {}          # DPDK ends (nse or nsc): their testpmd settings
+        self.vpp: dict[str, dict] = {}           # VPP ends (nse or nsc): their vpp node settings
+        self.vpp_fwd: dict[str, list] = {}       # VPP forwarder -> its (client port, endpoint port, path)
+        self.tx_off: set = set()                 # kernel ends whose frames VPP takes (af_packet)
 
     def plane(self, node: str) -> str:
-        return "dpdk" if node in self.dpdk else "kernel"
+        return "dpdk" if node in self.dpdk else "vpp" if node in self.vpp else "kernel"
 
     def issue(self, path, message, hint=None):
         self.c.add(tuple(path), message, hint)
@@ -155,10 +160,16 @@ class _Expander:
                                     f"it has no kernel stack, so {k}: does not apply"),
                                    "set dpdk: {mode: io|mac|icmpecho|rxonly|...}, or drop dpdk: to make it a "
                                    "kernel namespace")
+            if rn.get("kind") in ("nse", "nsc"):
+                vppfwd.read(self, name, rn)
+        vppfwd.check_names(self)
         if not self.forwarders:  # NSM always runs one: the kernel forwarder is the default
             self.forwarders.append(("kernel", fwd_mod.get("kernel")))
             if self.dpdk:        # and DPDK ends get their memif connections
                 self.forwarders.append(("dpdk", fwd_mod.get("dpdk")))
+            if self.vpp:         # and VPP ends NSM's VPP forwarder
+                self.forwarders.append(("vpp", fwd_mod.get("vpp")))
+                vppfwd.check_names(self)
         taken = []
         for name, rn in self.raw["nodes"].items():
             if rn.get("kind") != "nse":
@@ -175,7 +186,7 @@ class _Expander:
             for i, m in enumerate(n.mechanisms):
                 if m not in PLANE_MECHANISMS[plane]:
                     self.issue(path + ("mechanisms", i),
-                               f"'{name}' is a {'DPDK app' if plane == 'dpdk' else 'kernel namespace'}: "
+                               f"'{name}' is a {dict(dpdk='DPDK app', vpp='VPP').get(plane, 'kernel namespace')}: "
                                f"it cannot terminate {m} connections",
                                f"it accepts {', '.join(PLANE_MECHANISMS[plane])}" +
                                ("; add dpdk: {mode: io} to make it a DPDK endpoint" if m == "memif" else ""))
@@ -237,8 +248,8 @@ class _Expander:
         return nets
 
     def _read_vnf(self, n: _Nse, rn: dict, path: tuple) -> None:
-        if n.spec.name in self.dpdk:
-            return   # its testpmd mode is its role
+        if n.spec.name in self.dpdk or n.spec.name in self.vpp:
+            return   # its testpmd mode, or its vpp: settings, is its role
         v = rn.get("vnf")
         if v is None:
             n.role = vnf_mod.get("passthrough")
@@ -401,11 +412,15 @@ class _Expander:
         accepts = self.nses[endpoint].mechanisms
         wanted = [asked] if asked else self.nses[requester].mechanisms
         for m in wanted:
-            if m not in accepts:
-                continue
-            fwd = next((n for n, f in self.forwarders if m in f.mechanisms), None)
-            if fwd:
-                return m, fwd
+            for n, f in self.forwarders:
+                if m not in f.mechanisms:
+                    continue
+                if f.name == "vpp":   # each side its own mechanism: TAP to a kernel end, memif to VPP's
+                    both = vppfwd.sides(m, accepts, f)
+                    if both:
+                        return both, n
+                elif m in accepts:
+                    return m, n
         self.issue(where, f"no mechanism for the connection {requester} -> {endpoint}: "
                           f"{requester} asks for {', '.join(wanted)}, {endpoint} accepts {', '.join(accepts)}",
                    "forwarders of this lab build: " + ", ".join(sorted({m for _n, f in self.forwarders
@@ -433,6 +448,9 @@ class _Expander:
         for ch in self.chains:
             for h in ch.hops:
                 fwd_type = dict(self.forwarders)[h.forwarder]
+                if fwd_type.name == "vpp":
+                    vppfwd.write_hop(self, ch, h, links)
+                    continue
                 li = len(links)
                 ends = [self._end(h.client, h.client_if, h.client_ip, [c for c, _e in h.more_ips]),
                         self._end(h.endpoint, h.endpoint_if, h.endpoint_ip, [e for _c, e in h.more_ips])]
@@ -444,6 +462,7 @@ class _Expander:
             if ch.payload == "IP":
                 self.route(ch)
         self.apply_vnfs(nodes)
+        vppfwd.write_nodes(self, nodes)
         for name, d in self.dpdk.items():
             rn = self.raw["nodes"][name]
             app = {"kind": "dpdk-app", **d}
@@ -508,8 +527,8 @@ class _Expander:
                     if name in ch.nodes[1:-1]:
                         ends.add((ch.client, ch.hops[0].client_if))
                         ends.add((ch.hops[-1].endpoint, ch.hops[-1].endpoint_if))
-        for node, ifname in sorted(ends):
-            if node not in self.dpdk:
+        for node, ifname in sorted(ends | self.tx_off):
+            if node not in self.dpdk and node not in self.vpp:
                 self._exec(node, [f"ethtool -K {ifname} tx off tso off gso off"], ("nodes", node))
 
     def _check_dpdk_wiring(self, name: str, w: vnf_mod.Wiring) -> None:

@@ -39,6 +39,10 @@ def explain(chains: list[Chain], lab_name: str = "") -> str:
             ea = h.endpoint_ip or "no address"
             out.append(f"    connect     {h.client}:{h.client_if} {ca} <-> {h.endpoint}:{h.endpoint_if} {ea}"
                        f"   ({h.mechanism}, forwarder {h.forwarder})")
+            if h.via:   # a VPP forwarder between the two ends
+                v = h.via
+                out.append(f"    via         {h.client}:{h.client_if} [{v['client_link']}] {v['client_port']} "
+                           f"=l2 xconnect= {v['endpoint_port']} [{v['endpoint_link']}] {h.endpoint}:{h.endpoint_if}")
         if ch.end_reason:
             out.append(f"  end: {ch.end_reason}")
         out.append("")

@@ -5,8 +5,8 @@ cross-connect and configures addresses and routes through netlink; a DPDK end re
 through af_packet. `dpdk` connects two DPDK ends by memif, the two testpmd processes sharing
 one socket (what NSM's VPP forwarder does with direct memif), the endpoint side as the server,
 or by vhost-user (the client side virtio, the endpoint side the vhost backend).
-A VPP forwarder (TAP to kernel ends, memif proxy) would register here too; VPP is not
-packaged for this host.
+`vpp` (NSM's VPP forwarder) runs one VPP that cross-connects TAP to kernel ends and memif to
+VPP ends (a memif proxy when both are memif): see vppfwd.py.
 """
 from __future__ import annotations
 
@@ -36,3 +36,6 @@ register(ForwarderType("kernel", "NSM kernel forwarder: a veth pair per cross-co
 register(ForwarderType("dpdk", "memif or vhost-user between DPDK endpoints and clients: the two testpmd share "
                                 "one socket (NSM's direct memif); memif: the endpoint side serves, vhost-user: the "
                                 "endpoint side is the vhost backend", {"memif": "memif", "vhost-user": "vhost-user"}))
+register(ForwarderType("vpp", "NSM's VPP forwarder: one VPP cross-connects (l2 xconnect) a TAP to kernel ends "
+                              "(veth + af_packet where /dev/vhost-net is missing) and memif to VPP ends; memif on "
+                              "both sides: a memif proxy", {"kernel": "tap", "memif": "memif"}))

@@ -10,6 +10,8 @@ endpoint's side) and back (sent by it). The chain was crossed in order when ever
 least the pings sent forward and the replies back, and every endpoint in between passed on what
 it received (its outgoing interface sent at least what its incoming one received of the pings).
 For payload IP, the replies' TTL also tells how many endpoints routed them (64 minus the TTL).
+A hop through a VPP forwarder (`via`) was crossed only when the forwarder's two ports carried the
+pings and the replies too (per hop: `forwarder: {node, forward_packets, return_packets}`).
 """
 from __future__ import annotations
 
@@ -102,9 +104,18 @@ class NsmChain(Step):
             fwd = _delta(before, after, h["endpoint"], "rx_packets")
             back = _delta(before, after, h["endpoint"], "tx_packets")
             ok = fwd >= sent and back >= received
-            crossed += ok
             entry = {"hop": i + 1, "link": f"{h['client']} -> {h['endpoint']}", "forward_packets": fwd,
                      "return_packets": back, "crossed": ok}
+            via = h.get("via")
+            if via:   # a VPP forwarder between the ends: its two ports carried the hop both ways
+                f_in = _delta(before, after, via["client_port"], "rx_packets")
+                f_out = _delta(before, after, via["endpoint_port"], "tx_packets")
+                f_back = min(_delta(before, after, via["endpoint_port"], "rx_packets"),
+                             _delta(before, after, via["client_port"], "tx_packets"))
+                entry["forwarder"] = {"node": via["forwarder"], "forward_packets": min(f_in, f_out),
+                                      "return_packets": f_back}
+                entry["crossed"] = ok = ok and min(f_in, f_out) >= sent and f_back >= received
+            crossed += ok
             if i + 1 < len(hops):  # an endpoint in between: what came in on this hop left on the next one
                 out_tx = _delta(before, after, hops[i + 1]["client"], "tx_packets")
                 entry["passed_on"] = out_tx >= sent
@@ -120,7 +131,9 @@ class NsmChain(Step):
              "path": " -> ".join(ch["nodes"]), "per_hop": per_hop}
         if ttl is not None and ch["payload"] == "IP" and 64 - ttl != expected_routed:
             m["in_order"] = False
-        marks = " ".join(f"{e['link'].split(' -> ')[1]}:{e['forward_packets']}/{e['return_packets']}" for e in per_hop)
+        marks = " ".join(f"{e['link'].split(' -> ')[1]}:{e['forward_packets']}/{e['return_packets']}"
+                         + (f" via {e['forwarder']['node']}:{e['forwarder']['forward_packets']}/"
+                            f"{e['forwarder']['return_packets']}" if "forwarder" in e else "") for e in per_hop)
         return StepResult(m, summary=f"{m['path']}: {crossed}/{len(hops)} hops crossed ({marks})"
                                      + (f", ttl {ttl}" if ttl is not None else ""))
 

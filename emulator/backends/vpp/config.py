@@ -10,6 +10,7 @@ the topology line that asked for it. Interfaces, by the link that reaches them:
 from __future__ import annotations
 
 import os
+import re
 
 from ... import names
 from ...deploy import state
@@ -144,9 +145,14 @@ def role_commands(lab, node) -> list[tuple[str, tuple]]:
     nsim = p.get("nsim")
     if nsim is not None:
         out += nsim_commands(nsim, mode, [name[i.name] for i in ifs], path + ("nsim",))
-    out += [(c, path + ("cli", k)) for k, c in enumerate(p.get("cli", []))]
+    out += [(_ifnames(c, name), path + ("cli", k)) for k, c in enumerate(p.get("cli", []))]
     out += [(f"set interface state {name[i.name]} up", i.path or path) for i in ifs]
     return out
+
+
+def _ifnames(cmd: str, name: dict) -> str:
+    """`{eth0}` in a cli: command is VPP's name of the node's interface eth0 (memif1/0, host-eth0...)."""
+    return re.sub(r"\{([\w.-]+)\}", lambda m: name.get(m.group(1), m.group(0)), cmd)
 
 
 def acl_rules(allow: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ...core import linktypes
 from ..dpdk.links import socket_path
 
-KERNEL_PEERS = ("host", "router")
+KERNEL_PEERS = ("host", "router", "nse", "nsc")   # network service ends: NSM's VPP forwarder (TAP)
 
 
 def memif_socket(lab, link) -> str:
