@@ -35,6 +35,7 @@ REACH = {
     "vpp-nsim": [("client", "10.0.0.2")],             # through VPP's nsim (needs VPP: tests/test_vpp.py)
     "nsm-2s2c": [("client", "172.16.22.2")],         # NSM's VPP forwarder (TAP: veth + af_packet here)
     "nsm-3s1c": [("client", "172.16.32.2")],         # VPP forwarder + a VPP firewall NSE on memif
+    "nsm-2s2c-user-app": [("client", "172.16.23.2")],   # VPP forwarder, a user-space frame forwarder NSE
     # SR-IOV VFs (phys backend): deployed only where the PF exists; refused here (tests/test_phys_sriov.py)
     "seed002-sriov-testpmd": [("client", "10.30.0.2")],
     "seed002-sriov-bridge": [("client", "10.31.0.2")],
