@@ -38,6 +38,19 @@ class Context:
         self.journal = journal
         self.log_dir = log_dir  # where startup-command output goes (one file per node)
         self._fds: dict[str, int] = {}
+        self._procsys: netns.ProcSys | None = None
+
+    def procsys(self) -> netns.ProcSys:
+        """The sysctl writer of this deploy (started on first use, stopped by close())."""
+        if self._procsys is None:
+            self._procsys = netns.ProcSys()
+        return self._procsys
+
+    def close(self) -> None:
+        self.close_fds()
+        if self._procsys is not None:
+            self._procsys.close()
+            self._procsys = None
 
     def fd(self, ns: str) -> int:
         if ns not in self._fds:
@@ -113,14 +126,10 @@ class Sysctl(Action):
 
     @classmethod
     def apply_batch(cls, actions, ctx):
-        with netns.entered(actions[0].netns):
-            for a in actions:
-                p = "/proc/sys/" + a.key.replace(".", "/")
-                try:
-                    with open(p, "w") as f:
-                        f.write(str(a.value))
-                except OSError as e:
-                    raise DeployError(f"sysctl {a.key}={a.value} in {a.netns}: {e.strerror}") from None
+        errors = ctx.procsys().write(actions[0].netns, [(a.key, str(a.value)) for a in actions])
+        for a, e in zip(actions, errors):
+            if e is not None:
+                raise DeployError(f"sysctl {a.key}={a.value} in {a.netns}: {e.strerror}")
 
 
 # -- netlink ------------------------------------------------------------------

@@ -44,5 +44,5 @@ def apply(actions: list[Action], ctx: Context, progress: Progress | None = None)
                 type(acts[0]).apply_batch(acts, ctx)
                 progress.advance(len(acts))
     finally:
-        ctx.close_fds()
+        ctx.close()
         progress.done()

@@ -21,6 +21,9 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
+MS_SLAVE = 1 << 19
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+CLONE_NEWNS = 0x00020000
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
@@ -165,6 +168,98 @@ def entered(name_or_fd: str | int):
         os.close(own)
         if isinstance(name_or_fd, str):
             os.close(fd)
+
+
+class ProcSys:
+    """Writes the sysctls of many namespaces, each through a procfs mounted for it alone.
+
+    Under the host's /proc, every namespace that ever opened /proc/sys/net/... leaves a
+    dentry named "net" under /proc/sys, and the kernel walks all of them (comparing each
+    against the caller's namespace, under a lock) on every lookup: with 5000 host namespaces
+    one open took ~7 ms, and a linear,5000 deploy spent 35 s writing one sysctl per node.
+    Here one worker thread gets a mount namespace of its own (a slave of the host's: the
+    host sees none of its mounts), and for each namespace mounts a new procfs on its /proc,
+    writes, and unmounts it: its dentries go with it. Where that cannot be done, each
+    sysctl is written through the host's /proc, as before.
+    """
+
+    def __init__(self):
+        import queue
+        self._q: queue.Queue = queue.Queue()
+        self._started = threading.Event()
+        self._private = False
+        self._t = threading.Thread(target=self._run, name="procsys", daemon=True)
+        self._t.start()
+        self._started.wait()
+
+    def _run(self) -> None:
+        try:
+            _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+            _check(_libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None), "mount --make-rslave /")
+            own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            self._private = True
+        except OSError:
+            own = None   # the thread is given up; write() falls back to the host's /proc
+        self._started.set()
+        if own is None:
+            return
+        try:
+            while True:
+                item = self._q.get()
+                if item is None:
+                    return
+                ns, writes, reply, done = item
+                try:
+                    reply.append(self._write_in(ns, writes, own))
+                except BaseException as e:   # handed to the caller
+                    reply.append(e)
+                done.set()
+        finally:
+            os.close(own)
+
+    @staticmethod
+    def _write_in(ns: str, writes, own: int) -> list:
+        fd = open_fd(ns)
+        try:
+            setns(fd)
+            try:
+                _check(_libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+                       "mount proc")
+                try:
+                    return [_write_one(key, value) for key, value in writes]
+                finally:
+                    _libc.umount2(b"/proc", MNT_DETACH)
+            finally:
+                setns(own)
+        finally:
+            os.close(fd)
+
+    def write(self, ns: str, writes: list[tuple[str, str]]) -> list[OSError | None]:
+        """Write (key, value) pairs in namespace `ns`; the error of each, or None."""
+        if not self._private:
+            with entered(ns):
+                return [_write_one(key, value) for key, value in writes]
+        reply: list = []
+        done = threading.Event()
+        self._q.put((ns, writes, reply, done))
+        done.wait()
+        if isinstance(reply[0], BaseException):
+            raise reply[0]
+        return reply[0]
+
+    def close(self) -> None:
+        if self._private:
+            self._q.put(None)
+        self._t.join()
+
+
+def _write_one(key: str, value: str) -> OSError | None:
+    try:
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(value)
+        return None
+    except OSError as e:
+        return e
 
 
 def pids_by_netns(inodes: set[int]) -> dict[int, list[int]]:
