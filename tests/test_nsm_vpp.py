@@ -109,3 +109,38 @@ def test_vpp_firewall_nse_on_memif_drops_a_denied_port(topo, lab_name, tmp_path)
     finally:
         api.destroy(lab_name)
     assert not vpp_pids(lab_name)
+
+
+VCL = """
+name: {lab}
+services:
+  svc: {payload: IP}
+forwarders:
+  vfwd: {type: vpp}
+nodes:
+  client: {kind: nsc, requests: ["memif://svc/nsm0"], vpp: {host_stack: true}}
+  server: {kind: nse, services: [svc], cidr: 172.16.73.0/24, vpp: {host_stack: true}}
+"""
+
+
+def test_vpp_client_and_endpoint_through_a_memif_proxy_carry_iperf3_over_vcl(topo, lab_name, tmp_path):
+    st = api.deploy(topo(VCL))
+    try:
+        hop = st["services"][0]["hops"][0]
+        assert hop["mechanism"] == "memif" and hop["via"]["client_link"] == hop["via"]["endpoint_link"] == "memif"
+        assert {st["nodes"][n]["kind"] for n in ("client", "server", "vfwd")} == {"vpp"}
+        before = api.live_interfaces(state.read_state(lab_name))
+        ctx = RunContext(lab=lab_name, state=state.read_state(lab_name), artifacts_dir=str(tmp_path))
+        r = get_step("vcl_iperf3").run(ctx, {"client": "client", "server": "server", "duration": 2})
+        assert r.measurements["throughput_bps"] > 1e6
+        after = api.live_interfaces(state.read_state(lab_name))
+        # the stream crossed the forwarder's memif proxy: its endpoint side sent what its client side got
+        got = after["vfwd:c0"]["stats"]["rx_bytes"] - before["vfwd:c0"]["stats"]["rx_bytes"]
+        sent = after["vfwd:e0"]["stats"]["tx_bytes"] - before["vfwd:e0"]["stats"]["tx_bytes"]
+        assert got > 1e6 and sent >= got * 0.99
+        # VPP's TCP, not the kernel's: the server namespace's kernel has no socket on the port
+        tcp = api.exec_in(lab_name, "server", ["cat", "/proc/net/tcp"]).stdout
+        assert ":1451 " not in tcp
+    finally:
+        api.destroy(lab_name)
+    assert not vpp_pids(lab_name)

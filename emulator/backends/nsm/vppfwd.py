@@ -22,7 +22,7 @@ from __future__ import annotations
 from .forwarders import ForwarderType
 
 #: what a VPP end takes of the vpp kind's settings (the rest comes from its connections)
-VPP_KEYS = ("mode", "acl", "nsim", "cli", "heap", "buffers", "main_core", "poll_sleep_usec")
+VPP_KEYS = ("mode", "acl", "nsim", "cli", "heap", "buffers", "main_core", "poll_sleep_usec", "host_stack")
 #: what a VPP end cannot have: VPP owns its ports, the chain gives their addresses and routes
 NOT_FOR_VPP = ("ip", "interfaces", "routes", "sysctls", "exec", "dpdk")
 

@@ -6,6 +6,7 @@
     instance.py  the StartVpp action (start, wait, configure through vppctl) and its undo handlers
     driver.py    the `vpp` kind
     live.py      interface state and counters for `inspect`
+    vcl.py       the `vcl_iperf3` step: iperf3 on VPP's host stack through VCL's LD_PRELOAD library
 """
 from __future__ import annotations
 
@@ -24,5 +25,7 @@ def register(regs) -> None:
     regs.expand_hooks.append(where_hook)
     from .live import inspect_text
     regs.inspect_hooks.append(inspect_text)   # each VPP's interfaces and counters
+    from .vcl import VclIperf3
+    regs.steps.register(VclIperf3())
     for op in UNDO_OPS:
         regs.register_undo(op, instance.UNDO[op])

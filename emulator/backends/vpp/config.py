@@ -46,7 +46,8 @@ def startup_conf(lab: str, node: str, props: dict, default_core: int = 0) -> str
             f"cpu {{ main-core {props.get('main_core', default_core)} }}\n"
             f"buffers {{ buffers-per-numa {buffers} default data-size 2048 page-size 4K }}\n"
             f"memory {{ main-heap-size {heap}M main-heap-page-size 4K }}\n"
-            f"plugins {{ plugin default {{ disable }} {plugins} }}\n")
+            f"plugins {{ plugin default {{ disable }} {plugins} }}\n"
+            + ("session { enable use-app-socket-api }\n" if props.get("host_stack") else ""))
 
 
 def ports(node) -> list:

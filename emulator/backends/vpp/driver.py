@@ -78,6 +78,8 @@ class VppDriver(Driver):
                     "description": f"packet buffers (default {config.DEFAULT_BUFFERS})"},
         "main_core": {"type": "integer", "minimum": 0, "maximum": 1023,
                       "description": "CPU of VPP's main thread (default: the lab's VPPs take the CPUs in turn)"},
+        "host_stack": {"type": "boolean", "description": "VPP's host stack for programs run with VCL's LD_PRELOAD "
+                                                        "library (session enable use-app-socket-api; the vcl_iperf3 step)"},
         "poll_sleep_usec": {"type": "integer", "minimum": 0, "maximum": 100000,
                             "description": "how long VPP sleeps when idle (default 100: several VPPs share 2 cores)"},
     }
