@@ -135,7 +135,7 @@ def policy_path(lab: Lab, c: Core, pol: Policy, segments: list[Sid] | None = Non
             peer = link.b if link.a is iface else link.a
             hops.append(Hop(peer.node, f"decapsulated IPv{fam} packet delivered to {addr}", (iface.key, peer.key)))
         elif sid.behaviour.startswith("End.DT"):
-            hops[-1].what += f": decapsulated, looked up in the main table"
+            hops[-1].what += ": decapsulated, looked up in the main table"
     return hops
 
 
