@@ -153,6 +153,7 @@ def draw_three(pg):
     """Click host, router, host in the palette; connect h1-r1 and r1-h2; check the drawing."""
     pg.click("#btn-new")
     pg.wait_for_function("window.emu.cy().nodes().length === 0")
+    pg.wait_for_selector("#msg:has-text('new drawing')")   # New done: the next click cannot race it
     for i, kind in enumerate(["host", "router", "host"], 1):
         pg.click(f".palette-item[data-kind={kind}]")
         try:
@@ -575,6 +576,10 @@ def test_link_menu_stops_a_ping_and_a_capture_downloads(page, lab_name, tmp_path
     data = pcap.read_bytes()
     assert data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4") and len(data) > 24 + 16, len(data)
     shot(page, "14-captured.png")
+    page.once("dialog", lambda dlg: dlg.dismiss())   # Destroy asks first: "Cancel" keeps the lab
+    page.click("#btn-destroy")
+    page.wait_for_timeout(2000)
+    assert page.query_selector("#lab-status .st-running") and os.path.exists(f"/run/emulator/{lab_name}")
     page.once("dialog", lambda dlg: dlg.accept())
     page.click("#btn-destroy")
     page.wait_for_selector("#lab-status .st-absent", timeout=60000)

@@ -76,3 +76,15 @@ def test_progress_comes_from_the_runners_log():
     assert (job.phase, job.count, job.total) == ("run", 1, 3)
     assert "run 1/3" in str(lab_view._progress(job.as_dict()).children[0].children)
     assert "deployed lab" in job.log.getvalue()
+
+
+def test_the_report_opens_until_the_page_says_it_has_shown_it(tmp_path):
+    from dash import no_update
+    job = jobs.Job("scenario", "tab.yaml")
+    (tmp_path / "report.html").write_text("<html></html>")
+    job.status, job.result = "done", {"dir": str(tmp_path), "html": str(tmp_path / "report.html")}
+    log, button, overlay, shown = scenario_tab.view(job, job.as_dict(), None)
+    assert overlay[0] is False and overlay[1] == f"/report/{job.id}/report.html" and shown == job.id
+    # the page dropped that answer (a newer poll was out): the next poll opens it again
+    assert scenario_tab.view(job, job.as_dict(), None)[3] == job.id
+    assert scenario_tab.view(job, job.as_dict(), job.id)[2:] == ((no_update,) * 4, no_update)

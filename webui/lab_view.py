@@ -62,18 +62,19 @@ def register(app: dash.Dash, roots: Roots) -> None:
         Output("btn-deploy", "disabled"), Output("btn-destroy", "disabled"),
         Output("scn-log", "children"), Output("scn-report", "children"),
         Output("report-overlay", "hidden"), Output("report-frame", "src"), Output("report-newtab", "href"),
-        Output("report-title", "children"), Output("labs-dd", "options"),
-        Input("tick", "n_intervals"), State("sid", "data"), State("job", "data"), State("live", "data"))
-    def tick(_n, sid, job_id, prev_live):
+        Output("report-title", "children"), Output("labs-dd", "options"), Output("report-shown", "data"),
+        Input("tick", "n_intervals"), State("sid", "data"), State("job", "data"), State("live", "data"),
+        State("report-shown", "data"))
+    def tick(_n, sid, job_id, prev_live, shown):
         topo = doc(sid).topo
         name = str(topo.get("name") or "")
         job = jobs.get(job_id) if job_id else None
         progress, scn_log, scn_report = no_update, no_update, no_update
-        overlay = (no_update,) * 4
+        overlay, now_shown = (no_update,) * 4, no_update
         if job:
             j = job.as_dict()
             if job.kind == "scenario":
-                scn_log, scn_report, overlay = scenario_tab.view(job, j)
+                scn_log, scn_report, overlay, now_shown = scenario_tab.view(job, j, shown)
             progress = _progress(j)
         all_labs = api.labs()
         lab_options = lab_list(all_labs, jobs.labs_made_here())
@@ -84,7 +85,7 @@ def register(app: dash.Dash, roots: Roots) -> None:
         if live == prev_live:
             live = no_update
         return (live, label, progress, busy or status in ("running", "deploying"),
-                busy or status in ("absent", "deploying"), scn_log, scn_report, *overlay, lab_options)
+                busy or status in ("absent", "deploying"), scn_log, scn_report, *overlay, lab_options, now_shown)
 
 
 def lab_list(all_labs: list[dict], mine: set[str]) -> list[dict]:

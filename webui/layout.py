@@ -110,7 +110,7 @@ def layout_factory(initial: dict | None, roots: Roots):
             dcc.Store(id="rev", data=d.rev),
             dcc.Store(id="drop"), dcc.Store(id="moved"), dcc.Store(id="link-req"),
             dcc.Store(id="errs"), dcc.Store(id="live"), dcc.Store(id="job"), dcc.Store(id="fit"),
-            dcc.Store(id="restore"), dcc.Store(id="keep"), dcc.Store(id="link-op"), dcc.Store(id="paste"),
+            dcc.Store(id="restore"), dcc.Store(id="keep"), dcc.Store(id="link-op"), dcc.Store(id="paste"), dcc.Store(id="report-shown"),
             dcc.Download(id="download"),
             html.Div(id="sink-errs", hidden=True), html.Div(id="sink-live", hidden=True),
             html.Div(id="sink-fit", hidden=True), html.Div(id="sink-keep", hidden=True),

@@ -15,17 +15,19 @@ from . import jobs
 from .files import Roots
 
 
-def view(job, j: dict) -> tuple:
-    """(log, report button, (overlay hidden, frame src, new-tab href, title)) of a scenario job;
-    the report opens once, when the run has written it."""
+def view(job, j: dict, shown=None) -> tuple:
+    """(log, report button, (overlay hidden, frame src, new-tab href, title), shown) of a scenario
+    job; the report opens once, when the run has written it. Which job's report the page has shown
+    is the page's (the "report-shown" Store): a poll whose answer the page dropped (a newer poll
+    was already out) shows it at the next one, instead of never."""
     log, button, overlay = j["log"][-6000:], no_update, (no_update,) * 4
     if j["status"] != "running" and j["result"].get("html") and os.path.exists(j["result"]["html"]) \
-            and not getattr(job, "shown", False):
-        job.shown = True
+            and shown != job.id:
         url = f"/report/{job.id}/report.html"
         button = html.Button("Show the report", id="report-show", className="btn")
         overlay = (False, url, url, f"report of {job.target}")
-    return log, button, overlay
+        return log, button, overlay, job.id
+    return log, button, overlay, no_update
 
 
 def parse_set(text: str | None) -> dict:
