@@ -124,7 +124,7 @@ class Monitor:
         self.dirs = [d for a, b in links for d in (Direction(a, b), Direction(b, a))]
         self.ends = [e for a, b in links for e in (a, b)]
         self.namespaces = sorted({e.netns for e in self.ends})
-        self.t0 = 0.0
+        self.t0 = self.t0_wall = 0.0
         self.samples: list[float] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -134,7 +134,7 @@ class Monitor:
 
     def start(self) -> None:
         install(self.ends)
-        self.t0 = time.monotonic()
+        self.t0, self.t0_wall = time.monotonic(), time.time()
         self.settled_start, now = self._still(self.settle_start)
         self._record(now)
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -196,8 +196,9 @@ class Monitor:
             d.raw.append((t, sent - d.base[0], recv - d.base[1], recv2 - d.base[2]))
 
     def report(self) -> dict:
-        """{interval_s, settled, links: [{link, sent, received, lost, intervals: [{t, sent, received,
-        lost}]}], events: [{link, t, lost}]} (the first sample is the baseline)."""
+        """{interval_s, started_at (wall clock, s), settled, links: [{link, sent, received, lost,
+        intervals: [{t, sent, received, lost}]}], events: [{link, t, lost}]}: t in seconds after
+        started_at, at the end of the interval (the first sample is the baseline)."""
         links, events = [], []
         for d in self.dirs:
             upper, low = [], None
@@ -218,7 +219,8 @@ class Monitor:
             links.append({"link": d.name, "sent": d.raw[-1][1] if d.raw else 0,
                           "received": d.raw[-1][2] if d.raw else 0, "lost": lost, "intervals": rows})
             events += [{"link": d.name, "t": x["t"], "lost": x["lost"]} for x in rows if x["lost"] > 0]
-        return {"interval_s": self.interval, "settled": self.settled, "settled_start": self.settled_start, "links": links,
+        return {"interval_s": self.interval, "started_at": round(self.t0_wall, 3), "settled": self.settled,
+                "settled_start": self.settled_start, "links": links,
                 "events": sorted(events, key=lambda e: e["t"]), **({"error": self.error} if self.error else {})}
 
 

@@ -122,7 +122,7 @@ class LinkFault(Step):
     endpoint_fields = ("endpoint",)
     summary = ("loss on one end of a link for a while: a tc drop filter on its egress (all or loss% of the IP "
                "packets it sends, not ND/MLD); reports how many packets it dropped")
-    metrics = ("dropped", "link", "started_s", "ended_s")
+    metrics = ("dropped", "link", "started_at", "ended_at")
     schema = {"type": "object", "additionalProperties": False, "required": ["endpoint"],
               "properties": {"endpoint": {"type": "string", "description": "NODE:IF: what it sends is dropped"},
                              "duration": DURATION,
@@ -156,8 +156,8 @@ class LinkFault(Step):
         finally:
             dropped = f.remove()
         link = f"{end.key} -> {peer_key}"
-        return StepResult({"dropped": dropped, "link": link, "started_s": round(t0, 3),
-                           "ended_s": round(time.time(), 3)},
+        return StepResult({"dropped": dropped, "link": link, "started_at": round(t0, 3),
+                           "ended_at": round(time.time(), 3)},
                           summary=f"{dropped} packet(s) dropped on {link} in {dur:g} s")
 
 
