@@ -1,6 +1,7 @@
 """Per-link loss monitoring: packet counters at both ends of every link, sampled at a fixed interval.
 
-Each end of a link gets two nftables counters of IP packets (not ARP, neighbour discovery, MLD or hop-by-hop) (family netdev, in its own namespace: table
+Each end of a link gets two nftables counters of IP packets (not ARP, neighbour discovery, MLD or
+hop-by-hop options) (family netdev, in its own namespace: table
 `emulator_mon`): one on the device's egress hook (packets it sends) and one on its ingress hook
 (packets it receives). The egress hook runs before tc's egress filters and the ingress hook after
 tc's ingress ones, so a packet dropped by a tc filter, a down peer or a full queue is counted as
@@ -31,9 +32,10 @@ TABLE = "emulator_mon"
 # not counted: what is not IP (ARP), and IPv6 neighbour discovery and multicast listener chatter (MLD,
 # hop-by-hop options), which the kernel sends by itself on every link (so the counters are still when
 # the lab is idle); the drop filter (fault.py) drops exactly the packets that are counted
-NOT_COUNTED = ("meta protocol != { ip, ip6 } return; ip6 nexthdr 0 return; icmpv6 type { nd-router-solicit, nd-router-advert, "
-               "nd-neighbor-solicit, nd-neighbor-advert, nd-redirect, mld-listener-query, mld-listener-report, "
-               "mld-listener-done, mld2-listener-report } return;")
+NOT_COUNTED = ("meta protocol != { ip, ip6 } return; ip6 nexthdr 0 return; "
+               "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, "
+               "nd-redirect, mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report } "
+               "return;")
 
 
 @dataclass
