@@ -100,3 +100,13 @@ def test_bad_vpp_ends_are_located_errors(extra, want):
     texts = [i.format() for i in e.value.issues]
     assert any(re.search(want, t) for t in texts), texts
     assert all(i.line for i in e.value.issues), texts
+
+
+def test_nsm_chain_of_a_vpp_client_says_which_step_drives_it():
+    from emulator.backends.nsm.step import NsmChain
+    from emulator.scenario.steps import RunContext, StepError
+    st = {"name": "lab", "nodes": {"c": {"kind": "vpp"}},
+          "services": [{"client": "c", "service": "s", "payload": "IP", "nodes": ["c", "e"],
+                        "hops": [{"client": "c:nsm0", "endpoint": "e:in0", "endpoint_ip": "172.16.1.2/30"}]}]}
+    with pytest.raises(StepError, match=r"'c' is a VPP.*vcl_iperf3"):
+        NsmChain().run(RunContext(lab="lab", state=st, artifacts_dir="/nonexistent"), {"client": "c"})

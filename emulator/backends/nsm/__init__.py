@@ -10,7 +10,8 @@ deploys like anything else. Modules:
 
     spec.py       what the YAML says: services, matches, requests, endpoints (v1 and v1alpha1 spellings)
     select.py     NSM's matchEndpoint: ordered matches, source/destination selectors, fallthrough, metadata
-    forwarders.py the forwarder-type registry (kernel: veth cross-connects)
+    forwarders.py the forwarder-type registry (kernel: veth cross-connects; dpdk; vpp)
+    vppfwd.py     NSM's VPP forwarder (TAP/memif per side, l2 xconnect) and VPP endpoints (`vpp:`)
     expand.py     the stage: chains (the resolved objects), VNFs, rewritten topology
     addresses.py  its addresses (per-hop /30s, or NSM's IPAM) and routes
     ipam.py       NSM's point-to-point IPAM (`ipam: nsm`)

@@ -80,6 +80,10 @@ class NsmChain(Step):
             raise StepError(f"client '{ch['client']}' is a DPDK app and cannot ping: drive its chain with "
                             f"dpdk_traffic: {{sender: {ch['client']}, receiver: {hops[-1]['endpoint'].split(':')[0]}"
                             + (f", via: [{', '.join(middle)}]" if middle else "") + "}")
+        if (ctx.state.get("nodes", {}).get(ch["client"]) or {}).get("kind") == "vpp":
+            raise StepError(f"client '{ch['client']}' is a VPP: its addresses are VPP's, not its namespace's; "
+                            f"drive its chain with vcl_iperf3 (host_stack: true on both ends) or "
+                            f"exec: vppctl ping")
         dst = hops[-1]["endpoint_ip"]
         if not dst:
             raise StepError(f"the last endpoint of {ch['client']}'s chain has no address")
