@@ -10,6 +10,7 @@ import pytest
 from emulator import lab as api
 from emulator.backends.vpp import find
 from emulator.deploy import state
+from emulator.errors import DeployError
 from emulator.scenario.steps import RunContext, get as get_step
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
@@ -141,6 +142,36 @@ def test_vpp_client_and_endpoint_through_a_memif_proxy_carry_iperf3_over_vcl(top
         # VPP's TCP, not the kernel's: the server namespace's kernel has no socket on the port
         tcp = api.exec_in(lab_name, "server", ["cat", "/proc/net/tcp"]).stdout
         assert ":1451 " not in tcp
+    finally:
+        api.destroy(lab_name)
+    assert not vpp_pids(lab_name)
+
+
+KERNEL_TO_VPP = """
+name: {lab}
+services:
+  svc: {payload: IP}
+nodes:
+  client: {kind: nsc, requests: ["kernel://svc/nsm0"]}
+  server:
+    kind: nse
+    services: [svc]
+    cidr: 172.16.74.0/24
+    vpp:
+      cli: ["show version", "%s"]
+"""
+
+
+def test_vpp_endpoint_behind_the_kernel_forwarder_and_a_command_it_rejects(topo, lab_name):
+    with pytest.raises(DeployError, match=r"topo.yaml:12: vpp node 'server' rejected `bogus words`"):
+        api.deploy(topo(KERNEL_TO_VPP % "bogus words"))
+    assert not vpp_pids(lab_name) and not os.path.exists(os.path.join("/run/emulator", lab_name))
+    st = api.deploy(topo(KERNEL_TO_VPP % "show version"))
+    try:
+        assert st["services"][0]["hops"][0]["mechanism"] == "kernel" and st["nodes"]["server"]["kind"] == "vpp"
+        # a veth from the kernel forwarder, taken by VPP through af_packet; VPP answers for its address
+        r = api.exec_in(lab_name, "client", ["ping", "-c", "3", "-i", "0.2", "-W", "1", "172.16.74.2"])
+        assert " 0% packet loss" in r.stdout
     finally:
         api.destroy(lab_name)
     assert not vpp_pids(lab_name)
