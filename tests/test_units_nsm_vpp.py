@@ -110,3 +110,10 @@ def test_nsm_chain_of_a_vpp_client_says_which_step_drives_it():
                         "hops": [{"client": "c:nsm0", "endpoint": "e:in0", "endpoint_ip": "172.16.1.2/30"}]}]}
     with pytest.raises(StepError, match=r"'c' is a VPP.*vcl_iperf3"):
         NsmChain().run(RunContext(lab="lab", state=st, artifacts_dir="/nonexistent"), {"client": "c"})
+
+
+def test_inspect_lists_a_hop_through_the_vpp_forwarder():
+    from emulator.backends.nsm.cli import chains_text
+    c = compiled("nsm-3s1c.yaml")
+    text = chains_text({"services": [ch.as_dict() for ch in c.services]})
+    assert "client:nsm0 172.16.31.1/30 -> fw:in0 172.16.31.2/30   via fwd:c0 = fwd:e0 (kernel->memif)" in text

@@ -45,7 +45,8 @@ def chains_text(st: dict) -> str:
     for ch in st.get("services") or []:
         out.append(f"  {ch['client']}: {ch['service']} ({ch['payload']}): {' -> '.join(ch['nodes'])}")
         out += [f"      {h['client']} {h['client_ip'] or '-'} -> {h['endpoint']} {h['endpoint_ip'] or '-'}"
-                for h in ch["hops"]]
+                + (f"   via {h['via']['client_port']} = {h['via']['endpoint_port']} ({h['mechanism']})"
+                   if h.get("via") else "") for h in ch["hops"]]
     return ("network service chains:\n" + "\n".join(out)) if out else ""
 
 
