@@ -4,10 +4,10 @@ the link monitor's loss count against the drop filter's, and nothing left after 
 import ipaddress
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -16,7 +16,7 @@ from emulator import lab as api
 from emulator.backends.srv6 import driver as srv6_driver
 from emulator.backends.srv6 import fault, monitor, routes
 from emulator.core.loader import load_file, load_text
-from emulator.deploy import state
+from emulator.deploy import hostcmd, state
 from emulator.errors import TopologyError
 from emulator.scenario.steps import RunContext, get as get_step
 
@@ -278,43 +278,57 @@ def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path, decoy
         assert all(s == (1, ["fc00:0:e2::100", "fc00:0:1::1"]) for s in srh)
 
         # packets follow the policy: the monitor sees the flow on e1 -> r1 -> e2 and not on r2/r3;
-        # a drop filter on r1:eth1 loses packets there and only there; the policy switch moves the flow
-        results = {}
-
-        def run(name, step, args, delay=0.0):
-            time.sleep(delay)
-            results[name] = get_step(step).run(ctx, args)
-
-        # the flow starts once the monitor has its baseline (its counts are exact when traffic starts
-        # after it and ends before it stops)
-        mon = threading.Thread(target=run, args=("mon", "link_monitor", {"duration": 8, "interval": 1}))
+        # a drop filter on r1:eth1 loses packets there and only there; the policy switch moves the
+        # flow. Each phase waits for the one before (no timing), so a loaded machine only slows it.
+        mon = monitor.Monitor(monitor.ends_of(st), 0.5)
         mon.start()
-        threads = [threading.Thread(target=run, args=a) for a in (
-            ("flow", "ping", {"from": "h1", "to": "h2", "count": 400, "interval": 0.01}, 3.0),
-            ("fault", "link_fault", {"endpoint": "r1:eth1", "duration": 0.5}, 3.5),
-            ("switch", "srv6_policy", {"policy": "fast", "segments": ["r2", "r3", "e2.dx4"]}, 5.0))]
-        for t in threads:
-            t.start()
-        for t in threads + [mon]:
-            t.join()
-        dropped = results["fault"].measurements["dropped"]
-        loss = results["mon"].measurements["link_loss"]
-        assert loss["settled"] and loss["settled_start"]
+        assert mon.settled_start
+        routers = json.load(open(os.path.join(state.lab_dir(lab_name), "srv6.json")))["routers"]
+        sids0 = monitor.sid_counters(st, routers)
+        log = str(tmp_path / "flow.log")
+        flow = hostcmd.start(["ping", "-n", "-q", "-c", "600", "-i", "0.01", "10.2.0.2"],
+                             netns=st["nodes"]["h1"]["netns"], log=log)
+        e1, r1 = st["nodes"]["e1"]["netns"], st["nodes"]["r1"]["netns"]
+
+        def wait_sent(netns, chain, more):
+            base = monitor.read(netns).get(chain, 0)
+            deadline = time.monotonic() + 60
+            while monitor.read(netns).get(chain, 0) < base + more:
+                assert time.monotonic() < deadline and flow.poll() is None, "the flow did not go on"
+                time.sleep(0.05)
+
+        try:
+            wait_sent(e1, "o_eth1", 50)              # the flow runs over r1
+            drop = fault.DropFilter(r1, "eth1")
+            drop.install()
+            try:
+                wait_sent(r1, "o_eth1", 30)          # 30+ packets sent into the filter
+            finally:
+                dropped = drop.remove()
+            wait_sent(e1, "o_eth1", 30)              # and some more after it, over r1
+            switch = get_step("srv6_policy").run(ctx, {"policy": "fast", "segments": ["r2", "r3", "e2.dx4"]})
+            assert switch.measurements["segments"] == "r2 -> r3 -> e2.dx4"
+            wait_sent(e1, "o_eth2", 50)              # now over r2
+        finally:
+            flow.wait(timeout=120)
+            mon.stop()
+        out = open(log).read()
+        sent, received = (int(x) for x in re.search(r"(\d+) packets transmitted, (\d+) received", out).groups())
+        loss = mon.report()
+        loss["sids"] = {k: v - sids0.get(k, 0) for k, v in monitor.sid_counters(st, routers).items()}
+        assert loss["settled"]
         by = {l["link"]: l for l in loss["links"]}
-        assert dropped > 10
+        assert dropped >= 30
         assert by["r1:eth1 -> e2:eth1"]["lost"] == dropped
         assert [l["link"] for l in loss["links"] if l["lost"]] == ["r1:eth1 -> e2:eth1"]
         assert all(e["link"] == "r1:eth1 -> e2:eth1" for e in loss["events"]) and loss["events"]
-        assert results["mon"].measurements["lost_total"] == dropped
-        # before the switch the flow took r1, after it r2 -> r3: per-link counts per interval
-        sent = results["flow"].measurements["sent"]
+        # before the switch the flow took r1, after it r2 -> r3: per-link counts
         fast = by["e1:eth1 -> r1:eth0"]["sent"]
         moved = by["e1:eth2 -> r2:eth0"]["sent"]
-        assert by["r2:eth1 -> r3:eth0"]["sent"] >= moved - 5 and by["r3:eth1 -> e2:eth2"]["sent"] >= moved - 5
-        assert fast > 50 and moved > 50 and fast + moved >= sent
-        last = by["e1:eth1 -> r1:eth0"]["intervals"][-2:]
-        assert all(r["sent"] < 5 for r in last)   # nothing left on the old path at the end
-        assert results["flow"].measurements["received"] == sent - dropped
+        assert by["r2:eth1 -> r3:eth0"]["sent"] == moved == by["r3:eth1 -> e2:eth2"]["sent"]
+        assert fast >= 110 and moved >= 50 and fast + moved == sent == 600
+        assert by["e1:eth1 -> r1:eth0"]["intervals"][-1]["sent"] == 0   # nothing left on the old path
+        assert received == sent - dropped
         # per SID (seg6local counters): r1's End forwarded what reached r1 (those the filter dropped
         # behind it are its errors), e2's End.DX4 decapsulated what reached h2
         sids = loss["sids"]
