@@ -60,7 +60,7 @@ def test_sysctls_are_written_once_per_namespace_through_a_private_proc(topo, lab
         assert api.exec_in(lab_name, "h1", ["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip() == "0"
         assert h1 in by_ns
         assert _read("/proc/sys/net/ipv4/ip_forward") == host_forward   # the host's own is untouched
-        assert not [t for t in threading.enumerate() if t.name == "procsys"]   # stopped with the deploy
+        assert not [t for t in threading.enumerate() if t.name == "procsys"]   # stopped after its phase
     finally:
         api.destroy(lab_name)
 

@@ -43,6 +43,7 @@ def apply(actions: list[Action], ctx: Context, progress: Progress | None = None)
                     ctx.journal.append([r for r in (a.undo_record() for a in acts) if r])
                 type(acts[0]).apply_batch(acts, ctx)
                 progress.advance(len(acts))
+            ctx.close()   # what a phase opened (the sysctl writer's thread) lives no longer than it
     finally:
         ctx.close()
         progress.done()
