@@ -3,8 +3,9 @@
 The kernel applies a veth's carrier and operational state asynchronously (its linkwatch work):
 until it has, the device's queue drops what is sent, and a bridge port stays disabled. On a busy
 machine a 1000-bridge lab can take seconds to get there after the last netlink request was
-acknowledged, so a ping right after deploy lost its ARP. This phase polls the lab with one
-RTM_GETLINK dump per namespace (never a process per node) until every planned port reports
+acknowledged, so a ping right after deploy lost its ARP. This phase polls the lab (never a
+process per node: one RTM_GETLINK dump per namespace, then a request per port still pending,
+so a round costs what is pending, not the whole fabric) until every planned port reports
 operstate up and every Linux bridge port the forwarding state (or, with STP, forwarding or
 blocking: the spanning tree has decided), and fails the deploy, saying what was still not
 ready and how long it waited, when that takes longer than the bound.
