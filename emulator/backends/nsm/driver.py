@@ -53,7 +53,7 @@ NSE_PROPERTIES = {
     "vnf": vnf.schema(),
     "mechanisms": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                    "description": "connection mechanisms it accepts, preferred first; also what it asks for "
-                                  "when it requests the next hop (default: [kernel]; DPDK: [memif, vhost-user, kernel])"},
+                                  "when it requests the next hop (default: [kernel]; DPDK: [memif, vhost-user, kernel]; VPP: [memif, kernel])"},
     "dpdk": DPDK_DATAPLANE,
     "vpp": VPP_DATAPLANE,
 }

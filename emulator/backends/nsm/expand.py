@@ -17,7 +17,8 @@ two ends; endpoints in between carry no address and pass frames (bridge, user-sp
 DPDK ends (`dpdk: {mode: ...}` on an nse or nsc) become `dpdk-app` nodes: their connections are
 testpmd ports, memif or vhost-user between two DPDK ends and af_packet on a veth to a kernel end; they carry ETHERNET payload only (testpmd does not route), a DPDK endpoint in the
 middle of a chain forwards port pairs (mode io or mac), and an icmpecho endpoint at the end of a
-chain answers for the address it got.
+chain answers for the address it got. VPP ends (`vpp: {...}`) become `vpp` nodes, and hops of a
+`vpp` forwarder go through its VPP (TAP/memif per side, an l2 xconnect): see vppfwd.py.
 
 Every generated link, route, sysctl and command is located at the YAML that caused it (the
 request for a first hop, the match for the others, the endpoint's vnf for its commands), so

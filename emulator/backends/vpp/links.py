@@ -2,7 +2,8 @@
 
     veth (default)  VPP <-> a kernel node (host, router) or a Linux bridge: a veth pair, VPP takes
                     its end through af_packet (`create host-interface`). Also VPP <-> VPP.
-    tap             VPP <-> a kernel node: VPP's tap with its host side in the peer's namespace.
+    tap             VPP <-> a kernel node (host, router, NSM nse/nsc: NSM's VPP forwarder): VPP's tap
+                    with its host side in the peer's namespace.
                     It needs /dev/vhost-net; where that is missing (this kernel) the link is built
                     as the veth + af_packet above, and `plan` says so. The tap itself is generated
                     configuration only for now (config.tap_command), not deployed.
