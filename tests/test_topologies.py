@@ -31,6 +31,7 @@ REACH = {
     "seed002-ovs-dpdk": [("client", "10.20.0.2")],    # kernel ping through OVS-DPDK to testpmd icmpecho
     "seed003-2vs2": [],                               # DPDK apps only (memif pairs)
     "nsm-dpdk": [("client", "172.16.9.2")],           # kernel client -> testpmd io -> testpmd icmpecho
+    "frr-ospf": [("h1", "10.1.1.1"), ("r1", "10.0.12.2")],   # direct neighbours: OSPF's routes are scenarios/frr-ospf.yaml's
     "srv6-te": [("h1", "10.2.0.2"), ("h2", "10.1.0.2")],   # IPv4 over SRv6 policies (emulator/backends/srv6/)
     "vpp-nsim": [("client", "10.0.0.2")],             # through VPP's nsim (needs VPP: tests/test_vpp.py)
     "nsm-2s2c": [("client", "172.16.22.2")],         # NSM's VPP forwarder (TAP: veth + af_packet here)
