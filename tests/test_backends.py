@@ -138,3 +138,14 @@ def test_lab_resources_are_planned_once_before_the_first_node_that_needs_them():
     # a lab without DPDK or OVS nodes plans neither
     plain = lab.compile(load_text("name: p\nnodes:\n  h: {kind: host}\n", "p.yaml"), check_host=False).actions
     assert not any(isinstance(x, (PrepareHugepages, StartOvs)) for x in plain)
+
+
+def test_loading_every_backend_does_not_import_pyroute2():
+    """pyroute2 costs ~170 ms to import and serves only rare requests: a command that loads the
+    backends (every command does) must not pay for it until a request needs it."""
+    import subprocess
+    import sys
+    code = ("import sys; from emulator import backends; backends.ensure_loaded(); "
+            "print('pyroute2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -14,8 +14,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from ...deploy.kernel import pr2
 
 from ...core.endpoints import EndpointType
 from ...core.model import lab_tag
@@ -98,7 +97,7 @@ class CreateHostVeth(A.Action):
                     raise DeployError(f"in {actions[0].netns}: {e.what}: {e.strerror}")
         finally:
             os.close(host_fd)
-        with IPRoute() as ipr:
+        with pr2.IPRoute() as ipr:
             for a in actions:
                 idx = ipr.link_lookup(ifname=a.host_device)[0]
                 try:
@@ -109,20 +108,20 @@ class CreateHostVeth(A.Action):
                         ip, plen = cidr.rsplit("/", 1)
                         ipr.addr("add", index=idx, address=ip, prefixlen=int(plen))
                     ipr.link("set", index=idx, state="up")
-                except NetlinkError as e:
+                except pr2.NetlinkError as e:
                     raise DeployError(f"{a.label}: configuring host end {a.host_device}: {os.strerror(e.code)}") from None
 
 
 def undo(rec: dict) -> None:
     """Delete the host end, only while it carries the lab's tag (the node end goes with its namespace)."""
     tag = lab_tag(rec.get("lab", ""))
-    with IPRoute() as ipr:
+    with pr2.IPRoute() as ipr:
         for idx in ipr.link_lookup(ifname=str(rec.get("device", ""))):
             link = ipr.get_links(idx)[0]
             if (link.get_attr("IFLA_IFALIAS") or "") != tag:
                 raise DeployError(f"host device {rec.get('device')} is not tagged {tag}: left alone")
             try:
                 ipr.link("del", index=idx)
-            except NetlinkError as e:
+            except pr2.NetlinkError as e:
                 if e.code != 19:
                     raise

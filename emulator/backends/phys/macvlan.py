@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from ...deploy.kernel import pr2
 
 from ...core.endpoints import EndpointType
 from ...deploy import actions as A
@@ -79,7 +78,7 @@ class CreateOnParent(A.Action):
 
     @classmethod
     def apply_batch(cls, actions, ctx):
-        with IPRoute() as ipr:   # the host's namespace: where the parent is
+        with pr2.IPRoute() as ipr:   # the host's namespace: where the parent is
             for a in actions:
                 found = ipr.link_lookup(ifname=a.parent)
                 if not found:
@@ -93,7 +92,7 @@ class CreateOnParent(A.Action):
                 fd = os.open(netns.path(a.netns), os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     ipr.link("add", ifname=a.device, kind=a.kind, link=found[0], net_ns_fd=fd, index=a.index, **kw)
-                except NetlinkError as e:
+                except pr2.NetlinkError as e:
                     raise DeployError(f"{a.label}: creating {a.kind} {a.device} on {a.parent} in {a.netns}: "
                                       f"{os.strerror(e.code)}") from None
                 finally:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute
+from ...deploy.kernel import pr2
 
 from ...core.model import TAG_PREFIX
 from ...deploy import actions as A
@@ -54,7 +54,7 @@ class Check(A.Action):
 def host_links() -> dict[str, dict]:
     """The host namespace's devices by name: index, alias, master, kind."""
     out = {}
-    with IPRoute() as ipr:
+    with pr2.IPRoute() as ipr:
         for link in ipr.get_links():
             info = link.get_attr("IFLA_LINKINFO")
             out[link.get_attr("IFLA_IFNAME")] = {
@@ -66,7 +66,7 @@ def host_links() -> dict[str, dict]:
 def default_route_devices() -> set[int]:
     """Indexes of the devices the host's default routes (IPv4 and IPv6, main table) go out of."""
     out = set()
-    with IPRoute() as ipr:
+    with pr2.IPRoute() as ipr:
         for fam in (socket.AF_INET, socket.AF_INET6):
             for r in ipr.get_routes(family=fam, table=254):
                 if r["dst_len"] == 0:

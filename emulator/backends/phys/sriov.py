@@ -29,11 +29,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute
-from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTM_SETLINK
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from ...deploy.kernel import pr2
 
 from ...core import drivers
 from ...core.endpoints import EndpointType
@@ -191,7 +187,7 @@ def vf_addresses(lab) -> dict[int, str | None]:
 
 
 def vf_request(pf_index: int, vf: int, mac: str | None = None, vlan: int | None = None, trust: bool | None = None,
-               spoofchk: bool | None = None, max_tx_rate: int | None = None) -> ifinfmsg:
+               spoofchk: bool | None = None, max_tx_rate: int | None = None) -> pr2.ifinfmsg:
     """RTM_SETLINK on the PF with IFLA_VFINFO_LIST/IFLA_VF_INFO carrying the VF's settings."""
     cfg = []
     if mac:
@@ -204,7 +200,7 @@ def vf_request(pf_index: int, vf: int, mac: str | None = None, vlan: int | None 
         cfg.append(("IFLA_VF_SPOOFCHK", {"vf": vf, "spoofchk": int(spoofchk)}))
     if trust is not None:
         cfg.append(("IFLA_VF_TRUST", {"vf": vf, "trust": int(trust)}))
-    msg = ifinfmsg()
+    msg = pr2.ifinfmsg()
     msg["family"] = 0
     msg["index"] = pf_index
     msg["attrs"] = [("IFLA_VFINFO_LIST", {"attrs": [("IFLA_VF_INFO", {"attrs": cfg})]})]
@@ -213,7 +209,7 @@ def vf_request(pf_index: int, vf: int, mac: str | None = None, vlan: int | None 
 
 def vf_settings(pf: str, vf: int) -> dict:
     """The VF's current settings as the PF reports them (what vf_request takes), to put them back."""
-    with IPRoute() as ipr:
+    with pr2.IPRoute() as ipr:
         idx = ipr.link_lookup(ifname=pf)
         if not idx:
             return {}
@@ -231,14 +227,14 @@ def set_vf(pf: str, vf: int, **settings) -> None:
     settings = {k: v for k, v in settings.items() if v is not None}
     if not settings:
         return
-    with IPRoute() as ipr:
+    with pr2.IPRoute() as ipr:
         idx = ipr.link_lookup(ifname=pf)
         if not idx:
             raise DeployError(f"PF {pf} is gone")
         try:
-            ipr.nlm_request(vf_request(idx[0], vf, **settings), msg_type=RTM_SETLINK,
-                            msg_flags=NLM_F_REQUEST | NLM_F_ACK)
-        except NetlinkError as e:
+            ipr.nlm_request(vf_request(idx[0], vf, **settings), msg_type=pr2.RTM_SETLINK,
+                            msg_flags=pr2.NLM_F_REQUEST | pr2.NLM_F_ACK)
+        except pr2.NetlinkError as e:
             raise DeployError(f"setting {settings} on VF {vf} of {pf}: {os.strerror(e.code)}") from None
 
 

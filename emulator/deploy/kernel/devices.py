@@ -18,8 +18,7 @@ import os
 import socket
 from dataclasses import asdict, dataclass, field
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from . import pr2
 
 from . import netns
 
@@ -64,7 +63,7 @@ def _ipr(ns: str | None):
     fd = _ns_fd(ns)
     try:
         with netns.entered(fd):
-            ipr = IPRoute()
+            ipr = pr2.IPRoute()
     finally:
         os.close(fd)
     try:
@@ -83,7 +82,7 @@ def _link(ipr, name_or_index: str | int):
             return ipr.get_links(name_or_index)[0]
         found = ipr.link_lookup(ifname=name_or_index)
         return ipr.get_links(found[0])[0] if found else None
-    except NetlinkError as e:
+    except pr2.NetlinkError as e:
         if e.code == errno.ENODEV:
             return None
         raise
@@ -157,7 +156,7 @@ def move(rec: Moved) -> None:
         kw = {"new_ifindex": rec.now_index} if rec.now_index else {}
         try:
             ipr.link("set", index=rec.index, net_ns_fd=fd, ifname=rec.now_name, **kw)
-        except NetlinkError as e:
+        except pr2.NetlinkError as e:
             raise DeviceError(f"moving {rec.name} from {_where(rec.ns)} into {rec.to_ns} as {rec.now_name}: "
                               f"{os.strerror(e.code)}") from None
         finally:
@@ -176,7 +175,7 @@ def set_link(ns: str | None, index: int, mtu: int | None = None, mac: str | None
     with _ipr(ns) as ipr:
         try:
             ipr.link("set", index=index, **kw)
-        except NetlinkError as e:
+        except pr2.NetlinkError as e:
             raise DeviceError(f"setting {', '.join(f'{k} {v}' for k, v in kw.items())} on device #{index} in "
                               f"{_where(ns)}: {os.strerror(e.code)}") from None
 
@@ -209,11 +208,11 @@ def restore_device(rec: Moved | dict) -> str:
                     try:   # under its original ifindex when that is free
                         ipr.link("set", index=link["index"], net_ns_fd=fd, ifname=rec.name,
                                  **({"new_ifindex": rec.index} if rec.index else {}))
-                    except NetlinkError as e:
+                    except pr2.NetlinkError as e:
                         if not rec.index or e.code not in (errno.EBUSY, errno.EEXIST):
                             raise
                         ipr.link("set", index=link["index"], net_ns_fd=fd, ifname=rec.name)
-                except NetlinkError as e:
+                except pr2.NetlinkError as e:
                     raise DeviceError(f"moving {rec.now_name} from {rec.to_ns} back to {_where(rec.ns)} as "
                                       f"{rec.name}: {os.strerror(e.code)}") from None
                 finally:
@@ -247,7 +246,7 @@ def _returned(ipr, rec: Moved):
             try:
                 ipr.link("set", index=link["index"], state="down")
                 ipr.link("set", index=link["index"], ifname=rec.name)
-            except NetlinkError as e:
+            except pr2.NetlinkError as e:
                 raise DeviceError(f"renaming {name} back to {rec.name} in {_where(rec.ns)}: "
                                   f"{os.strerror(e.code)}") from None
             return ipr.get_links(link["index"])[0]
@@ -272,10 +271,10 @@ def _put_state(ipr, link, rec: Moved) -> None:
             kw = {k: v for k, v in r.items() if v is not None}
             try:
                 ipr.route("add", oif=index, **kw)
-            except NetlinkError as e:
+            except pr2.NetlinkError as e:
                 if e.code != errno.EEXIST:
                     raise
         if not rec.up:
             ipr.link("set", index=index, state="down")
-    except NetlinkError as e:
+    except pr2.NetlinkError as e:
         raise DeviceError(f"restoring the state of {rec.name} in {_where(rec.ns)}: {os.strerror(e.code)}") from None
