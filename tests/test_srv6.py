@@ -430,3 +430,66 @@ def test_ipv6_payload_end_x_dt6_and_dx6(topo, lab_name):
         assert counts["e1"] == counts["e2"] == 0
     finally:
         api.destroy(lab_name)
+
+
+@pytest.mark.parametrize("src,words", [("nowhere", "from names 'nowhere', which is not a node"),
+                                        ("e1", "from is the headend 'e1' itself")])
+def test_a_policy_from_a_node_is_checked_and_located(src, words):
+    issues = _issues(**{"to: 10.2.0.0/24,": f"to: 10.2.0.0/24, from: {src},"})
+    i = next(i for i in issues if i.path == ("srv6", "policies", "p", "from"))
+    assert words in i.message and i.file == "s6.yaml" and i.line == 18
+
+
+def test_a_policy_from_a_node_plans_a_rule_and_a_table_of_its_own():
+    c = _compile(**{"to: 10.2.0.0/24,": "to: 10.2.0.0/24, from: h1,"})
+    described = "\n".join(a.describe() for a in c.actions)
+    assert "[emu-s6.e1] ip route add 10.2.0.0/24 encap seg6 mode encap segs fc00:0:1::1,fc00:0:e2::100 dev eth1 " \
+        "table 6000" in described
+    assert "[emu-s6.e1] ip -4 rule add from 10.1.0.2/32 to 10.2.0.0/24 table 6000 pref 6000" in described
+
+
+FROM = """\
+name: {lab}
+nodes:
+  h1: {kind: host, interfaces: {eth0: {ip: [10.1.0.2/24]}}, routes: [{to: default, via: 10.1.0.1}]}
+  h3: {kind: host, interfaces: {eth0: {ip: [10.3.0.2/24]}}, routes: [{to: default, via: 10.3.0.1}]}
+  h2: {kind: host, interfaces: {eth0: {ip: [10.2.0.2/24]}}, routes: [{to: default, via: 10.2.0.1}]}
+  e1:
+    kind: srv6-router
+    locator: "fc00:0:e1::/48"
+    sids: {dx1: {behaviour: End.DX4, nh: h1}, dx3: {behaviour: End.DX4, nh: h3}}
+    interfaces: {eth0: {ip: [10.1.0.1/24]}, eth2: {ip: [10.3.0.1/24]}}
+  e2: {kind: srv6-router, locator: "fc00:0:e2::/48", sids: {dx4: {behaviour: End.DX4, nh: h2}},
+       interfaces: {eth0: {ip: [10.2.0.1/24]}}}
+  r1: {kind: srv6-router, locator: "fc00:0:1::/48"}
+links: [[h1:eth0, e1:eth0], [h3:eth0, e1:eth2], [h2:eth0, e2:eth0], [e1:eth1, r1:eth0], [r1:eth1, e2:eth1]]
+srv6:
+  policies:
+    only-h1: {headend: e1, to: 10.2.0.0/24, from: h1, segments: [r1, e2.dx4]}
+    back1: {headend: e2, to: 10.1.0.0/24, segments: [r1, e1.dx1]}
+    back3: {headend: e2, to: 10.3.0.0/24, segments: [r1, e1.dx3]}
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_a_policy_from_a_node_steers_that_nodes_traffic_only(topo, lab_name):
+    api.deploy(topo(FROM))
+    try:
+        st = state.read_state(lab_name)
+        with open(os.path.join(state.lab_dir(lab_name), "srv6.json")) as f:
+            routers = json.load(f)["routers"]
+        c0 = monitor.sid_counters(st, routers)
+        r = api.exec_in(lab_name, "h1", ["ping", "-c", "4", "-i", "0.2", "-W", "2", "10.2.0.2"])
+        assert r.returncode == 0 and " 0% packet loss" in r.stdout, r.stdout
+        c1 = monitor.sid_counters(st, routers)
+        assert c1["e2.dx4"] - c0["e2.dx4"] == 4 and c1["e1.dx1"] - c0["e1.dx1"] == 4   # steered, both ways
+        # h3's traffic to the same prefix is not steered: e1's main table has no route to it
+        r = api.exec_in(lab_name, "h3", ["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.2.0.2"])
+        assert r.returncode != 0
+        c2 = monitor.sid_counters(st, routers)
+        assert c2["e2.dx4"] == c1["e2.dx4"] and c2["r1"] == c1["r1"] and c2["e1.dx3"] == c1["e1.dx3"]
+        rules = hostcmd.run(["ip", "-4", "rule"], netns=st["nodes"]["e1"]["netns"]).stdout
+        assert "from 10.1.0.2 to 10.2.0.0/24 lookup 6000" in rules
+    finally:
+        api.destroy(lab_name)

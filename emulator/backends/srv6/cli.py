@@ -50,7 +50,8 @@ def inspect_text(st: dict) -> str:
             data = json.load(f)
     except (OSError, ValueError, KeyError):
         return ""
-    out = [f"  {name}: {p['headend']} -> {p['to']} ({p['mode']}) over " + " -> ".join(p["labels"])
+    out = [f"  {name}: {p['headend']} -> {p['to']}" + (f" from {p['from']}" if p.get("from") else "")
+           + f" ({p['mode']}) over " + " -> ".join(p["labels"])
            for name, p in data.get("policies", {}).items()]
     from .monitor import sid_counters
     try:

@@ -5,6 +5,7 @@ its SIDs as seg6local routes and its policies as seg6 routes (one `ip -batch` pe
 and seg6_enabled on every interface (conf.all and conf.default, set before the links exist)."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from dataclasses import dataclass
@@ -35,12 +36,22 @@ def core(lab: Lab) -> paths.Core:
     return c
 
 
+def source_addrs(lab: Lab, pol: spec.Policy) -> list[str]:
+    """The addresses of a policy's from: node in the policy's family (DeployError when it has none)."""
+    out = [a.split("/")[0] for i in lab.nodes[pol.src].interfaces.values() for a in i.addresses
+           if ipaddress.ip_interface(a).version == pol.family]
+    if not out:
+        raise DeployError(f"SRv6 policy {pol.name}: from: {pol.src} has no IPv{pol.family} address "
+                          f"(the policy steers traffic to {pol.to})")
+    return out
+
+
 def state_dict(lab: Lab, c: paths.Core) -> dict:
     """What run-time steps need (written to the lab's directory as srv6.json)."""
     pols = {}
     for p in c.model.policies.values():
         hops = paths.policy_path(lab, c, p)
-        pols[p.name] = {"headend": p.headend, "to": p.to, "mode": p.mode,
+        pols[p.name] = {"headend": p.headend, "to": p.to, "mode": p.mode, "from": p.src, "table": p.table,
                         "segments": [s.addr for s in p.segments], "labels": [s.label for s in p.segments],
                         "links": [list(x) for x in paths.links_of(hops)], "hops": [[h.node, h.what] for h in hops]}
     return {"routers": c.model.as_dict()["routers"], "policies": pols,
@@ -109,6 +120,7 @@ class Srv6RouterDriver(RouterDriver):
             except paths.PathError as e:
                 raise DeployError(f"SRv6: {e}") from None
             lines.append(routes.seg6local_line(sid, nh, dev))
+        rules = []
         for pol in c.model.policies.values():
             if pol.headend == node.name:
                 adj = c.first_hop.get((node.name, pol.segments[0].node))
@@ -116,7 +128,9 @@ class Srv6RouterDriver(RouterDriver):
                     raise DeployError(f"SRv6 policy {pol.name}: no path from {node.name} to "
                                       f"{pol.segments[0].node}")
                 lines.append(routes.seg6_line(pol, [s.addr for s in pol.segments], adj.iface.device))
-        acts.append(routes.Seg6Routes(netns=node.netns, routes=lines, label=node.name))
+                if pol.src:
+                    rules += [(pol.family, r) for r in routes.rule_lines(pol, source_addrs(lab, pol))]
+        acts.append(routes.Seg6Routes(netns=node.netns, routes=lines, label=node.name, rules=rules))
         if node.name == min(c.model.routers):
             acts.append(WriteSrv6State(lab=lab.name, data=state_dict(lab, c)))
         return acts

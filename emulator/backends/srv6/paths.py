@@ -113,7 +113,8 @@ class Hop:
 def policy_path(lab: Lab, c: Core, pol: Policy, segments: list[Sid] | None = None) -> list[Hop]:
     """Hop by hop: every router (and the final node) a packet steered by POL crosses."""
     segs = segments if segments is not None else pol.segments
-    hops = [Hop(pol.headend, f"headend: {pol.mode} SRH with {len(segs)} segment(s), traffic to {pol.to}")]
+    hops = [Hop(pol.headend, f"headend: {pol.mode} SRH with {len(segs)} segment(s), traffic to {pol.to}"
+                + (f" from {pol.src} (ip rule, table {pol.table})" if pol.src else ""))]
     cur = pol.headend
     for i, sid in enumerate(segs):
         route = c.route(cur, sid.node)
@@ -150,7 +151,8 @@ def explain(lab: Lab, c: Core) -> str:
                    ", ".join(f"{s.name}={s.addr} ({s.behaviour}{' nh ' + s.nh if s.nh else ''})"
                              for s in r.sids.values()))
     for pol in c.model.policies.values():
-        out.append(f"policy {pol.name}: {pol.headend} steers {pol.to} ({pol.mode}) over "
+        src = f" from {pol.src}" if pol.src else ""
+        out.append(f"policy {pol.name}: {pol.headend} steers {pol.to}{src} ({pol.mode}) over "
                    + " -> ".join(s.label for s in pol.segments))
         try:
             for h in policy_path(lab, c, pol):

@@ -35,7 +35,15 @@ def seg6local_line(sid: Sid, nh: str | None, dev: str) -> str:
 
 
 def seg6_line(pol: Policy, segments: list[str], dev: str) -> str:
-    return f"{pol.to} encap seg6 mode {pol.mode} segs {','.join(segments)} dev {dev}"
+    table = f" table {pol.table}" if pol.table else ""
+    return f"{pol.to} encap seg6 mode {pol.mode} segs {','.join(segments)} dev {dev}{table}"
+
+
+def rule_lines(pol: Policy, sources: list[str]) -> list[str]:
+    """`ip rule` lines (whole, for `ip -batch`) that send the traffic from SOURCES (the from: node's
+    addresses of the policy's family) to POL.to into the policy's own table."""
+    bits = 32 if pol.family == 4 else 128
+    return [f"rule add from {a}/{bits} to {pol.to} table {pol.table} pref {pol.table}" for a in sources]
 
 
 @dataclass
@@ -43,23 +51,28 @@ class Seg6Routes(A.Action):
     """seg6/seg6local routes of one namespace, applied as one `ip -batch -` (phase ROUTES)."""
     routes: list[str] = field(default_factory=list)   # each: the arguments after 'route add'
     label: str = ""
+    rules: list[tuple[int, str]] = field(default_factory=list)   # (family, whole `ip -batch` line): from:
 
     def __post_init__(self):
         self.phase, self.batch = A.ROUTES, "seg6"
 
     def describe(self):
-        return "\n".join(f"[{self.netns}] ip route add {r}" for r in self.routes)
+        return "\n".join([f"[{self.netns}] ip route add {r}" for r in self.routes]
+                         + [f"[{self.netns}] ip -{f} {r}" for f, r in self.rules])
 
     @classmethod
     def apply_batch(cls, actions, ctx):
         apply(actions[0].netns, [f"route add {r}" for a in actions for r in a.routes])
+        for fam in (4, 6):   # `ip -batch` keeps the family of its first rule line: one run per family
+            apply(actions[0].netns, [r for a in actions for f, r in a.rules if f == fam], fam)
 
 
-def apply(netns: str | None, lines: list[str]) -> None:
-    """Run `ip -batch -` with LINES in NETNS; DeployError with ip's message on failure."""
+def apply(netns: str | None, lines: list[str], family: int | None = None) -> None:
+    """Run `ip -batch -` (`ip -4|-6 -batch -` with FAMILY) with LINES in NETNS; DeployError with ip's
+    message on failure."""
     if not lines:
         return
-    r = hostcmd.run(["ip", "-batch", "-"], netns=netns, input="".join(line + "\n" for line in lines))
+    r = hostcmd.run(["ip"] + ([f"-{family}"] if family else []) + ["-batch", "-"], netns=netns, input="".join(line + "\n" for line in lines))
     if not r.ok:
         raise DeployError(f"SRv6 routes in {netns}: {(r.stderr.strip() or r.stdout.strip())[-600:]}")
 

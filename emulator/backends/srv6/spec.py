@@ -28,6 +28,7 @@ BEHAVIOURS = {
 DECAP4 = ("End.DX4", "End.DT4", "End.DT46")
 DECAP6 = ("End.DX6", "End.DT6", "End.DT46")
 MODES = ("encap", "inline")
+FIRST_TABLE = 6000  # a policy with from: gets table 6000 + its index at the headend (rule priority the same)
 FIRST_SID = 0x100   # named SIDs without an address get locator + 0x100, 0x101, ... in order
 
 SID_SCHEMA = {
@@ -54,6 +55,8 @@ POLICY_SCHEMA = {
     "properties": {
         "headend": {"type": "string", "description": "the srv6-router that steers the traffic (adds the SRH)"},
         "to": {"type": "string", "description": "destination prefix steered into the policy (IPv4 or IPv6)"},
+        "from": {"type": "string", "description": "steer only the traffic of this node (by its addresses: an `ip rule` "
+                                                  "at the headend to a table of the policy's own); default: all traffic"},
         "segments": {"type": "array", "minItems": 1, "items": {"type": "string"},
                      "description": "segment list, first to last: ROUTER (its End SID), ROUTER.SID or a SID address"},
         "mode": {"enum": list(MODES), "description": "encap (default): a new IPv6 header with an SRH around the "
@@ -103,6 +106,8 @@ class Policy:
     segments: list[Sid]
     mode: str = "encap"
     path: tuple = ()
+    src: str | None = None      # from: the node whose traffic alone is steered
+    table: int | None = None    # the headend's routing table of a policy with from:
 
     @property
     def family(self) -> int:
@@ -123,6 +128,7 @@ class Model:
                                      "sids": {s.name: {"sid": s.addr, "behaviour": s.behaviour, "nh": s.nh}
                                               for s in r.sids.values()}} for r in self.routers.values()},
                 "policies": {p.name: {"headend": p.headend, "to": p.to, "mode": p.mode,
+                                      "from": p.src, "table": p.table,
                                       "segments": [s.addr for s in p.segments],
                                       "labels": [s.label for s in p.segments]} for p in self.policies.values()}}
 
@@ -194,10 +200,11 @@ def build(nodes: dict, srv6: dict | None) -> tuple[Model, list[tuple[tuple, str,
             if rs.get("nh"):
                 problems += _check_nh(nodes, r.sids[sname], nh_kind)
         m.routers[name] = r
-    for pname, rp in ((srv6 or {}).get("policies") or {}).items():
+    for k, (pname, rp) in enumerate(((srv6 or {}).get("policies") or {}).items()):
         pol, more = _policy(m, nodes, pname, rp)
         problems += more
         if pol:
+            pol.table = FIRST_TABLE + k if pol.src else None
             m.policies[pname] = pol
     return m, problems
 
@@ -259,6 +266,14 @@ def _policy(m: Model, nodes: dict, pname: str, rp: dict):
         problems.append((path + ("to",), f"not a prefix: {e}", "e.g. 10.0.2.0/24 or 2001:db8:2::/64"))
         to = None
     mode = rp.get("mode", "encap")
+    src = rp.get("from")
+    if src is not None:
+        if src not in nodes:
+            problems.append((path + ("from",), f"from names '{src}', which is not a node",
+                             "the node whose traffic the policy steers, e.g. a host behind the headend"))
+        elif src == he:
+            problems.append((path + ("from",), f"from is the headend '{he}' itself",
+                             "name a node whose traffic passes through the headend, or leave from: out"))
     segs: list[Sid] = []
     seen: dict[str, int] = {}
     for i, seg in enumerate(rp["segments"]):
@@ -292,4 +307,4 @@ def _policy(m: Model, nodes: dict, pname: str, rp: dict):
                              "end the list with a SID of behaviour " + " or ".join(DECAP6) + ", or use mode: inline"))
     if problems or to is None:
         return None, problems
-    return Policy(pname, he, str(to), segs, mode, path), problems
+    return Policy(pname, he, str(to), segs, mode, path, src), problems

@@ -102,6 +102,7 @@ class Srv6Policy(Step):
                                                              "segments": a["segments"], "mode": pol["mode"]})
         if problems:
             raise StepError("; ".join(f"segments: {p[1]}" for p in problems))
+        new.table = pol.get("table")
         first = data["first_hop"].get(f"{pol['headend']}>{new.segments[0].node}")
         if first is None:
             raise StepError(f"no path from {pol['headend']} to {new.segments[0].node}")
