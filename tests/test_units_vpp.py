@@ -205,3 +205,24 @@ def test_acl_takes_the_iptables_firewall_words():
     assert ACL_ALLOW["items"]["pattern"] == ALLOW["items"]["pattern"]
     assert config.acl_rules(["all"]) == ["permit", "deny"]
     assert config.acl_rules(["udp"]) == ["permit proto 17", "deny"]
+
+
+def test_stats_segment_vectors_sum_over_threads():
+    # two threads, three interfaces (index 1 deleted: its name is empty), as VPPStats returns them
+    names = ["local0", "", "host-eth0"]
+    rx = [[(0, 0), (9, 900), (3, 294)], [(0, 0), (0, 0), (2, 196)]]
+    tx = [[(0, 0), (0, 0), (1, 98)], [(0, 0), (0, 0), (4, 392)]]
+    drops = [[0, 0, 1], [0, 0, 2]]
+    out = live.counters_from(names, rx, tx, drops)
+    assert set(out) == {"local0", "host-eth0"}
+    assert out["host-eth0"] == {"rx_packets": 5, "rx_bytes": 490, "tx_packets": 5, "tx_bytes": 490, "drops": 3}
+    assert live.api_dir("/opt/vpp/bin/vpp") == "/opt/vpp/share/vpp/api/core"
+
+
+def test_vpp_papi_is_not_imported_by_registration():
+    import subprocess
+    import sys
+    code = ("import sys\nfrom emulator import backends\nbackends.ensure_loaded()\n"
+            "print('emulator.backends.vpp.live' in sys.modules, sorted(m for m in sys.modules if 'vpp_papi' in m))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "True []", r.stdout + r.stderr   # the backend is loaded, vpp_papi is not

@@ -110,6 +110,51 @@ def _router_lab(topo, lab_name):
     assert leftovers(lab_name, ["r1"]) == ([], [], False)
 
 
+def test_counters_from_the_stats_segment_match_the_kernel_side(topo, lab_name):
+    """After a ping, VPP's counters (read from its stats segment) moved as much as the veths' kernel
+    ends sent and received; with the stats socket gone, VPP's CLI gives the same numbers."""
+    api.deploy(topo(ROUTER % ""))
+    rundir = config.run_dir(lab_name, "r1")
+    hidden = os.path.join(rundir, "stats.sock.hidden")
+    try:
+        ping(lab_name, "h1", "10.0.2.2", n=1)   # ARP
+        # (kernel h1:eth0 sends what VPP's host-eth0 receives; VPP's host-eth1 sends what h2:eth0 receives)
+        pairs = [("h1:eth0", "tx", "r1:eth0", "rx"), ("h2:eth0", "rx", "r1:eth1", "tx"),
+                 ("h2:eth0", "tx", "r1:eth1", "rx"), ("h1:eth0", "rx", "r1:eth0", "tx")]
+
+        def moved(before, after):
+            """(kernel end, direction, VPP end, direction, unit) -> how much each counter moved"""
+            return {(k, d, v, e, u): (after[k]["stats"][f"{d}_{u}"] - before[k]["stats"][f"{d}_{u}"],
+                                      after[v]["stats"][f"{e}_{u}"] - before[v]["stats"][f"{e}_{u}"])
+                    for k, d, v, e in pairs for u in ("packets", "bytes")}
+
+        before = api.live_interfaces(api.get(lab_name))
+        assert before["r1:eth0"]["source"] == "stats" and before["r1:eth0"]["operstate"] == "up"
+        assert ping(lab_name, "h1", "10.0.2.2", n=5)[0] == 0
+        deadline = time.monotonic() + 10   # VPP's counters catch up within its poll interval
+        while True:
+            after = api.live_interfaces(api.get(lab_name))
+            m = moved(before, after)
+            if all(a == b for a, b in m.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert after["r1:eth0"]["source"] == "stats"
+        assert all(a == b for a, b in m.values()), m
+        assert m[pairs[0] + ("packets",)][1] >= 5 and m[pairs[1] + ("packets",)][1] >= 5   # the five requests
+        assert m[pairs[0] + ("bytes",)][1] >= 5 * 98
+        # the CLI fallback: the stats socket cannot be reached, the same counters come from vppctl
+        os.rename(os.path.join(rundir, "stats.sock"), hidden)
+        cli = api.live_interfaces(api.get(lab_name))
+        assert cli["r1:eth0"]["source"] == "cli" and cli["r1:eth0"]["up"]
+        for key in ("r1:eth0", "r1:eth1"):
+            assert cli[key]["stats"] == after[key]["stats"], (cli[key], after[key])
+    finally:
+        if os.path.exists(hidden):
+            os.rename(hidden, os.path.join(rundir, "stats.sock"))
+        api.destroy(lab_name)
+    assert leftovers(lab_name, ["r1"]) == ([], [], False)
+
+
 def test_acl_drops_a_denied_port(topo, lab_name):
     api.deploy(topo(ROUTER % "acl: {allow: [icmp, tcp/5201]}"))
     server = None
