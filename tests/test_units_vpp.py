@@ -223,6 +223,6 @@ def test_vpp_papi_is_not_imported_by_registration():
     import subprocess
     import sys
     code = ("import sys\nfrom emulator import backends\nbackends.ensure_loaded()\n"
-            "print('emulator.backends.vpp.live' in sys.modules, sorted(m for m in sys.modules if 'vpp_papi' in m))")
+            "print('emulator.backends.vpp.driver' in sys.modules, sorted(m for m in sys.modules if 'vpp_papi' in m))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "True []", r.stdout + r.stderr   # the backend is loaded, vpp_papi is not
