@@ -155,6 +155,38 @@ def test_counters_from_the_stats_segment_match_the_kernel_side(topo, lab_name):
     assert leftovers(lab_name, ["r1"]) == ([], [], False)
 
 
+def test_console_on_a_vpp_node_opens_vppctl_or_a_shell(topo, lab_name):
+    """The web UI's console choice: vppctl on the node's own CLI socket, or a shell; a host has no vppctl."""
+    from webui import console
+    api.deploy(topo(ROUTER % ""))
+    con = None
+    try:
+        assert console.tools(lab_name, "r1") == ["shell", "vppctl"]
+        assert console.tools(lab_name, "h1") == ["shell"]
+        sock = os.path.join(config.run_dir(lab_name, "r1"), "cli.sock")
+        argv = console.console_argv(lab_name, "r1", "vppctl", "/x/rc")
+        assert argv[-3:] == [find.locate()[1], "-s", sock], argv
+        assert names.node_netns(lab_name, "r1") in argv   # run inside the node's namespace
+        argv = console.console_argv(lab_name, "r1", "shell", "/x/rc")
+        assert "bash" in argv and argv[-3:] == ["--rcfile", "/x/rc", "-i"] and "vppctl" not in argv, argv
+        with pytest.raises(ValueError, match="no console 'vppctl'"):
+            console.console_argv(lab_name, "h1", "vppctl", "/x/rc")
+        # a real vppctl console on a pty: VPP's own prompt, and its answer about this node
+        con = console.Console(lab_name, "r1", tool="vppctl")
+        out, end = b"", time.monotonic() + 20
+        while b"vpp# " not in out and time.monotonic() < end:   # VPP's prompt, then the command
+            out += con.read(0.5) or b""
+        con.write("show int addr\r")
+        while b"10.0.2.1/24" not in out and time.monotonic() < end:
+            out += con.read(0.5) or b""
+        assert b"vpp# " in out and b"10.0.2.1/24" in out, out
+    finally:
+        if con is not None:
+            con.close()
+        api.destroy(lab_name)
+    assert leftovers(lab_name, ["r1"]) == ([], [], False)
+
+
 def test_acl_drops_a_denied_port(topo, lab_name):
     api.deploy(topo(ROUTER % "acl: {allow: [icmp, tcp/5201]}"))
     server = None

@@ -7,6 +7,9 @@ own session with the pty as controlling terminal, so Ctrl-C, job control and res
 Protocol on the websocket: the browser sends text frames, "d" + keystrokes or
 "r" + '{"cols": C, "rows": R}'; the server sends the terminal's output as binary frames.
 
+A node's driver may offer more than a shell (`console_tools`: a vpp node has `vppctl`, which
+its driver points at the node's own CLI socket); the websocket's `tool` parameter picks one.
+
 Each shell's rc file lives in one private directory of the server process (mode 0700, made on
 the first console): removed with its console, and the directory with every console still open
 when the server stops (shutdown(), also at interpreter exit).
@@ -64,13 +67,35 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
+def tools(lab: str, node: str) -> list[str]:
+    """What a console on NODE can open: "shell" first, then its driver's console_tools."""
+    from emulator import backends
+    from emulator.core import drivers
+    try:
+        kind = api.get(lab)["nodes"][node]["kind"]
+        backends.ensure_loaded()
+        return ["shell", *getattr(drivers.get(kind), "console_tools", ())]
+    except Exception:   # no such lab or node, an unknown kind: a shell (which then says what is wrong)
+        return ["shell"]
+
+
+def console_argv(lab: str, node: str, tool: str, rcfile: str) -> list[str]:
+    """The command a console runs: an interactive bash with RCFILE, or one of the node's tools
+    (its driver's exec_argv points `vppctl` at the node's own VPP)."""
+    if tool == "shell":
+        return api.exec_argv(lab, node, ["bash", "--rcfile", rcfile, "-i"])
+    if tool not in tools(lab, node):
+        raise ValueError(f"node '{node}' has no console '{tool}' (it has: {', '.join(tools(lab, node))})")
+    return api.exec_argv(lab, node, [tool])
+
+
 class Console:
-    def __init__(self, lab: str, node: str, cols: int = 80, rows: int = 24):
+    def __init__(self, lab: str, node: str, cols: int = 80, rows: int = 24, tool: str = "shell"):
         fd, self.rcfile = tempfile.mkstemp(prefix="console-", suffix=".bashrc", dir=private_dir())
         with os.fdopen(fd, "w") as f:  # the usual start-up files, then a prompt that names the node
             f.write(RC)
         try:
-            argv = api.exec_argv(lab, node, ["bash", "--rcfile", self.rcfile, "-i"])
+            argv = console_argv(lab, node, tool, self.rcfile)
         except BaseException:
             os.unlink(self.rcfile)
             raise
@@ -130,10 +155,10 @@ class Console:
             _open.discard(self)
 
 
-def serve(ws, lab: str, node: str, cols: int = 80, rows: int = 24) -> None:
+def serve(ws, lab: str, node: str, cols: int = 80, rows: int = 24, tool: str = "shell") -> None:
     """Run one console over an accepted websocket until either side closes."""
     try:
-        con = Console(lab, node, cols, rows)
+        con = Console(lab, node, cols, rows, tool)
     except Exception as e:  # LabError (not deployed, no such node) or OSError
         ws.send(f"\r\n\x1b[31mcannot open a console on {node}: {e}\x1b[0m\r\n".encode())
         ws.close()

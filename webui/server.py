@@ -131,7 +131,7 @@ def install_consoles(server: Flask) -> None:
         except ValueError:
             cols, rows = 80, 24
         try:
-            console.serve(ws, lab, node, cols, rows)
+            console.serve(ws, lab, node, cols, rows, request.args.get("tool", "shell"))
         finally:
             _end_websocket(ws, request.environ)
 

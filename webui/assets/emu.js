@@ -191,7 +191,7 @@
       emu.dirty = false;
       try { const k = JSON.parse(sessionStorage.getItem(KEEP) || "null"); if (k) { k.dirty = false; sessionStorage.setItem(KEEP, JSON.stringify(k)); } } catch (e) { /* none */ }
     }
-    if (t.classList.contains("console-btn") && !t.disabled) emu.openConsole(t.dataset.lab, t.dataset.node);
+    if (t.classList.contains("console-btn") && !t.disabled) emu.openConsole(t.dataset.lab, t.dataset.node, t.dataset.tool);
   });
   document.addEventListener("keydown", (ev) => {
     const tag = (ev.target.tagName || "").toLowerCase();
@@ -423,7 +423,8 @@
     return d;
   }
   emu.consoles = [];
-  emu.openConsole = function (lab, node) {
+  emu.openConsole = function (lab, node, tool) {
+    tool = tool || "shell";   // a vpp node's console may open its vppctl instead
     if (!window.Terminal) { alert("xterm.js is not installed: run `make webui` (npm install in webui/)"); return; }
     const d = dock();
     d.classList.add("open");
@@ -431,7 +432,7 @@
     pane.className = "console";
     pane.dataset.node = node;
     pane.innerHTML = '<div class="console-title"><span></span><button class="console-close" title="close">×</button></div><div class="console-body"></div>';
-    pane.querySelector("span").textContent = node + " @ " + lab;
+    pane.querySelector("span").textContent = (tool === "shell" ? "" : tool + " ") + node + " @ " + lab;
     d.querySelector(".dock-panes").appendChild(pane);
     const term = new window.Terminal({ fontSize: 13, cursorBlink: true, scrollback: 5000,
       fontFamily: "ui-monospace, 'DejaVu Sans Mono', monospace", theme: { background: "#101418" } });
@@ -441,7 +442,7 @@
     try { fit.fit(); } catch (e) { /* not laid out yet */ }
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(proto + "//" + location.host + "/ws/console/" + encodeURIComponent(lab) + "/" +
-      encodeURIComponent(node) + "?cols=" + term.cols + "&rows=" + term.rows);
+      encodeURIComponent(node) + "?cols=" + term.cols + "&rows=" + term.rows + "&tool=" + encodeURIComponent(tool));
     ws.binaryType = "arraybuffer";
     ws.onmessage = (m) => term.write(typeof m.data === "string" ? m.data : new Uint8Array(m.data));
     ws.onclose = () => { pane.classList.add("closed"); };

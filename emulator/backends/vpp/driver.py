@@ -138,6 +138,9 @@ class VppDriver(Driver):
         # af_packet: the veth is up, and carries no kernel address (VPP owns the port)
         return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
 
+    #: what a console on a vpp node may open besides a shell (the web UI offers the choice)
+    console_tools = ("vppctl",)
+
     def exec_argv(self, lab: str, node: str, argv: list[str]) -> list[str]:
         """`emulator exec LAB NODE -- vppctl ...` talks to this node's VPP (not /run/vpp/cli.sock)."""
         if argv and os.path.basename(argv[0]) == "vppctl" and "-s" not in argv[1:2]:
