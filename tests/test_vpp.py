@@ -155,7 +155,45 @@ def test_counters_from_the_stats_segment_match_the_kernel_side(topo, lab_name):
     assert leftovers(lab_name, ["r1"]) == ([], [], False)
 
 
-def test_console_on_a_vpp_node_opens_vppctl_or_a_shell(topo, lab_name):
+def _ui_console_runs_vppctl(lab, tmp_path):
+    """The web UI's server: /ws/console/LAB/r1?tool=vppctl answers with VPP's prompt and output."""
+    pytest.importorskip("flask_sock")
+    import socket
+
+    import simple_websocket
+
+    from webui import server
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "vpp-console-test"
+    log = open(tmp_path / "server.log", "w+")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "ui", "--port", str(port)], cwd=tmp_path,
+                            env={**os.environ, "EMULATOR_UI_TOKEN": token, "PYTHONPATH": root},
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        end = time.monotonic() + 30
+        while "?token=" not in (tmp_path / "server.log").read_text() and time.monotonic() < end:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            time.sleep(0.1)
+        ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/ws/console/{lab}/r1?cols=80&rows=24&tool=vppctl",
+                                             headers={"Cookie": f"{server.cookie_name(port)}={token}"})
+        seen, end = b"", time.monotonic() + 20
+        while b"vpp# " not in seen and time.monotonic() < end:
+            seen += ws.receive(timeout=0.2) or b""
+        ws.send("dshow int addr\r")
+        while b"10.0.1.1/24" not in seen and time.monotonic() < end:
+            seen += ws.receive(timeout=0.2) or b""
+        assert b"vpp# " in seen and b"10.0.1.1/24" in seen, seen
+        ws.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        log.close()
+
+
+def test_console_on_a_vpp_node_opens_vppctl_or_a_shell(topo, lab_name, tmp_path):
     """The web UI's console choice: vppctl on the node's own CLI socket, or a shell; a host has no vppctl."""
     from webui import console
     api.deploy(topo(ROUTER % ""))
@@ -180,6 +218,8 @@ def test_console_on_a_vpp_node_opens_vppctl_or_a_shell(topo, lab_name):
         while b"10.0.2.1/24" not in out and time.monotonic() < end:
             out += con.read(0.5) or b""
         assert b"vpp# " in out and b"10.0.2.1/24" in out, out
+        con.close()
+        _ui_console_runs_vppctl(lab_name, tmp_path)
     finally:
         if con is not None:
             con.close()
