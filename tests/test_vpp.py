@@ -155,6 +155,19 @@ def test_counters_from_the_stats_segment_match_the_kernel_side(topo, lab_name):
     assert leftovers(lab_name, ["r1"]) == ([], [], False)
 
 
+def _ui_offers_vppctl(lab):
+    """The web UI's node actions: a vpp node gets a vppctl button beside Open console, a host does not."""
+    pytest.importorskip("dash")
+    from webui.app import create_app
+    app = create_app("vpp-console-test", 8050)
+    actions = app.callback_map["props-actions.children"]["callback"].__wrapped__
+    live = {"status": "running", "lab": lab, "nodes": {"r1": "up", "h1": "up"}}
+    buttons = actions([{"id": "r1"}], live).children
+    assert [(b.children, getattr(b, "data-tool")) for b in buttons] == [("Open console", "shell"),
+                                                                          ("vppctl", "vppctl")]
+    assert getattr(actions([{"id": "h1"}], live), "data-tool") == "shell"   # one button: a shell
+
+
 def _ui_console_runs_vppctl(lab, tmp_path):
     """The web UI's server: /ws/console/LAB/r1?tool=vppctl answers with VPP's prompt and output."""
     pytest.importorskip("flask_sock")
@@ -219,6 +232,7 @@ def test_console_on_a_vpp_node_opens_vppctl_or_a_shell(topo, lab_name, tmp_path)
             out += con.read(0.5) or b""
         assert b"vpp# " in out and b"10.0.2.1/24" in out, out
         con.close()
+        _ui_offers_vppctl(lab_name)
         _ui_console_runs_vppctl(lab_name, tmp_path)
     finally:
         if con is not None:
