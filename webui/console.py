@@ -74,7 +74,7 @@ def tools(lab: str, node: str) -> list[str]:
     try:
         kind = api.get(lab)["nodes"][node]["kind"]
         backends.ensure_loaded()
-        return ["shell", *getattr(drivers.get(kind), "console_tools", ())]
+        return ["shell", *drivers.get(kind).console_tools]
     except Exception:   # no such lab or node, an unknown kind: a shell (which then says what is wrong)
         return ["shell"]
 

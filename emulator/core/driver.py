@@ -122,6 +122,10 @@ class Driver:
         node:if -> {up, operstate, stats}, as lab.live_interfaces() gives for kernel devices."""
         return {}
 
+    #: what a console on a node of this kind may open besides a shell (the web UI offers each as a
+    #: button; exec_argv, where the driver has one, points the command at the node's own instance)
+    console_tools: tuple[str, ...] = ()
+
     def plan_port(self, lab: Lab, node: Node, iface: Interface) -> list:
         return []
 
