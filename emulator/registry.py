@@ -4,6 +4,7 @@ all of them for the backends, filled by `register(registries)` of each (emulator
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -25,14 +26,26 @@ class Registry(Generic[T]):
         self._items[name] = item
         return item
 
+    def register_lazy(self, name: str, target: str) -> None:
+        """Register NAME now and import its entry on first `get` (or `values`): TARGET is
+        'package.module:Class', instantiated without arguments, whose key attribute must be NAME.
+        Backends declare this way what only some commands use (scenario steps), so that loading
+        every backend at start-up does not import their modules."""
+        if name in self._items:
+            raise ValueError(f"{self.what} '{name}' is registered twice")
+        self._items[name] = _Lazy(target)
+
     def get(self, name: str) -> T:
-        return self._items[name]
+        item = self._items[name]
+        if type(item) is _Lazy:
+            item = self._items[name] = item.load(self, name)
+        return item
 
     def names(self) -> list[str]:
         return list(self._items)
 
     def values(self) -> list[T]:
-        return list(self._items.values())
+        return [self.get(name) for name in list(self._items)]
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
@@ -41,6 +54,38 @@ class Registry(Generic[T]):
         """'did you mean X? known <what>s: ...' for an unknown name."""
         close = difflib.get_close_matches(str(name), self.names(), n=1)
         return (f"did you mean '{close[0]}'? " if close else "") + f"known {self.what}s: " + ", ".join(self.names())
+
+
+class _Lazy:
+    """A registry entry not imported yet (Registry.register_lazy)."""
+    __slots__ = ("target",)
+
+    def __init__(self, target: str):
+        self.target = target
+
+    def load(self, reg: Registry, name: str):
+        module, _, cls = self.target.partition(":")
+        item = getattr(importlib.import_module(module), cls)()
+        if getattr(item, reg.key) != name:
+            raise ValueError(f"{self.target} has {reg.key} '{getattr(item, reg.key)}', registered as '{name}'")
+        return item
+
+
+def lazy(target: str):
+    """A function that imports 'package.module:function' on its first call and calls it: for hooks
+    and undo handlers whose module only some commands need (registration imports nothing)."""
+    module, _, attr = target.partition(":")
+    fn = None
+
+    def call(*args, **kwargs):
+        nonlocal fn
+        if fn is None:
+            fn = getattr(importlib.import_module(module), attr)
+        return fn(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = attr
+    call.target = target
+    return call
 
 
 class Registries:

@@ -149,3 +149,55 @@ def test_loading_every_backend_does_not_import_pyroute2():
             "print('pyroute2' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+STEP_MODULES = ("emulator.scenario.steps", "emulator.backends.dpdk.steps", "emulator.backends.srv6.steps",
+                "emulator.backends.nsm.step", "emulator.backends.ebpf.step", "emulator.backends.vpp.vcl",
+                "emulator.backends.vpp.live")
+
+
+def test_loading_every_backend_imports_no_step_module_until_a_step_is_looked_up():
+    """Steps (and the inspect hooks that live beside them) are declared by name: start-up of a
+    command that runs no scenario does not import them; the first lookup does, and gets the real step."""
+    code = ("import json, sys; from emulator import backends; r = backends.ensure_loaded(); "
+            f"mods = {STEP_MODULES!r}; before = [m for m in mods if m in sys.modules]; "
+            "names = r.steps.names(); st = r.steps.get('dpdk_traffic'); "
+            "print(json.dumps([before, names, type(st).__module__, type(st).__name__, st.type, "
+            "'emulator.backends.dpdk.steps' in sys.modules, 'emulator.backends.srv6.steps' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    before, names, module, cls, typ, dpdk_now, srv6_now = json.loads(out)
+    assert before == []
+    assert {"ping", "link", "dpdk_traffic", "nsm_chain", "srv6_policy", "ebpf_rules", "vcl_iperf3"} <= set(names)
+    assert (module, cls, typ, dpdk_now, srv6_now) == ("emulator.backends.dpdk.steps", "DpdkTraffic", "dpdk_traffic",
+                                                      True, False)
+
+
+def test_every_step_declared_by_name_loads_as_the_step_of_that_name():
+    from emulator.backends.dpdk.steps import STEPS as DPDK
+    from emulator.backends.srv6.steps import STEPS as SRV6
+    from emulator.scenario.steps import BUILTIN_STEPS, Step
+    regs = backends.load(registry.Registries())
+    steps = regs.steps.values()
+    assert [s.type for s in steps] == regs.steps.names() and all(isinstance(s, Step) for s in steps)
+    assert [c.type for c in BUILTIN_STEPS] == list(backends.CORE_STEPS)   # the declared list is complete
+    assert {c.type for c in DPDK + SRV6} <= set(regs.steps.names())
+    assert regs.steps.get("ping") is regs.steps.get("ping")   # imported and made once
+
+
+def test_a_lazy_entry_whose_class_has_another_name_is_refused_on_lookup():
+    reg = registry.Registry("step type", key="type")
+    reg.register_lazy("pong", "emulator.scenario.steps:Ping")
+    assert "pong" in reg and reg.names() == ["pong"]
+    with pytest.raises(ValueError, match="emulator.scenario.steps:Ping has type 'ping', registered as 'pong'"):
+        reg.get("pong")
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.register_lazy("pong", "emulator.scenario.steps:Ping")
+
+
+def test_a_lazy_hook_imports_its_module_on_the_first_call(tmp_path):
+    (tmp_path / "lazyhookmod.py").write_text("def hook(x):\n    return x * 2\n")
+    code = ("import sys; from emulator import registry; f = registry.lazy('lazyhookmod:hook'); "
+            "print(f.__name__, 'lazyhookmod' in sys.modules, f(21), 'lazyhookmod' in sys.modules, f(2))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(tmp_path))).stdout
+    assert out.split() == ["hook", "False", "42", "True", "4"]

@@ -19,14 +19,21 @@ BUILTIN = ("bridge", "host", "dpdk", "nsm", "ovs", "kubernetes", "vpp", "ebpf", 
 _lock = threading.RLock()
 
 
+#: the generic scenario steps (emulator/scenario/steps.py BUILTIN_STEPS), declared by name so that
+#: start-up does not import the scenario runner: type -> class, imported on first lookup
+CORE_STEPS = {"ping": "Ping", "pingall": "PingAll", "iperf3": "Iperf3", "exec": "Exec",
+              "background": "Background", "wait": "Wait", "wait_for": "WaitFor", "link": "LinkChange",
+              "capture": "Capture"}
+
+
 def _register_core(regs: registry.Registries) -> None:
     """What every lab has, whatever its backends: veth links, namespaces, the generic scenario steps."""
     from ..core import linktypes
     from ..deploy import teardown
-    from ..scenario import steps
     linktypes.register(regs)
     teardown.register(regs)
-    steps.register(regs)
+    for name, cls in CORE_STEPS.items():
+        regs.steps.register_lazy(name, f"emulator.scenario.steps:{cls}")
 
 
 def _load_one(regs: registry.Registries, name: str) -> None:

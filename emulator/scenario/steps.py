@@ -547,10 +547,4 @@ class Capture(Step):
         return StepResult({"pid": p.pid}, artifacts=[path], summary=os.path.basename(path))
 
 
-BUILTIN_STEPS = (Ping, PingAll, Iperf3, Exec, Background, Wait, WaitFor, LinkChange, Capture)
-
-
-def register(regs) -> None:
-    """The generic steps, registered before any backend's (emulator/backends/__init__.py)."""
-    for cls in BUILTIN_STEPS:
-        regs.steps.register(cls())
+BUILTIN_STEPS = (Ping, PingAll, Iperf3, Exec, Background, Wait, WaitFor, LinkChange, Capture)   # registered by name (emulator/backends CORE_STEPS)

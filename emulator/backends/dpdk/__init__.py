@@ -8,14 +8,14 @@ UNDO_OPS = ("hugetlbfs", "hugepages-reserved", "dpdk-runtime")
 
 
 def register(regs) -> None:
-    from . import hugepages, links, steps
+    from . import hugepages, links
     from .driver import DpdkAppDriver
     from .testpmd import Hugepages
     regs.kinds.register(DpdkAppDriver())
     regs.lab_resources.register(Hugepages())
     for lt in links.LINK_TYPES:
         regs.link_types.register(lt())
-    for st in steps.STEPS:
-        regs.steps.register(st())
+    regs.steps.register_lazy("dpdk_traffic", f"{__name__}.steps:DpdkTraffic")   # steps.STEPS
+    regs.steps.register_lazy("dpdk_latency", f"{__name__}.steps:DpdkLatency")
     for op in UNDO_OPS:
         regs.register_undo(op, hugepages.UNDO[op])

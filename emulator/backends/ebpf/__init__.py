@@ -20,13 +20,13 @@ UNDO_OPS = ("bpffs",)
 def register(regs) -> None:
     from . import plain, progs, roles
     from .cli import add_parsers
-    from .step import EbpfCounters, EbpfRules, inspect_text
+    from ... import registry
     roles.register()
     regs.node_properties["vnf"] = (plain.schema(), plain.KINDS)
     regs.expand_hooks.append(plain.expand)
     regs.plan_hooks.append(progs.plan)
     regs.register_undo("bpffs", progs.undo_bpffs)
-    regs.steps.register(EbpfCounters())
-    regs.steps.register(EbpfRules())
-    regs.inspect_hooks.append(inspect_text)
+    regs.steps.register_lazy("ebpf_counters", f"{__name__}.step:EbpfCounters")
+    regs.steps.register_lazy("ebpf_rules", f"{__name__}.step:EbpfRules")
+    regs.inspect_hooks.append(registry.lazy(f"{__name__}.step:inspect_text"))
     regs.cli_verbs.append(add_parsers)

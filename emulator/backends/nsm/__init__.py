@@ -32,10 +32,9 @@ REQUIRES = ("host", "dpdk")   # endpoints are hosts or DPDK apps
 def register(regs) -> None:
     from . import cli, expand
     from .driver import NscDriver, NseDriver
-    from .step import NsmChain
     regs.kinds.register(NseDriver())
     regs.kinds.register(NscDriver())
     regs.expand_hooks.append(expand.expand)   # network services -> links, addresses, routes
-    regs.steps.register(NsmChain())
+    regs.steps.register_lazy("nsm_chain", f"{__name__}.step:NsmChain")
     regs.cli_verbs.append(cli.add_parsers)    # explain, import-nsm
     regs.inspect_hooks.append(cli.chains_text)

@@ -15,11 +15,12 @@ REQUIRES = ("host",)
 
 
 def register(regs) -> None:
-    from . import cli, steps
+    from . import cli
     from .driver import Srv6RouterDriver
     regs.kinds.register(Srv6RouterDriver())
     regs.expand_hooks.append(cli.expand)
-    for st in steps.STEPS:
-        regs.steps.register(st())
+    for name, cls in (("srv6_policy", "Srv6Policy"), ("link_fault", "LinkFault"),
+                      ("link_monitor", "LinkMonitor")):      # steps.STEPS, imported on first use
+        regs.steps.register_lazy(name, f"{__name__}.steps:{cls}")
     regs.cli_verbs.append(cli.add_parsers)
     regs.inspect_hooks.append(cli.inspect_text)

@@ -23,9 +23,8 @@ def register(regs) -> None:
     for lt in links.LINK_TYPES:
         regs.link_types.register(lt())
     regs.expand_hooks.append(where_hook)
-    from .live import inspect_text
-    regs.inspect_hooks.append(inspect_text)   # each VPP's interfaces and counters
-    from .vcl import VclIperf3
-    regs.steps.register(VclIperf3())
+    from ... import registry
+    regs.inspect_hooks.append(registry.lazy(f"{__name__}.live:inspect_text"))   # each VPP's interfaces and counters
+    regs.steps.register_lazy("vcl_iperf3", f"{__name__}.vcl:VclIperf3")
     for op in UNDO_OPS:
         regs.register_undo(op, instance.UNDO[op])
