@@ -259,6 +259,16 @@ def live_interfaces(st: dict) -> dict[str, dict]:
     return out
 
 
+def link_loss(st: dict) -> dict[str, dict]:
+    """Live per-link loss of a running lab whose backends keep link counters (SRv6 labs): link direction
+    "node:if -> node:if" -> {sent, received, lost}; {} for other labs."""
+    backends.ensure_loaded()
+    out: dict[str, dict] = {}
+    for hook in registry.active().link_loss_hooks:
+        out.update(hook(st))
+    return out
+
+
 def exec_argv(lab_name: str, node: str, argv: list[str]) -> list[str]:
     """The command line that runs argv inside a node (`ip netns exec`, so /sys matches the node)."""
     st = get(lab_name)

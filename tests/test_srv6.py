@@ -493,3 +493,40 @@ def test_a_policy_from_a_node_steers_that_nodes_traffic_only(topo, lab_name):
         assert "from 10.1.0.2 to 10.2.0.0/24 lookup 6000" in rules
     finally:
         api.destroy(lab_name)
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_inspect_and_the_web_ui_show_live_per_link_loss(lab_name):
+    import yaml
+    from webui import lab_view
+    st = _deploy(lab_name)
+    try:
+        assert api.exec_in(lab_name, "h1", ["ping", "-c", "3", "-i", "0.2", "10.2.0.2"]).returncode == 0
+        before = api.link_loss(st)
+        assert before["e1:eth1 -> r1:eth0"]["sent"] >= 3 and not any(v["lost"] for v in before.values())
+        end = st["nodes"]["r1"]["interfaces"]["eth1"]
+        f = fault.DropFilter(end["netns"], end["device"])
+        f.install()
+        try:
+            r = api.exec_in(lab_name, "h1", ["ping", "-c", "5", "-i", "0.2", "-W", "1", "10.2.0.2"])
+            assert r.returncode != 0
+        finally:
+            dropped = f.remove()
+        assert dropped >= 5
+        loss = api.link_loss(st)
+        assert loss["r1:eth1 -> e2:eth1"]["lost"] == dropped
+        assert not [k for k, v in loss.items() if v["lost"] and k != "r1:eth1 -> e2:eth1"]
+        r = subprocess.run([sys.executable, "-m", "emulator", "inspect", lab_name], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        rows = {c[0]: c[1:] for c in ([x.strip() for x in line.strip("|").split("|")]
+                                      for line in r.stdout.split("Per-link loss")[1].splitlines() if " -> " in line)}
+        assert rows["r1:eth1 -> e2:eth1"][2] == str(dropped) and rows["e1:eth1 -> r1:eth0"][2] == "-"
+        assert [k for k, v in rows.items() if v[2] != "-"] == ["r1:eth1 -> e2:eth1"]
+        with open(TOPO) as fh:
+            drawing = yaml.safe_load(fh)
+        live = lab_view._live(lab_name, drawing)
+        lossy = {k: v["rate"] for k, v in live["links"].items() if "lost" in v["rate"]}
+        assert list(lossy) == ["link-3"] and lossy["link-3"].endswith(f"{dropped} lost"), lossy  # [r1:eth1, e2:eth1]
+    finally:
+        api.destroy(lab_name)

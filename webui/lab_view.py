@@ -28,10 +28,16 @@ def register(app: dash.Dash, roots: Roots) -> None:
         if len(nodes) != 1:
             return None
         running = bool(live and live.get("status") == "running" and nodes[0] in live.get("nodes", {}))
-        return html.Button("Open console", className="btn console-btn", disabled=not running,
-                           title="a shell inside the node (or double-click the node)" if running
-                           else "deploy the lab first",
-                           **{"data-lab": (live or {}).get("lab", ""), "data-node": nodes[0]})
+        lab = (live or {}).get("lab", "")
+        shell = html.Button("Open console", className="btn console-btn", disabled=not running,
+                            title="a shell inside the node (or double-click the node)" if running
+                            else "deploy the lab first",
+                            **{"data-lab": lab, "data-node": nodes[0], "data-tool": "shell"})
+        from .console import tools   # a vpp node: its vppctl, on the node's own CLI socket, as well
+        extra = [html.Button(t, className="btn console-btn", disabled=not running, id=f"console-tool-{t}",
+                             title=f"{t} on this node", **{"data-lab": lab, "data-node": nodes[0], "data-tool": t})
+                 for t in (tools(lab, nodes[0])[1:] if running else [])]
+        return html.Span([shell, *extra]) if extra else shell
 
     @app.callback(Output("job", "data"), Output("progress", "children", allow_duplicate=True),
                   Input("btn-deploy", "n_clicks"), Input("btn-destroy", "n_clicks"), Input("btn-run", "n_clicks"),
@@ -125,6 +131,10 @@ def _live(name: str, topo: dict, all_labs: list[dict] | None = None) -> dict:
         live = api.live_interfaces(st)
     except (OSError, EmulatorError):
         return out
+    try:
+        loss = api.link_loss(st)   # live per-link loss where the lab keeps link counters (SRv6 labs)
+    except Exception:
+        loss = {}
     now = time.monotonic()
     prev_t, prev = RATES.get(name, (None, {}))
     RATES[name] = (now, {k: v.get("stats", {}) for k, v in live.items()})
@@ -157,6 +167,9 @@ def _live(name: str, topo: dict, all_labs: list[dict] | None = None) -> dict:
                         - s0.get("rx_bytes", 0)) / dt
             if pkts > 0:
                 rate = f"{pkts:.0f} pkt/s · {human_rate(bits)}"
+        lost = sum(loss.get(k, {}).get("lost", 0) for k in (f"{sl['a']} -> {sl['b']}", f"{sl['b']} -> {sl['a']}"))
+        if lost:
+            rate = (rate + " · " if rate else "") + f"{lost} lost"
         src = model.endpoint_node(eps[0])
         a_end, b_end = (sl["a"], sl["b"]) if sl["a"].split(":")[0] == src else (sl["b"], sl["a"])
         out["links"][f"link-{i}"] = {"up": up, "rate": rate, "ifa": a_end.split(":", 1)[1],

@@ -60,4 +60,23 @@ def inspect_text(st: dict) -> str:
         counts = {}
     if counts:
         out.append("  packets per SID: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    return ("SRv6 policies:\n" + "\n".join(out)) if out else ""
+    text = ("SRv6 policies:\n" + "\n".join(out)) if out else ""
+    loss = link_loss(st)
+    if loss:
+        from ...ui_text import table
+        rows = [[k, v["sent"], v["received"], v["lost"] or "-"] for k, v in loss.items()]
+        text += ("\n" if text else "") + "Per-link loss since deploy (IP packets, nftables counters at both ends):\n" \
+            + table(["link", "sent", "received", "lost"], rows)
+    return text
+
+
+def link_loss(st: dict) -> dict:
+    """Live per-link loss of a running SRv6 lab (its deploy-time counters), {} when it has none."""
+    from ...deploy import state
+    from .monitor import live_loss
+    try:
+        with open(os.path.join(state.lab_dir(st["name"]), "srv6.json")) as f:
+            links = json.load(f).get("link_counters") or []
+        return live_loss(st, links) if links else {}
+    except Exception:   # not root, an older lab without counters, a namespace going away
+        return {}

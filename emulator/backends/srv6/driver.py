@@ -14,8 +14,9 @@ from ...core.model import Lab, Node
 from ...deploy import actions as A
 from ...deploy import state
 from ...errors import DeployError
-from ..host.driver import NAMESPACE_NODE_PROPERTIES, RouterDriver
-from . import paths, routes, spec
+from ...core import drivers
+from ..host.driver import NAMESPACE_NODE_PROPERTIES, HostDriver, RouterDriver
+from . import monitor, paths, routes, spec
 
 SEG6_SYSCTLS = {"net.ipv6.conf.all.seg6_enabled": "1", "net.ipv6.conf.default.seg6_enabled": "1",
                 # no duplicate address detection: link-local addresses usable at once, no first-packet wait
@@ -56,6 +57,7 @@ def state_dict(lab: Lab, c: paths.Core) -> dict:
                         "links": [list(x) for x in paths.links_of(hops)], "hops": [[h.node, h.what] for h in hops]}
     return {"routers": c.model.as_dict()["routers"], "policies": pols,
             "adj": {n: [[a.iface.key, a.peer_iface.key, a.iface.device] for a in adj] for n, adj in c.adj.items()},
+            "link_counters": [[a.key, b.key] for a, b in counted_links(lab)],
             "first_hop": {f"{s}>{d}": [a.iface.key, a.peer_iface.key, a.iface.device]
                           for (s, d), a in c.first_hop.items()}}
 
@@ -77,6 +79,40 @@ class WriteSrv6State(A.Action):
             path = os.path.join(state.lab_dir(a.lab), STATE_FILE)
             with open(path, "w") as f:
                 json.dump(a.data, f, indent=1)
+
+
+def counted_links(lab: Lab) -> list[tuple]:
+    """The links whose both ends are kernel devices of namespace nodes (hosts, routers, srv6-routers):
+    they get packet counters at deploy (monitor.LIVE_TABLE) for `inspect` and the web UI."""
+    out = []
+    for link in lab.links:
+        if all(isinstance(drivers.get(lab.nodes[e.node].kind), HostDriver) and e.netns and e.device
+               for e in (link.a, link.b)):
+            out.append((link.a, link.b))
+    return out
+
+
+@dataclass
+class LinkCounters(A.Action):
+    """nftables counters (egress and ingress) on both ends of every counted link, in each end's
+    namespace (they go with it: no undo record); an empty clsact qdisc on each end, as the monitor."""
+    lab: str = ""
+    ends: list | None = None   # [node:if, netns, device]
+
+    def __post_init__(self):
+        self.phase, self.batch = A.ROUTES, "srv6-counters"
+
+    def describe(self):
+        return (f"nft table netdev {monitor.LIVE_TABLE}: packet counters on {len(self.ends or [])} link ends "
+                "(egress and ingress; for inspect and the web UI's live per-link loss)")
+
+    @classmethod
+    def apply_batch(cls, actions, ctx):
+        ends = [monitor.End(k, ns, dev) for a in actions for k, ns, dev in (a.ends or [])]
+        try:
+            monitor.install(ends, monitor.LIVE_TABLE)
+        except RuntimeError as e:
+            raise DeployError(f"SRv6 link counters: {e}") from None
 
 
 class Srv6RouterDriver(RouterDriver):
@@ -133,6 +169,8 @@ class Srv6RouterDriver(RouterDriver):
         acts.append(routes.Seg6Routes(netns=node.netns, routes=lines, label=node.name, rules=rules))
         if node.name == min(c.model.routers):
             acts.append(WriteSrv6State(lab=lab.name, data=state_dict(lab, c)))
+            acts.append(LinkCounters(lab=lab.name, ends=[[i.key, i.netns, i.device] for pair in
+                                                         counted_links(lab) for i in pair]))
         return acts
 
     def check_host(self, lab: Lab, src) -> list:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from ...deploy import hostcmd
 
 TABLE = "emulator_mon"
+LIVE_TABLE = "emulator_links"   # the same counters, installed at deploy for `inspect` and the web UI
 # not counted: what is not IP (ARP), and IPv6 neighbour discovery and multicast listener chatter (MLD,
 # hop-by-hop options), which the kernel sends by itself on every link (so the counters are still when
 # the lab is idle); the drop filter (fault.py) drops exactly the packets that are counted
@@ -77,18 +78,18 @@ def _chain(dev: str, hook: str) -> str:
     return f"{'o' if hook == 'egress' else 'i'}_{dev}".replace("-", "_").replace(".", "_")
 
 
-def install(ends: list[End]) -> None:
+def install(ends: list[End], table: str = TABLE) -> None:
     by_ns: dict[str, list[End]] = {}
     for e in ends:
         by_ns.setdefault(e.netns, []).append(e)
     for ns, es in by_ns.items():
-        lines = [f"table netdev {TABLE} {{"]
+        lines = [f"table netdev {table} {{"]
         for e in es:
             for hook in ("egress", "ingress"):
                 lines.append(f'  chain {_chain(e.device, hook)} {{ type filter hook {hook} device "{e.device}" '
                              f"priority 0; {NOT_COUNTED} counter; }}")
         lines.append("}")
-        hostcmd.run(["nft", "delete", "table", "netdev", TABLE], netns=ns)   # a previous monitor's, if any
+        hostcmd.run(["nft", "delete", "table", "netdev", table], netns=ns)   # a previous monitor's, if any
         # an empty clsact qdisc on every end now: grafting it later (a drop filter, fault.py) stops the
         # device's queues for a moment, which would lose packets the monitor counts
         hostcmd.run(["tc", "-force", "-batch", "-"], netns=ns,
@@ -103,9 +104,9 @@ def remove(ends: list[End]) -> None:
         hostcmd.run(["nft", "delete", "table", "netdev", TABLE], netns=ns)
 
 
-def read(netns: str) -> dict[str, int]:
+def read(netns: str, table: str = TABLE) -> dict[str, int]:
     """chain name -> packets, for one namespace."""
-    r = hostcmd.run(["nft", "-j", "list", "table", "netdev", TABLE], netns=netns)
+    r = hostcmd.run(["nft", "-j", "list", "table", "netdev", table], netns=netns)
     if not r.ok:
         raise RuntimeError(f"cannot read link counters in {netns}: {r.stderr.strip()[-300:]}")
     out = {}
@@ -224,6 +225,27 @@ class Monitor:
         return {"interval_s": self.interval, "started_at": round(self.t0_wall, 3), "settled": self.settled,
                 "settled_start": self.settled_start, "links": links,
                 "events": sorted(events, key=lambda e: e["t"]), **({"error": self.error} if self.error else {})}
+
+
+def live_loss(st: dict, links: list) -> dict[str, dict]:
+    """Per link direction, packets sent, received and lost since the deploy-time counters (LIVE_TABLE)
+    were installed on LINKS ([node:if, node:if] pairs, from srv6.json): "A -> B" -> {sent, received,
+    lost}. Read as the monitor does (ingress, egress, ingress again), so a packet on its way is never
+    counted lost: lost is what is proven lost (traffic sent between the reads can only lower it)."""
+    want = {tuple(x) for x in links}
+    pairs = [p for p in ends_of(st) if (p[0].key, p[1].key) in want]
+    namespaces = sorted({e.netns for p in pairs for e in p})
+    rx = {ns: read(ns, LIVE_TABLE) for ns in namespaces}
+    tx = {ns: read(ns, LIVE_TABLE) for ns in namespaces}
+    rx2 = {ns: read(ns, LIVE_TABLE) for ns in namespaces}
+    out = {}
+    for a, b in pairs:
+        for src, dst in ((a, b), (b, a)):
+            sent = tx[src.netns].get(_chain(src.device, "egress"), 0)
+            recv = rx[dst.netns].get(_chain(dst.device, "ingress"), 0)
+            recv2 = rx2[dst.netns].get(_chain(dst.device, "ingress"), 0)
+            out[f"{src.key} -> {dst.key}"] = {"sent": sent, "received": recv, "lost": max(0, sent - recv2)}
+    return out
 
 
 def sid_counters(st: dict, routers: dict) -> dict[str, int]:

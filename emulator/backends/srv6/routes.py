@@ -72,7 +72,8 @@ def apply(netns: str | None, lines: list[str], family: int | None = None) -> Non
     message on failure."""
     if not lines:
         return
-    r = hostcmd.run(["ip"] + ([f"-{family}"] if family else []) + ["-batch", "-"], netns=netns, input="".join(line + "\n" for line in lines))
+    r = hostcmd.run(["ip"] + ([f"-{family}"] if family else []) + ["-batch", "-"], netns=netns,
+                    input="".join(line + "\n" for line in lines))
     if not r.ok:
         raise DeployError(f"SRv6 routes in {netns}: {(r.stderr.strip() or r.stdout.strip())[-600:]}")
 

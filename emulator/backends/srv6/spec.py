@@ -55,8 +55,9 @@ POLICY_SCHEMA = {
     "properties": {
         "headend": {"type": "string", "description": "the srv6-router that steers the traffic (adds the SRH)"},
         "to": {"type": "string", "description": "destination prefix steered into the policy (IPv4 or IPv6)"},
-        "from": {"type": "string", "description": "steer only the traffic of this node (by its addresses: an `ip rule` "
-                                                  "at the headend to a table of the policy's own); default: all traffic"},
+        "from": {"type": "string",
+                 "description": "steer only the traffic of this node (by its addresses: an `ip rule` at the "
+                                "headend to a table of the policy's own); default: all traffic"},
         "segments": {"type": "array", "minItems": 1, "items": {"type": "string"},
                      "description": "segment list, first to last: ROUTER (its End SID), ROUTER.SID or a SID address"},
         "mode": {"enum": list(MODES), "description": "encap (default): a new IPv6 header with an SRH around the "
