@@ -109,6 +109,7 @@ class Registries:
         self.cli_verbs: list = []       # fn(subparsers, formatter_class): adds the backend's verbs
         self.lab_properties: dict = {}  # top-level topology fields of backends without kinds (placement:)
         self.inspect_hooks: list = []   # fn(state) -> text for `emulator inspect LAB`, or ""
+        self.link_loss_hooks: list = []   # fn(state) -> {"a:if -> b:if": {sent, received, lost}}: live (SRv6)
         self.plan_hooks: list = []      # fn(lab) -> actions added to the plan (eBPF's preflight)
         self.node_properties: dict = {}  # field -> (schema, kinds): node fields a backend adds to kinds (vnf:)
         self.loaded: list[str] = []     # backends registered, in order ("" first: the core's own)

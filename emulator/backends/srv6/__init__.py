@@ -24,3 +24,4 @@ def register(regs) -> None:
         regs.steps.register_lazy(name, f"{__name__}.steps:{cls}")
     regs.cli_verbs.append(cli.add_parsers)
     regs.inspect_hooks.append(cli.inspect_text)
+    regs.link_loss_hooks.append(cli.link_loss)
