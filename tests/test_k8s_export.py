@@ -236,3 +236,17 @@ def test_start_scripts_are_valid_shell(topo, tmp_path):
             f.write_text(o["data"]["start.sh"])
             r = subprocess.run(["sh", "-n", str(f)], capture_output=True, text=True, timeout=30)
             assert r.returncode == 0, (f.name, r.stderr)
+
+
+def test_a_vpp_nsm_forwarder_is_nsms_own_and_a_vpp_endpoint_is_refused_by_name():
+    """`forwarders: {fwd: {type: vpp}}` runs locally as a vpp node; in a cluster it is NSM's
+    forwarder-vpp, so the export writes no pod for it, and names it for each hop (also the hops
+    whose two sides differ, memif->kernel). A VPP endpoint's own configuration is not written: refused."""
+    files, _ = kcli.build(str(ROOT / "topologies/nsm-2s2c.yaml"))
+    objs = objects(files)
+    assert not [o for o in objs if o["metadata"]["name"] == "fwd"]
+    (chains,) = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "emulator-chains"]
+    assert "forwarder-vpp" in yaml.safe_dump(chains["data"])
+    with pytest.raises(TopologyError) as e:
+        kcli.build(str(ROOT / "topologies/nsm-3s1c.yaml"))
+    assert "nodes.fw.vpp" in str(e.value) and "cannot be exported" in str(e.value)

@@ -37,6 +37,13 @@ NSE_IMAGES = {   # the endpoint image of NSM's deployments-k8s apps, by the VNF 
 NSC_IMAGE = "alpine:3.20"
 #: the NSM forwarder (a DaemonSet NSM installs on every node) that builds a hop of each mechanism
 FORWARDER_FOR = {"kernel": "forwarder-vpp", "memif": "forwarder-vpp"}
+
+
+def forwarder_for(mechanism: str) -> str | None:
+    """The NSM forwarder that builds a hop; a hop through a VPP forwarder names each side's mechanism
+    (`memif->kernel`), which NSM's VPP forwarder builds when it builds both sides."""
+    sides = {FORWARDER_FOR.get(m) for m in mechanism.split("->")}
+    return sides.pop() if len(sides) == 1 else None
 PLAIN_KINDS = ("host", "router")
 NSM_KINDS = ("nse", "nsc")
 REFUSED = {   # kind -> why it has no Kubernetes construct here
@@ -89,13 +96,27 @@ class Exporter:
     def check(self) -> None:
         issues = []
         seen: dict[str, str] = {}
+        # a `type: vpp` NSM forwarder runs locally as a vpp node named after it; in a cluster it is
+        # NSM's own forwarder-vpp DaemonSet, which the hops' ConfigMap names: no pod of ours
+        nsm_forwarders = {n for n, f in (self.raw.get("forwarders") or {}).items()
+                          if isinstance(f, dict) and f.get("type") == "vpp"}
         for name, node in self.lab.nodes.items():
             kind = (self.raw["nodes"].get(name) or {}).get("kind", node.kind)   # a DPDK nse stays an nse
+            if name in nsm_forwarders and name not in (self.raw.get("nodes") or {}):
+                self.names[name] = k8s_name(name)
+                continue
             if kind in REFUSED or kind not in PLAIN_KINDS + NSM_KINDS + ("bridge",):
                 why = REFUSED.get(kind, f"kind {kind} has no Kubernetes construct in this export")
                 issues.append(self.src.issue(("nodes", name, "kind"),
                                              f"node '{name}' (kind {kind}) cannot be exported to Kubernetes: {why}",
                                              "remove it from the topology for the export, or run it locally"))
+            if kind in NSM_KINDS and (self.raw["nodes"].get(name) or {}).get("vpp") is not None:
+                issues.append(self.src.issue(("nodes", name, "vpp"),
+                                             f"node '{name}' (a VPP {kind}) cannot be exported to Kubernetes: NSM's VPP endpoints "
+                                             "(cmd-nse-firewall-vpp...) take their ACLs and interfaces from "
+                                             "their own configuration, which this export does not write",
+                                             "make it a kernel endpoint (drop vpp:) for the export, or run it "
+                                             "locally"))
             kn = k8s_name(name)
             if kn in seen:
                 issues.append(self.src.issue(("nodes", name), f"nodes '{seen[kn]}' and '{name}' have the same "
@@ -114,7 +135,7 @@ class Exporter:
                                                                     "(meshnet links are veth pairs)"))
         for ch in self.c.services:
             for h in ch.hops:
-                if h.mechanism not in FORWARDER_FOR:
+                if forwarder_for(h.mechanism) is None:
                     issues.append(self.src.issue(h.path, f"the hop {h.client} -> {h.endpoint} of service "
                                                          f"'{ch.service}' is {h.mechanism}: no NSM forwarder "
                                                          "builds that mechanism",
@@ -309,13 +330,13 @@ class Exporter:
         for ch in self.c.services:
             for h in ch.hops:
                 rows.append(f"{ch.client} {ch.service}: {h.client}:{h.client_if} -> {h.endpoint}:{h.endpoint_if} "
-                            f"{h.mechanism} via {FORWARDER_FOR[h.mechanism]}")
+                            f"{h.mechanism} via {forwarder_for(h.mechanism)}")
         if not rows:
             return []
         return [{"apiVersion": "v1", "kind": "ConfigMap",
                  "metadata": {"name": "emulator-chains", "labels": {"emulator.io/lab": k8s_name(self.lab.name)}},
                  "data": {"hops": "\n".join(rows) + "\n",
-                          "forwarders": ",".join(sorted({FORWARDER_FOR[h.mechanism]
+                          "forwarders": ",".join(sorted({forwarder_for(h.mechanism)
                                                          for ch in self.c.services for h in ch.hops})),
                           **({"emulator-forwarders": json.dumps(self.raw["forwarders"], sort_keys=True)}
                              if self.raw.get("forwarders") else {})}}]
