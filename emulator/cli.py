@@ -124,8 +124,13 @@ def _print_lab(st: dict, max_rows: int = 60, live: dict | None = None) -> None:
 def cmd_deploy(args) -> int:
     src = _source(args)
     if args.dry_run:
-        hostcmd.dry_run = True
-        return cmd_plan(args)
+        # only for this call: the CLI also runs in-process (tests, the Python API), where a dry run
+        # left on would make every later host command "succeed" without running
+        saved, hostcmd.dry_run = hostcmd.dry_run, True
+        try:
+            return cmd_plan(args)
+        finally:
+            hostcmd.dry_run = saved
     t0 = time.monotonic()
     progress = TerminalProgress(title="deploy")
     if getattr(args, "hugepages", None):

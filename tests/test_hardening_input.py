@@ -197,3 +197,12 @@ def test_what_the_runner_concludes_from_the_labs_lock_and_state(lab_name):
     finally:
         state.remove(lab_name)
     assert runner.lab_lost(lab_name) == f"lab '{lab_name}' was destroyed by another process"
+
+
+def test_a_dry_run_through_the_cli_in_process_leaves_host_commands_running():
+    """`deploy --dry-run` turns host commands off for its own call only: run in-process (tests, the
+    Python API), it left them off, and every later command "succeeded" with no output."""
+    from emulator.deploy import hostcmd
+    assert cli.main(["deploy", "--dry-run", FW]) == 0
+    assert hostcmd.dry_run is False
+    assert hostcmd.run(["echo", "ran"]).stdout == "ran\n"
