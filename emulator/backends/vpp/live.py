@@ -52,8 +52,11 @@ def counters_from(names: list, rx: list, tx: list, drops: list) -> dict[str, dic
     return out
 
 
-def read_stats(sock: str, timeout: float = STATS_TIMEOUT) -> dict[str, dict]:
-    """VPP name -> counters, from the stats segment behind SOCK (raises where it cannot be read)."""
+def read_stats(sock: str, timeout: float = STATS_TIMEOUT, names_by_index: dict | None = None) -> dict[str, dict]:
+    """VPP name -> counters, from the stats segment behind SOCK (raises where it cannot be read).
+    VPP does not rename an interface in the stats segment (a vhost-user interface keeps the name it
+    was created with, VirtualEthernet0/0/0, after it becomes VirtualEthernet0/0/1): `names_by_index`
+    (sw_if_index -> name, from the binary API) names the counters instead."""
     from vpp_papi.vpp_stats import VPPStats
     s = VPPStats(socketname=sock, timeout=timeout)
     s.connect()
@@ -63,7 +66,10 @@ def read_stats(sock: str, timeout: float = STATS_TIMEOUT) -> dict[str, dict]:
             if time.monotonic() > end:
                 raise TimeoutError(f"{sock}: the stats segment stayed busy for {timeout:g} s")
             time.sleep(0.01)
-        return counters_from(s["/if/names"], s["/if/rx"], s["/if/tx"], s["/if/drops"])
+        names = list(s["/if/names"])
+        if names_by_index:
+            names = [names_by_index.get(i, n) for i, n in enumerate(names)]
+        return counters_from(names, s["/if/rx"], s["/if/tx"], s["/if/drops"])
     finally:
         s.disconnect()
 
@@ -73,9 +79,9 @@ def api_dir(vpp: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(vpp))), "share", "vpp", "api", "core")
 
 
-def read_flags(sock: str, apidir: str, timeout: float = STATS_TIMEOUT) -> dict[str, int]:
-    """VPP name -> its status flags (ADMIN_UP, LINK_UP), from sw_interface_dump on the binary API
-    socket SOCK."""
+def read_flags(sock: str, apidir: str, timeout: float = STATS_TIMEOUT) -> dict[int, tuple[str, int]]:
+    """sw_if_index -> (VPP name, its status flags (ADMIN_UP, LINK_UP)), from sw_interface_dump on the
+    binary API socket SOCK."""
     from vpp_papi import VPPApiClient
     files = [p for f in API_FILES if os.path.exists(p := os.path.join(apidir, f + ".api.json"))]
     if not any(f.endswith("/interface.api.json") for f in files):
@@ -83,15 +89,17 @@ def read_flags(sock: str, apidir: str, timeout: float = STATS_TIMEOUT) -> dict[s
     c = VPPApiClient(apifiles=files, server_address=sock, use_socket=True, read_timeout=timeout)
     c.connect(f"emulator-live-{os.getpid()}")
     try:
-        return {i.interface_name: int(i.flags) for i in c.api.sw_interface_dump()}
+        return {int(i.sw_if_index): (i.interface_name, int(i.flags)) for i in c.api.sw_interface_dump()}
     finally:
         c.disconnect()
 
 
 def _from_segment(d: str, vpp: str) -> dict[str, dict]:
-    flags = read_flags(os.path.join(d, "api.sock"), api_dir(vpp))
+    api = read_flags(os.path.join(d, "api.sock"), api_dir(vpp))
+    flags = {name: f for name, f in api.values()}
     out = {}
-    for name, s in read_stats(os.path.join(d, "stats.sock")).items():
+    for name, s in read_stats(os.path.join(d, "stats.sock"),
+                              names_by_index={i: name for i, (name, _f) in api.items()}).items():
         f = flags.get(name, 0)
         out[name] = {"up": bool(f & ADMIN_UP), "link": f & (ADMIN_UP | LINK_UP) == ADMIN_UP | LINK_UP,
                      "stats": s, "source": "stats"}
@@ -130,6 +138,8 @@ def interfaces(lab: str, node: str, st: dict) -> dict:
             "source": row["source"],
             "stats": {k: s.get(k, 0) for k in ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "drops")}}
     return out
+
+
 def inspect_text(st: dict) -> str:
     """`emulator inspect LAB`: each VPP's interfaces, up/down, packets, bytes and drops."""
     from ...ui_text import table
