@@ -369,3 +369,19 @@ def test_destroy_and_the_orphan_scan_read_each_namespace_s_lo_alone(topo, lab_na
         monkeypatch.undo()
         if lab_name in state.list_labs():
             api.destroy(lab_name)
+
+
+def test_destroy_unmounts_what_is_left_mounted_inside_the_labs_own_directory(lab_name):
+    """A deploy that died after mounting its hugetlbfs but before journaling it left a mount point in
+    the lab's directory: destroy said "destroyed" and the lab stayed listed. What is mounted below the
+    lab's own directory is the lab's by its path: it is detached, then the directory goes."""
+    d = state.lab_dir(lab_name)
+    os.makedirs(os.path.join(d, "hugepages"))
+    subprocess.run(["mount", "-t", "tmpfs", "none", os.path.join(d, "hugepages")], check=True)
+    try:
+        api.destroy(lab_name)
+        assert not os.path.exists(d) and lab_name not in state.list_labs()
+        assert os.path.join(d, "hugepages") not in open("/proc/self/mountinfo").read()
+    finally:
+        subprocess.run(["umount", "-l", os.path.join(d, "hugepages")], capture_output=True)
+        state.remove(lab_name)

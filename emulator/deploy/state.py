@@ -196,7 +196,23 @@ def remove(name: str) -> None:
     if os.path.islink(d):   # rmtree would refuse it; the link is all that is ours
         os.unlink(d)
         return
+    _unmount_inside(d)
     shutil.rmtree(d, ignore_errors=True)
+
+
+def _unmount_inside(d: str) -> None:
+    """Detach what is still mounted inside the lab's own directory (its hugetlbfs, after a deploy
+    that died before journaling the mount): rmtree cannot remove a mount point, and the lab would
+    stay listed. Only mount points below `d` qualify: the directory is the lab's by its path."""
+    from .kernel import netns
+    root = os.path.realpath(d) + os.sep
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4] for line in f]
+    except OSError:
+        return
+    for mp in sorted((m for m in points if m.startswith(root)), key=len, reverse=True):
+        netns._libc.umount2(mp.encode(), netns.MNT_DETACH)
 
 
 def now() -> str:
