@@ -57,6 +57,53 @@ def test_pages_another_lab_set_aside_and_has_not_taken_are_not_free(tmp_path, mo
     assert json.loads((tmp_path / "b" / hugepages.LEDGER).read_text())["pages"] == 10
 
 
+def test_a_deployed_labs_ledger_and_its_sized_files_are_not_set_aside(tmp_path, monkeypatch):
+    monkeypatch.setattr(state, "RUN_DIR", str(tmp_path))
+    for lab, status in (("a", "deploying"), ("b", "running"), ("c", None)):
+        (tmp_path / lab / "hugepages").mkdir(parents=True)
+        (tmp_path / lab / hugepages.LEDGER).write_text(json.dumps({"pages": 10}))
+        if status:
+            (tmp_path / lab / "state.json").write_text(json.dumps({"name": lab, "status": status}))
+    # a page file sized but not yet touched: its page is reserved (HugePages_Rsvd), not still set aside
+    with open(tmp_path / "a" / "hugepages" / "rtemap_0", "wb") as f:
+        f.truncate(3 << 20)                                     # 1.5 pages: 2
+    assert hugepages.set_aside(2048) == {"a": 8, "c": 10}       # b is deployed: its processes took theirs
+
+
+def _pool(monkeypatch, tmp_path, before, after):
+    """meminfo before and after the pool is raised; NR_HUGEPAGES a file of our own."""
+    monkeypatch.setattr(state, "RUN_DIR", str(tmp_path))
+    nr = tmp_path / "nr_hugepages"
+    nr.write_text(str(before["total"]))
+    monkeypatch.setattr(hugepages, "NR_HUGEPAGES", str(nr))
+    monkeypatch.setattr(hugepages, "meminfo", lambda: {**(after if nr.read_text() != str(before["total"])
+                                                          else before), "size_kb": 2048})
+    return nr
+
+
+def test_a_reservation_is_judged_by_how_much_the_pool_grew(tmp_path, monkeypatch):
+    """CI: lab b raised the pool by what it lacked and the kernel gave all of it, but lab a's testpmd
+    had mapped one more page meanwhile (counted in Rsvd and in a's ledger): b's second count came
+    out one short and b failed with 'not enough free contiguous memory'."""
+    nr = _pool(monkeypatch, tmp_path, {"total": 96, "free": 90, "reserved": 0},
+               {"total": 192, "free": 185, "reserved": 1})      # b asked for 96 more and got them
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / hugepages.LEDGER).write_text(json.dumps({"pages": 96}))
+    (tmp_path / "b").mkdir()
+    added = []
+    hugepages.check(64, reserve=96, lab="b", on_reserved=added.append)
+    assert nr.read_text() == "192" and added == [96]
+
+
+def test_a_pool_the_kernel_cannot_grow_enough_is_refused_with_the_numbers(tmp_path, monkeypatch):
+    _pool(monkeypatch, tmp_path, {"total": 10, "free": 10, "reserved": 0}, {"total": 30, "free": 30, "reserved": 0})
+    added = []
+    with pytest.raises(EnvironmentProblem) as e:
+        hugepages.check(2, reserve=40, lab="b", on_reserved=added.append)
+    assert "asked the kernel for 30 more hugepages of 2048 kB (40 free), got 20" in str(e.value)
+    assert "hugepages=40" in str(e.value) and added == [20]    # what it did add is journaled, and given back
+
+
 _CHECKER = """
 import json, sys
 from emulator.backends.dpdk import hugepages

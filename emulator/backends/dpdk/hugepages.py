@@ -13,9 +13,12 @@ another lab stay reserved.
 Labs deployed at the same time must not count the same free pages twice: the check and the
 reservation run under one host-wide lock (RUN_DIR/.hugepages.lock), and each lab leaves a ledger
 entry (LAB/hugepages.json: the pages its DPDK processes will take). A later check counts as free
-only what is free minus what other labs set aside and have not taken yet (their ledger pages less
-the pages already allocated in their own hugetlbfs mount), so two concurrent deploys either both
-fit or the second stops up front (exit 3) with the numbers.
+only what is free minus what other labs set aside and have not taken yet: their ledger pages less
+the pages of the files in their own hugetlbfs mount, while they are still deploying (a deployed
+lab's DPDK processes took their memory when they started; OVS-DPDK keeps its memory in memfds,
+outside the mount). While a lab's processes are starting, a page they mapped but have not touched
+yet may be counted twice (in HugePages_Rsvd and in the ledger): the count errs on the side of
+"not free", and a reservation is judged by how much the kernel grew the pool, not by a second count.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import shutil
 from dataclasses import dataclass
 
 from ...deploy import actions as A
-from ...deploy import hostcmd, state, teardown
+from ...deploy import hostcmd, state
 from ...errors import EnvironmentProblem
 
 NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
@@ -88,25 +91,29 @@ def pool_lock():
 
 
 def used_pages(mount: str, size_kb: int) -> int:
-    """Pages allocated in a lab's hugetlbfs mount (hugetlbfs counts a file's allocated pages in st_blocks)."""
+    """Pages taken in a lab's hugetlbfs mount: allocated (hugetlbfs counts them in st_blocks) or
+    sized (a DPDK process sizes a page's file before it maps it: the page is then reserved, in
+    HugePages_Rsvd, and must not also be counted as still set aside)."""
+    page = size_kb * 1024
     used = 0
     try:
         with os.scandir(mount) as it:
             for e in it:
                 try:
-                    used += e.stat(follow_symlinks=False).st_blocks * 512
+                    st = e.stat(follow_symlinks=False)
                 except OSError:
-                    pass
+                    continue
+                used += -(-max(st.st_blocks * 512, st.st_size) // page)
     except OSError:
         return 0
-    return used // (size_kb * 1024)
+    return used
 
 
 def set_aside(size_kb: int, exclude: str | None = None) -> dict[str, int]:
     """Other labs' ledger pages that their DPDK processes have not taken yet: lab -> pages."""
     out = {}
     for lab in state.list_labs():
-        if lab == exclude:
+        if lab == exclude or not _deploying(lab):
             continue
         d = state.lab_dir(lab)
         try:
@@ -118,6 +125,15 @@ def set_aside(size_kb: int, exclude: str | None = None) -> dict[str, int]:
         if left > 0:
             out[lab] = left
     return out
+
+
+def _deploying(lab: str) -> bool:
+    """A lab whose deploy has not finished (no state yet, or status 'deploying')."""
+    try:
+        with open(os.path.join(state.lab_dir(lab), "state.json")) as f:
+            return json.load(f).get("status", "deploying") == "deploying"
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def check(need_mb: int, reserve: int | None = None, what: str = "", on_reserved=None,
@@ -151,16 +167,17 @@ def _check_locked(need_mb, reserve, what, on_reserved, lab) -> dict:
         except OSError as e:
             raise EnvironmentProblem(f"cannot reserve hugepages (writing {target} to {NR_HUGEPAGES}: "
                                      f"{e.strerror})") from None
-        before = info["total"]
+        before, asked = info["total"], want - avail
         info = meminfo()
-        if on_reserved and info["total"] > before:
-            on_reserved(info["total"] - before)
-        avail = max(0, info["free"] - info["reserved"] - held)
-        if avail < want:
+        grown = max(0, info["total"] - before)
+        if on_reserved and grown:
+            on_reserved(grown)
+        if grown < asked:   # judged by the pool's growth: pages other labs take meanwhile do not count
             raise EnvironmentProblem(
-                f"asked the kernel for {want} free hugepages of {info['size_kb']} kB, got {avail} "
+                f"asked the kernel for {asked} more hugepages of {info['size_kb']} kB ({want} free), got {grown} "
                 f"(vm.nr_hugepages is {info['total']}{_held_text(others)}): not enough free contiguous "
-                f"memory; free some memory, or reserve at boot (kernel parameter hugepages={want + held})")
+                f"memory; free some memory, or reserve at boot (kernel parameter hugepages={before + asked})")
+        avail += grown
     if avail < need:
         size = info["size_kb"]
         raise EnvironmentProblem(
