@@ -1,23 +1,18 @@
 """NSM's VPP forwarder and VPP endpoints with real VPP processes (at most two at once).
 
-VPP comes from EMULATOR_VPP (make test points it at ../shared/vpp) or PATH; without it these tests
-skip with the reason, except where EMULATOR_REQUIRE_VPP=1 (CI): there they fail."""
+Where VPP comes from and when these tests skip: tests/vpp_helpers.py."""
 import os
 import time
 
 import pytest
 
 from emulator import lab as api
-from emulator.backends.vpp import find
 from emulator.deploy import state
 from emulator.errors import DeployError
 from emulator.scenario.steps import RunContext, get as get_step
+from vpp_helpers import vpp_marks, vpp_pids
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
-
-_MISSING = find.missing()
-if _MISSING and os.environ.get("EMULATOR_REQUIRE_VPP") != "1":
-    pytestmark.append(pytest.mark.skip(reason=_MISSING))
+pytestmark = vpp_marks()
 
 SERVICE = """
 name: {lab}
@@ -47,20 +42,6 @@ FIREWALL = """
 def chain_step(lab_name, tmp_path, **args):
     ctx = RunContext(lab=lab_name, state=state.read_state(lab_name), artifacts_dir=str(tmp_path))
     return get_step("nsm_chain").run(ctx, args).measurements
-
-
-def vpp_pids(lab):
-    d = os.path.join("/run/emulator", lab, "vpp") + "/"
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/cmdline", "rb") as f:
-                    if d.encode() in f.read():
-                        out.append(int(p))
-            except OSError:
-                pass
-    return out
 
 
 def test_kernel_client_through_vpp_forwarder_to_kernel_endpoint(topo, lab_name, tmp_path):

@@ -1,7 +1,6 @@
 """vpp nodes with real VPP processes (at most two at once, each polling with sleeps).
 
-VPP comes from EMULATOR_VPP (make test points it at ../shared/vpp) or PATH; without it these tests
-skip with the reason, except where EMULATOR_REQUIRE_VPP=1 (CI): there they fail."""
+Where VPP comes from and when these tests skip: tests/vpp_helpers.py."""
 import os
 import re
 import signal
@@ -15,12 +14,9 @@ from emulator import lab as api
 from emulator import names
 from emulator.backends.vpp import config, find
 from emulator.errors import DeployError
+from vpp_helpers import vpp_marks, vpp_pids
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
-
-_MISSING = find.missing()
-if _MISSING and os.environ.get("EMULATOR_REQUIRE_VPP") != "1":
-    pytestmark.append(pytest.mark.skip(reason=_MISSING))
+pytestmark = vpp_marks()
 
 ROUTER = """
 name: {lab}
@@ -40,22 +36,6 @@ links:
 def ping(lab, node, addr, n=3, interval="0.2"):
     r = api.exec_in(lab, node, ["ping", "-c", str(n), "-i", interval, "-W", "1", addr], timeout=30)
     return r.returncode, r.stdout
-
-
-def vpp_pids(lab):
-    """PIDs of VPPs started with a startup.conf under this lab's directory."""
-    d = os.path.join("/run/emulator", lab, "vpp") + "/"
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/cmdline", "rb") as f:
-                    argv = f.read().decode(errors="replace").split("\0")
-            except OSError:
-                continue
-            if any(a.startswith(d) for a in argv):
-                out.append(int(p))
-    return out
 
 
 def leftovers(lab, nodes):
