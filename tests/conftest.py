@@ -82,6 +82,28 @@ def topo(tmp_path, lab_name):
     return make
 
 
+# two bridges in a row, hosts a and b on sw1, c on sw2 (addresses from the default pool)
+LAN = """
+name: {lab}
+nodes:
+  sw1: {kind: bridge}
+  sw2: {kind: bridge}
+  a: {kind: host}
+  b: {kind: host}
+  c: {kind: host}
+links:
+  - [a, sw1]
+  - [b, sw1]
+  - [sw1, sw2]
+  - [c, sw2]
+"""
+
+
+def addr(st, node, ifname="eth0"):
+    """The first address (without its prefix length) of NODE:IFNAME in a deployed lab's state."""
+    return st["nodes"][node]["interfaces"][ifname]["addresses"][0].split("/")[0]
+
+
 def compile_text(text: str):
     return api.compile(load_text(textwrap.dedent(text), "test.yaml"), check_host=False)
 

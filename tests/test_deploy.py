@@ -12,6 +12,7 @@ from emulator import lab as api
 from emulator.deploy import state
 from emulator.errors import DeployError, LabError, TopologyError
 from emulator.deploy.kernel import netns
+from conftest import LAN, addr
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
 
@@ -31,29 +32,10 @@ links:
   - [fw:eth1, server:eth0]
 """
 
-LAN = """
-name: {lab}
-nodes:
-  sw1: {kind: bridge}
-  sw2: {kind: bridge}
-  a: {kind: host}
-  b: {kind: host}
-  c: {kind: host}
-links:
-  - [a, sw1]
-  - [b, sw1]
-  - [sw1, sw2]
-  - [c, sw2]
-"""
-
 
 def run_cli(*args, timeout=120, **kw):
     return subprocess.run([sys.executable, "-m", "emulator", *args], capture_output=True, text=True,
                           timeout=timeout, **kw)
-
-
-def addr(st, node, ifname="eth0"):
-    return st["nodes"][node]["interfaces"][ifname]["addresses"][0].split("/")[0]
 
 
 def test_routed_chain_pings_end_to_end_and_destroys_cleanly(topo, lab_name):

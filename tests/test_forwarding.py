@@ -10,23 +10,9 @@ from emulator.deploy import ready
 from emulator.errors import DeployError
 from emulator.deploy.kernel import netlink
 from emulator.core.loader import load_text
+from conftest import LAN, addr
 
 ROOT = Path(__file__).resolve().parent.parent
-
-LAN = """
-name: {lab}
-nodes:
-  sw1: {kind: bridge}
-  sw2: {kind: bridge}
-  a: {kind: host}
-  b: {kind: host}
-  c: {kind: host}
-links:
-  - [a, sw1]
-  - [b, sw1]
-  - [sw1, sw2]
-  - [c, sw2]
-"""
 
 RING = """
 name: {lab}
@@ -43,10 +29,6 @@ links:
   - [a, s1]
   - [b, s3]
 """
-
-
-def addr(st, node):
-    return st["nodes"][node]["interfaces"]["eth0"]["addresses"][0].split("/")[0]
 
 
 def bridge_ports(st):
