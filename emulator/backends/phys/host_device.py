@@ -22,6 +22,7 @@ from ...deploy import actions as A
 from ...deploy.kernel import devices
 from ...errors import DeployError
 from . import preflight
+from .nodedev import NodeDevice
 
 OP = "host-device"
 HOST_INTERFACE = {"type": "string", "minLength": 1, "maxLength": 15, "pattern": "^(?!\\.\\.?$)[^\\s/:%]+$",
@@ -55,23 +56,14 @@ class HostDevice(EndpointType):
         return check_host_devices(lab, ep)
 
     def plan(self, lab, ep):
-        i = ep.iface
-        return [preflight.Check(what=OP, device=ep.host_interface, lab=lab.name, force=bool(ep.props.get("force")),
-                                label=ep.label),
-                MoveDevice(netns=i.netns, lab=lab.name, host_device=ep.host_interface, device=i.device,
-                           index=i.index, mtu=i.mtu, mac=i.mac, label=ep.label)]
+        return [preflight.check_of(lab, ep, OP), MoveDevice.of(ep, lab=lab.name, host_device=ep.host_interface)]
 
 
 @dataclass
-class MoveDevice(A.Action):
+class MoveDevice(NodeDevice):
     """Move a host device into a lab namespace as DEVICE with the planned ifindex INDEX."""
     lab: str = ""
     host_device: str = ""
-    device: str = ""
-    index: int = 0
-    mtu: int | None = None
-    mac: str | None = None
-    label: str = ""
     _moved: devices.Moved | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):

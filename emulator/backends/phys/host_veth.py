@@ -23,6 +23,7 @@ from ...deploy.kernel import netlink
 from ...errors import DeployError
 from . import preflight
 from .host_device import HOST_INTERFACE
+from .nodedev import NodeDevice
 
 OP = "host-veth"
 
@@ -53,23 +54,16 @@ class HostVeth(EndpointType):
         return problems
 
     def plan(self, lab, ep):
-        i = ep.iface
-        return [preflight.Check(what=OP, device=ep.host_interface, lab=lab.name, label=ep.label),
-                CreateHostVeth(netns=i.netns, lab=lab.name, host_device=ep.host_interface, device=i.device,
-                               index=i.index, mtu=i.mtu, mac=i.mac,
-                               host_ip=[str(a) for a in ep.props.get("host-ip") or []], label=ep.label)]
+        return [preflight.check_of(lab, ep, OP),
+                CreateHostVeth.of(ep, lab=lab.name, host_device=ep.host_interface,
+                                  host_ip=[str(a) for a in ep.props.get("host-ip") or []])]
 
 
 @dataclass
-class CreateHostVeth(A.Action):
+class CreateHostVeth(NodeDevice):
     lab: str = ""
     host_device: str = ""
-    device: str = ""
-    index: int = 0
-    mtu: int | None = None
-    mac: str | None = None
     host_ip: list = None  # type: ignore[assignment]
-    label: str = ""
 
     def __post_init__(self):
         self.phase, self.batch = A.LINKS, OP

@@ -23,6 +23,7 @@ from ...deploy.kernel import netns
 from ...errors import DeployError
 from . import preflight
 from .host_device import HOST_INTERFACE, check_host_devices
+from .nodedev import NodeDevice
 
 MACVLAN_MODES = ("bridge", "private", "vepa", "passthru", "source")
 IPVLAN_MODES = ("l2", "l3", "l3s")
@@ -40,11 +41,9 @@ class Macvlan(EndpointType):
         return check_host_devices(lab, ep)
 
     def plan(self, lab, ep):
-        i = ep.iface
-        return [preflight.Check(what=self.name, device=ep.host_interface, lab=lab.name, label=ep.label),
-                CreateOnParent(netns=i.netns, kind=self.name, parent=ep.host_interface,
-                               mode=str(ep.props.get("mode", self.default_mode)), device=i.device, index=i.index,
-                               mtu=i.mtu, mac=i.mac, label=ep.label)]
+        return [preflight.check_of(lab, ep, self.name),
+                CreateOnParent.of(ep, kind=self.name, parent=ep.host_interface,
+                                  mode=str(ep.props.get("mode", self.default_mode)))]
 
 
 class Ipvlan(Macvlan):
@@ -56,16 +55,11 @@ class Ipvlan(Macvlan):
 
 
 @dataclass
-class CreateOnParent(A.Action):
+class CreateOnParent(NodeDevice):
     """ip link add DEVICE index INDEX link PARENT netns NETNS type macvlan|ipvlan mode MODE"""
     kind: str = "macvlan"
     parent: str = ""
     mode: str = ""
-    device: str = ""
-    index: int = 0
-    mtu: int | None = None
-    mac: str | None = None
-    label: str = ""
 
     def __post_init__(self):
         self.phase, self.batch = A.LINKS, "phys-" + self.kind

@@ -57,10 +57,8 @@ class PciDevice(EndpointType):
     def plan(self, lab, ep):
         from .sriov import SYSFS_ROOT
         pci = self.pci_address(lab, ep)
-        label = ep.label
-        return [preflight.Check(what=OP, device=pci, lab=lab.name, force=bool(ep.props.get("force")),
-                                label=label, vfio=True, sysfs_root=SYSFS_ROOT),
-                BindVfio(lab=lab.name, pci=pci, label=label, sysfs_root=SYSFS_ROOT)]
+        return [preflight.check_of(lab, ep, OP, device=pci, vfio=True, sysfs_root=SYSFS_ROOT),
+                BindVfio(lab=lab.name, pci=pci, label=ep.label, sysfs_root=SYSFS_ROOT)]
 
 
 def get_pci(ep, lab) -> str | None:

@@ -51,6 +51,13 @@ class Check(A.Action):
                                      + "\n  ".join(problems))
 
 
+def check_of(lab, ep, what: str, **kw) -> Check:
+    """The Check of endpoint EP of LAB (of type WHAT) with its `force` and KW, for the host device it
+    takes: KW's `device`, else its `host-interface`."""
+    kw.setdefault("device", ep.host_interface)
+    return Check(what=what, lab=lab.name, force=bool(ep.props.get("force")), label=ep.label, **kw)
+
+
 def host_links() -> dict[str, dict]:
     """The host namespace's devices by name: index, alias, master, kind."""
     out = {}

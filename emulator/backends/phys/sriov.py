@@ -38,6 +38,7 @@ from ...deploy.kernel import devices
 from ...errors import DeployError
 from . import preflight
 from .host_device import HOST_INTERFACE
+from .nodedev import NodeDevice
 from .sysfs import VF, VFIO, Sysfs, SysfsError, pick_vf
 
 SYSFS_ROOT = os.environ.get("EMULATOR_SYSFS_ROOT", "/")   # tests point it at a fixture tree
@@ -112,17 +113,14 @@ class SriovVf(EndpointType):
         return sum(1 for e in lab.endpoints if e.type == self.name and e.props.get("pf") == pf)
 
     def plan(self, lab, ep):
-        i, pr = ep.iface, ep.props
+        pr = ep.props
         vfio = pr.get("driver") == VFIO
         vfs = wanted_vfs(lab, pr["pf"])   # one count per PF: raising it again would remove the VFs taken
-        return [preflight.Check(what=self.name, device=pr["pf"], lab=lab.name, force=bool(pr.get("force")),
-                                label=ep.label, vfs=vfs or (pr.get("vf", 0) + 1), vfio=vfio, sysfs_root=SYSFS_ROOT,
-                                needed=self.needed(lab, pr["pf"])),
-                AttachVf(netns=i.netns, lab=lab.name, pf=pr["pf"], vfs=vfs, vf=pr.get("vf"), vfio=vfio,
-                         pci=vf_addresses(lab).get(ep.id),
-                         device=i.device, index=i.index, mac=i.mac, mtu=i.mtu, vlan=pr.get("vlan"),
-                         trust=pr.get("trust"), spoofchk=pr.get("spoofchk"), max_tx_rate=pr.get("max_tx_rate"),
-                         label=ep.label, sysfs_root=SYSFS_ROOT)]
+        return [preflight.check_of(lab, ep, self.name, device=pr["pf"], vfs=vfs or (pr.get("vf", 0) + 1), vfio=vfio,
+                                   sysfs_root=SYSFS_ROOT, needed=self.needed(lab, pr["pf"])),
+                AttachVf.of(ep, lab=lab.name, pf=pr["pf"], vfs=vfs, vf=pr.get("vf"), vfio=vfio,
+                            pci=vf_addresses(lab).get(ep.id), vlan=pr.get("vlan"), trust=pr.get("trust"),
+                            spoofchk=pr.get("spoofchk"), max_tx_rate=pr.get("max_tx_rate"), sysfs_root=SYSFS_ROOT)]
 
 
 def unknown_address(ep) -> str:
@@ -248,22 +246,17 @@ def taken_vfs(own: str) -> set[str]:
 
 
 @dataclass
-class AttachVf(A.Action):
+class AttachVf(NodeDevice):
     lab: str = ""
     pf: str = ""
     vfs: int = 0
     vf: int | None = None
     vfio: bool = False
     pci: str | None = None      # the VF planned for this link (vf_addresses); None: picked at deploy
-    device: str = ""
-    index: int = 0
-    mac: str | None = None
-    mtu: int | None = None
     vlan: int | None = None
     trust: bool | None = None
     spoofchk: bool | None = None
     max_tx_rate: int | None = None
-    label: str = ""
     sysfs_root: str = "/"
 
     def __post_init__(self):
