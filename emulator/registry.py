@@ -111,6 +111,7 @@ class Registries:
         self.inspect_hooks: list = []   # fn(state) -> text for `emulator inspect LAB`, or ""
         self.link_loss_hooks: list = []   # fn(state) -> {"a:if -> b:if": {sent, received, lost}}: live (SRv6)
         self.plan_hooks: list = []      # fn(lab) -> actions added to the plan (eBPF's preflight)
+        self.srv6_kinds: dict = {}      # kind -> fn(raw node) -> bool: which nodes are SRv6 routers (srv6, vpp)
         self.node_properties: dict = {}  # field -> (schema, kinds): node fields a backend adds to kinds (vnf:)
         self.loaded: list[str] = []     # backends registered, in order ("" first: the core's own)
         self.cache: dict = {}           # what is derived from them (compiled schema validators)

@@ -115,6 +115,16 @@ class LinkCounters(A.Action):
             raise DeployError(f"SRv6 link counters: {e}") from None
 
 
+def lab_actions(lab: Lab, node: Node) -> list:
+    """The lab's SRv6 state file and link counters, planned by one SRv6 router (the first by name,
+    whatever its kind: a vpp router's driver calls this too)."""
+    c = core(lab)
+    if node.name != min(c.model.routers):
+        return []
+    return [WriteSrv6State(lab=lab.name, data=state_dict(lab, c)),
+            LinkCounters(lab=lab.name, ends=[[i.key, i.netns, i.device] for pair in counted_links(lab) for i in pair])]
+
+
 class Srv6RouterDriver(RouterDriver):
     kind = spec.KIND
     summary = "a router with an SRv6 locator and SIDs (seg6local), and the headend of its SRv6 policies (seg6)"
@@ -167,11 +177,7 @@ class Srv6RouterDriver(RouterDriver):
                 if pol.src:
                     rules += [(pol.family, r) for r in routes.rule_lines(pol, source_addrs(lab, pol))]
         acts.append(routes.Seg6Routes(netns=node.netns, routes=lines, label=node.name, rules=rules))
-        if node.name == min(c.model.routers):
-            acts.append(WriteSrv6State(lab=lab.name, data=state_dict(lab, c)))
-            acts.append(LinkCounters(lab=lab.name, ends=[[i.key, i.netns, i.device] for pair in
-                                                         counted_links(lab) for i in pair]))
-        return acts
+        return acts + lab_actions(lab, node)
 
     def check_host(self, lab: Lab, src) -> list:
         """Issues for what this kernel cannot do (probed once per behaviour), at the first place used.
@@ -181,10 +187,13 @@ class Srv6RouterDriver(RouterDriver):
         c = core(lab)
         used: dict[str, tuple] = {}
         for r in c.model.routers.values():
+            if lab.nodes[r.name].kind != spec.KIND:   # another kind's SIDs (vpp) are not the kernel's
+                continue
             for s in r.sids.values():
                 used.setdefault(s.behaviour, s.path + (("behaviour",) if s.name != "end" else ()))
         for p in c.model.policies.values():
-            used.setdefault(p.mode, p.path + ("mode",))
+            if lab.nodes[p.headend].kind == spec.KIND:
+                used.setdefault(p.mode, p.path + ("mode",))
         issues = []
         for what, path in used.items():
             ok, why = routes.probe(what)

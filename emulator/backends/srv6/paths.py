@@ -7,7 +7,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ...core.model import Interface, Lab
-from .spec import KIND, Model, Policy, Sid
+from .spec import Model, Policy, Sid
 
 
 @dataclass
@@ -51,7 +51,7 @@ def core(lab: Lab, model: Model) -> Core:
         c.adj[name] = []
     for link in lab.links:
         a, b = link.a, link.b
-        if lab.nodes[a.node].kind != KIND or lab.nodes[b.node].kind != KIND:
+        if a.node not in model.routers or b.node not in model.routers:   # SRv6 routers of any kind
             continue
         net = next(subnets)
         aa, ba = net.network_address + 1, net.network_address + 2

@@ -134,6 +134,16 @@ class Model:
                                       "labels": [s.label for s in p.segments]} for p in self.policies.values()}}
 
 
+def is_router(rn: dict) -> bool:
+    """Whether a node (its raw mapping) is an SRv6 router: kind srv6-router, or a node of a kind another
+    backend declares in the registry's srv6_kinds (kind -> predicate): a vpp node with a locator."""
+    if rn.get("kind") == KIND:
+        return True
+    from ... import registry
+    pred = registry.active().srv6_kinds.get(rn.get("kind"))
+    return bool(pred and pred(rn))
+
+
 def build(nodes: dict, srv6: dict | None) -> tuple[Model, list[tuple[tuple, str, str | None]]]:
     """NODES: name -> raw node mapping (kind, locator, sids); SRV6: the top-level srv6: mapping."""
     m = Model(link_prefix=(srv6 or {}).get("link_prefix", LINK_PREFIX))
@@ -147,11 +157,11 @@ def build(nodes: dict, srv6: dict | None) -> tuple[Model, list[tuple[tuple, str,
         problems.append((("srv6", "link_prefix"), f"not an IPv6 prefix: {e}", "e.g. fd00:5::/48"))
     locators: list[tuple[ipaddress.IPv6Network, str]] = []
     for name, rn in nodes.items():
-        if rn.get("kind") != KIND:
+        if not isinstance(rn, dict) or not is_router(rn):
             continue
         path = ("nodes", name)
         if "locator" not in rn:
-            problems.append((path, f"srv6-router '{name}' has no locator", "add e.g. locator: fc00:0:1::/48"))
+            problems.append((path, f"{rn.get('kind')} '{name}' has no locator", "add e.g. locator: fc00:0:1::/48"))
             continue
         try:
             loc = ipaddress.ip_network(rn["locator"], strict=True)
@@ -222,7 +232,7 @@ def _check_nh(nodes: dict, sid: Sid, nh_kind: str) -> list:
         pass
     if sid.nh not in nodes:
         return [(path, f"nh names '{sid.nh}', which is neither an address nor a node", None)]
-    if sid.behaviour == "End.X" and nodes[sid.nh].get("kind") != KIND:
+    if sid.behaviour == "End.X" and not is_router(nodes[sid.nh]):
         return [(path, f"End.X goes to a neighbouring srv6-router; '{sid.nh}' is a {nodes[sid.nh].get('kind')}", None)]
     return []
 

@@ -86,6 +86,9 @@ class Srv6Policy(Step):
         pol = m.policies.get(a["policy"])
         if pol is None:
             return [(("policy",), f"no SRv6 policy '{a['policy']}' (policies: {', '.join(m.policies) or 'none'})")]
+        if lab.nodes[pol.headend].kind != spec.KIND:
+            return [(("policy",), f"policy '{pol.name}' has a {lab.nodes[pol.headend].kind} headend "
+                                  f"('{pol.headend}'): a new segment list at run time needs an srv6-router headend")]
         nodes = {n.name: {"kind": n.kind} for n in lab.nodes.values()}
         _, problems = spec._policy(m, nodes, pol.name, {"headend": pol.headend, "to": pol.to,
                                                          "segments": a["segments"], "mode": pol.mode})

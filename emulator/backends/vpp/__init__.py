@@ -7,10 +7,11 @@
     driver.py    the `vpp` kind
     live.py      interface state and counters for `inspect`
     vcl.py       the `vcl_iperf3` step: iperf3 on VPP's host stack through VCL's LD_PRELOAD library
+    srv6.py      SRv6 on a vpp router: the srv6 backend's locator, SIDs and policies as VPP commands
 """
 from __future__ import annotations
 
-REQUIRES = ("host", "dpdk")   # the interface schema of hosts; memif sockets of the dpdk backend
+REQUIRES = ("host", "dpdk", "srv6")   # hosts' interface schema; dpdk's memif sockets; srv6's locators
 
 #: what this backend's actions journal (each has an undo handler registered below)
 UNDO_OPS = ("vpp", "vpp-pid")
@@ -23,6 +24,9 @@ def register(regs) -> None:
     for lt in links.LINK_TYPES:
         regs.link_types.register(lt())
     regs.expand_hooks.append(where_hook)
+    from . import srv6
+    regs.srv6_kinds["vpp"] = srv6.is_router    # a vpp router with a locator is an SRv6 router
+    regs.expand_hooks.append(srv6.expand)
     from ... import registry
     regs.inspect_hooks.append(registry.lazy(f"{__name__}.live:inspect_text"))   # each VPP's interfaces and counters
     regs.steps.register_lazy("vcl_iperf3", f"{__name__}.vcl:VclIperf3")

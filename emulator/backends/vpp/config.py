@@ -133,6 +133,8 @@ def role_commands(lab, node) -> list[tuple[str, tuple]]:
             cmd = f"ip route add {to}" + (f" via {r.via}" if r.via else "")
             cmd += f" {name[r.dev]}" if r.dev else ""
             out.append((cmd, r.path))
+        from .srv6 import commands as srv6_commands
+        out += srv6_commands(lab, node, name)   # locator routes, SIDs, policies (a vpp SRv6 router)
     elif mode == "xconnect":
         a, b = (name[i.name] for i in ifs)
         if p.get("nsim") is None:   # with nsim, its cross-connect joins them

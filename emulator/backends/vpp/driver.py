@@ -20,6 +20,7 @@ from ...core.model import node_netns
 from ...deploy import actions as A
 from ...deploy import hostcmd, state
 from ..host.driver import NAMESPACE_NODE_PROPERTIES
+from ..srv6 import spec as srv6_spec
 from . import config, find
 
 MAX_SOCK = 107
@@ -80,6 +81,7 @@ class VppDriver(Driver):
                       "description": "CPU of VPP's main thread (default: the lab's VPPs take the CPUs in turn)"},
         "host_stack": {"type": "boolean", "description": "VPP's host stack for programs run with VCL's LD_PRELOAD "
                                                         "library (session enable use-app-socket-api; the vcl_iperf3 step)"},
+        **srv6_spec.NODE_PROPERTIES,   # an SRv6 router in mode router (srv6.py)
         "poll_sleep_usec": {"type": "integer", "minimum": 0, "maximum": 100000,
                             "description": "how long VPP sleeps when idle (default 100: several VPPs share 2 cores)"},
     }
@@ -99,6 +101,12 @@ class VppDriver(Driver):
                 problems.append((("interfaces", name, "ip"), f"a vpp node in mode {mode} takes no addresses",
                                  "use mode: router, or give the addresses to the hosts around it"))
         problems += _nsim_problems(node.props.get("nsim"))
+        from .srv6 import is_router
+        if is_router(raw):
+            if lab.ipv6 == "off":
+                problems.append(((), "a vpp SRv6 router needs IPv6, which this topology turns off (ipv6: off)",
+                                 "remove ipv6: off"))
+            lab.ipv6 = "on"
         sock = os.path.join(config.run_dir(lab.name, node.name), "stats.sock")
         if len(sock) > MAX_SOCK:
             problems.append(((), f"VPP's socket path {sock} is longer than {MAX_SOCK} bytes",
@@ -124,12 +132,17 @@ class VppDriver(Driver):
             line, col = src.where(node.path + ("mode",)) if src else (None, None)
             raise TopologyError([Issue(node.path + ("mode",), problem, "link it to exactly two nodes, or use "
                                        "mode: bridge", getattr(src, "file", lab.file), line, col)])
+        from . import srv6
+        srv6.prepare(lab, node)   # its SRv6 core link addresses, before the commands that set them
         cmds = config.create_commands(lab, node) + config.role_commands(lab, node)
         ifs = config.ports(node)
         acts.append(_start(lab, node, [(c, _where(src, lab.file, p)) for c, p in cmds],
                            [f"{i.name}: {config.vpp_ifname(lab, i)} ({config.link_note(lab, i)})" for i in ifs],
                            {config.vpp_ifname(lab, i): i.name for i in ifs},
                            _where(src, lab.file, node.path, key=True)))
+        if node.name in srv6._core(lab).model.routers:
+            from ..srv6.driver import lab_actions
+            acts += lab_actions(lab, node)   # srv6.json and link counters, when it is the first SRv6 router
         return acts
 
     def plan_port(self, lab, node, iface):

@@ -1,0 +1,135 @@
+"""SRv6 on a vpp router: the same `locator:` and `sids:` as an srv6-router (emulator/backends/srv6/),
+and the headend of the policies that name it, as VPP CLI commands, each with its YAML path:
+
+    set interface ip address IF ADDR/64     its links to other SRv6 routers (srv6.link_prefix, as theirs)
+    ip route add LOCATOR via PEER IF        every other router's locator, along the shortest path
+    set sr encaps source addr END-SID       the outer source address of what it encapsulates
+    sr localsid address SID behavior end | end.x IF NH6 | end.dx4 IF NH4 | end.dx6 IF NH6 | end.dt4 0 | end.dt6 0
+    sr policy add bsid BSID next SEG1 next SEG2 ... encap|insert     a policy it is the headend of
+    sr steer l3 TO via bsid BSID            the policy's traffic into it
+
+A policy's binding SID (BSID) is one of the headend's locator's last addresses (the first policy the
+last address), skipping its SIDs. VPP has no End.DT46 and steers by destination only (no `from:`):
+both are refused at their line. The srv6 backend knows a vpp node is an SRv6 router through the
+registry's `srv6_kinds` (is_router below).
+"""
+from __future__ import annotations
+
+import ipaddress
+
+from ...errors import TopologyError
+from ..srv6 import spec
+
+#: the behaviours VPP's libvnet has, as its CLI names them
+BEHAVIOURS = {"End": "end", "End.X": "end.x", "End.DX4": "end.dx4", "End.DX6": "end.dx6",
+              "End.DT4": "end.dt4", "End.DT6": "end.dt6"}
+FIB_MAIN = 0   # End.DT4/End.DT6 look the inner packet up in VPP's default table
+
+
+def is_router(rn: dict) -> bool:
+    """A vpp node is an SRv6 router when it routes (mode router, the default) and has a locator or SIDs."""
+    return rn.get("mode", "router") == "router" and ("locator" in rn or "sids" in rn)
+
+
+def expand(raw: dict, src):
+    """Located refusals of what the srv6 schema allows and VPP cannot do; the raw topology is unchanged."""
+    nodes = raw.get("nodes") if isinstance(raw, dict) else None
+    if not isinstance(nodes, dict):
+        return raw, src, []
+    problems = []
+    for name, rn in nodes.items():
+        if not isinstance(rn, dict) or rn.get("kind") != "vpp":
+            continue
+        mode = rn.get("mode", "router")
+        if mode != "router":
+            problems += [(("nodes", name, f), f"a vpp node in mode {mode} is not an SRv6 router: it takes no {f}",
+                          "use mode: router (the default)") for f in ("locator", "sids") if f in rn]
+            continue
+        for sname, rs in (rn.get("sids") or {}).items():
+            beh = rs.get("behaviour") if isinstance(rs, dict) else None
+            if beh in spec.BEHAVIOURS and beh not in BEHAVIOURS:
+                problems.append((("nodes", name, "sids", sname, "behaviour"),
+                                 f"VPP has no SRv6 behaviour {beh}",
+                                 "a vpp router's SIDs: " + ", ".join(BEHAVIOURS)
+                                 + (" (End.DT4 for IPv4, End.DT6 for IPv6)" if beh == "End.DT46" else "")))
+    for pname, rp in (((raw.get("srv6") or {}).get("policies") or {}).items()):
+        he = nodes.get(rp.get("headend")) if isinstance(rp, dict) else None
+        if isinstance(he, dict) and he.get("kind") == "vpp" and "from" in rp:
+            problems.append((("srv6", "policies", pname, "from"),
+                             f"the headend '{rp['headend']}' is a vpp router, which steers traffic by its "
+                             "destination only (sr steer l3), not by the node it comes from",
+                             "leave from: out, or make the headend an srv6-router"))
+    if problems:
+        raise TopologyError([src.issue(p, m, h) for p, m, h in problems])
+    return raw, src, []
+
+
+def _core(lab):
+    from ..srv6 import driver
+    return driver.core(lab)
+
+
+def prepare(lab, node) -> None:
+    """The node's addresses on its links to other SRv6 routers (before its commands are made)."""
+    c = _core(lab)
+    if node.name not in c.model.routers:
+        return
+    for iface in node.interfaces.values():
+        a = c.addrs.get(iface.key)
+        if a and a not in iface.addresses:
+            iface.addresses.append(a)
+
+
+def bsids(lab, node) -> dict[str, str]:
+    """policy name -> its binding SID, for the policies NODE is the headend of."""
+    c = _core(lab)
+    r = c.model.routers[node.name]
+    used = {s.addr for s in r.sids.values()}
+    addr = ipaddress.ip_network(r.locator).broadcast_address
+    out = {}
+    for pol in c.model.policies.values():
+        if pol.headend == node.name:
+            while str(addr) in used:
+                addr -= 1
+            out[pol.name] = str(addr)
+            addr -= 1
+    return out
+
+
+def commands(lab, node, name: dict) -> list[tuple[str, tuple]]:
+    """The SRv6 commands of a vpp router (NAME: the node's interface -> VPP's name of it); [] for a
+    vpp node that is not an SRv6 router."""
+    from ..srv6 import paths
+    from ...errors import DeployError
+    c = _core(lab)
+    r = c.model.routers.get(node.name)
+    if r is None:
+        return []
+    loc = node.path + ("locator",)
+    out = []
+    for (src, dst), adj in sorted(c.first_hop.items()):
+        if src == node.name and dst != src:
+            out.append((f"ip route add {c.model.routers[dst].locator} via {adj.peer_addr} {name[adj.iface.name]}", loc))
+    out.append((f"set sr encaps source addr {r.sids['end'].addr}", loc))
+    for sid in r.sids.values():
+        args = ""
+        try:
+            if sid.behaviour == "End.X":
+                adj = paths.end_x_adj(c, sid)
+                args = f" {name[adj.iface.name]} {adj.peer_addr}"
+            elif sid.behaviour in ("End.DX4", "End.DX6"):
+                nh, iface = paths.next_hop(lab, node.name, sid.nh, 4 if sid.behaviour == "End.DX4" else 6)
+                args = f" {name[iface.name]} {nh}"
+            elif sid.behaviour in ("End.DT4", "End.DT6"):
+                args = f" {FIB_MAIN}"
+        except paths.PathError as e:
+            raise DeployError(f"SRv6: {e}") from None
+        out.append((f"sr localsid address {sid.addr} behavior {BEHAVIOURS[sid.behaviour]}{args}",
+                    sid.path + (("behaviour",) if sid.name != "end" else ())))
+    for pname, bsid in bsids(lab, node).items():
+        pol = c.model.policies[pname]
+        nexts = " ".join(f"next {s.addr}" for s in pol.segments)
+        out.append((f"sr policy add bsid {bsid} {nexts} {'encap' if pol.mode == 'encap' else 'insert'}",
+                    pol.path + ("segments",)))
+        out.append((f"sr steer l3 {pol.to} via bsid {bsid}", pol.path + ("to",)))
+    return out
