@@ -34,6 +34,7 @@ REACH = {
     "frr-ospf": [("h1", "10.1.1.1"), ("r1", "10.0.12.2")],   # direct neighbours: OSPF's routes are scenarios/frr-ospf.yaml's
     "srv6-te": [("h1", "10.2.0.2"), ("h2", "10.1.0.2")],   # IPv4 over SRv6 policies (emulator/backends/srv6/)
     "vpp-nsim": [("client", "10.0.0.2")],             # through VPP's nsim (needs VPP: tests/test_vpp.py)
+    "vpp-srv6": [("h1", "10.2.0.2"), ("h2", "10.1.0.2")],   # SRv6 through a vpp router and kernel ones
     "nsm-2s2c": [("client", "172.16.22.2")],         # NSM's VPP forwarder (TAP: veth + af_packet here)
     "nsm-3s1c": [("client", "172.16.32.2")],         # VPP forwarder + a VPP firewall NSE on memif
     "nsm-2s2c-user-app": [("client", "172.16.23.2")],   # VPP forwarder, a user-space frame forwarder NSE
@@ -86,7 +87,7 @@ def test_example_deploys_and_carries_traffic(path, lab_name):
     api.deploy(_renamed(path, lab_name))
     try:
         for src, dst in REACH[name]:
-            if name in NEED_VPP:   # a VPP router drops the packet that makes it resolve its neighbour (ARP)
+            if name in NEED_VPP or name == "vpp-srv6":   # a VPP router drops the packet that makes it resolve its neighbour (ARP)
                 api.ping(lab_name, src, dst, count=1, timeout=1)
             assert api.ping(lab_name, src, dst, count=1, timeout=3), f"{name}: {src} -> {dst}"
         if name == "1s2c-iptables":
