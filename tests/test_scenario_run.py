@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -245,3 +246,23 @@ def test_a_lab_destroyed_by_another_process_during_a_step_is_reported(tmp_path, 
         errors = [e.get("message") for e in ET.parse(junit).getroot().iter("error")]
         assert any(why in (m or "") for m in errors), errors
     assert lab_name not in state.list_labs() and not netns.exists(f"emu-{lab_name}.a")
+
+
+def test_iperf3_result_names_what_failed_and_keeps_the_output(tmp_path):
+    """A real iperf3 that reports an error (JSON) and one that writes no JSON: both are step errors
+    naming the run, and what iperf3 wrote is kept as the artifact."""
+    from emulator.deploy import hostcmd
+    from emulator.scenario.steps import StepError, iperf3_result
+    with socket.socket() as s:    # a port nobody listens on: bound, not listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        r = hostcmd.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-J", "-t", "1"], timeout=30)
+    path = tmp_path / "a.json"
+    with pytest.raises(StepError, match="^iperf3 over VCL: unable to connect"):
+        iperf3_result(r, str(path), "iperf3 over VCL", tail=True)
+    assert json.loads(path.read_text())["error"]
+    r = hostcmd.run(["iperf3", "--no-such-option", "-J"], timeout=30)
+    with pytest.raises(StepError, match=r"^iperf3 failed \(exit 1\): iperf3: unrecognized option"):
+        iperf3_result(r, str(tmp_path / "b.json"))
+    with pytest.raises(StepError, match=r"(?s)^iperf3 failed \(exit 1\): .*Report bugs to"):
+        iperf3_result(r, str(tmp_path / "b.json"), tail=True)

@@ -304,17 +304,25 @@ class Iperf3(Step):
         finally:
             hostcmd.stop(server)
         path = ctx.artifact(f"iperf3-{a['client']}-{a['server']}-{port}.json")
-        with open(path, "w") as f:
-            f.write(r.stdout)
-        try:
-            data = json.loads(r.stdout)
-        except json.JSONDecodeError:
-            raise StepError(f"iperf3 failed: {(r.stderr or r.stdout).strip()[:300]}") from None
-        if data.get("error"):
-            raise StepError(f"iperf3: {data['error']}")
-        m, series = parse_iperf3(data)
+        m, series = iperf3_result(r, path)
         return StepResult(m, series, [path], summary=f"{units.human_rate(m['throughput_bps'])}"
                           + (f", {m['retransmits']} retransmits" if m.get("retransmits") is not None else ""))
+
+
+def iperf3_result(r, path: str, what: str = "iperf3", tail: bool = False) -> tuple[dict, dict]:
+    """Keep the JSON of a finished `iperf3 -c ... -J` run R (hostcmd.run's result) at PATH and read it
+    (parse_iperf3). StepError naming WHAT where it reported an error, or wrote no JSON: then with its
+    exit code and the start of what it said (TAIL: the end, where its own message follows others' logs)."""
+    with open(path, "w") as f:
+        f.write(r.stdout)
+    try:
+        data = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        said = (r.stderr or r.stdout).strip()
+        raise StepError(f"{what} failed (exit {r.returncode}): {said[-300:] if tail else said[:300]}") from None
+    if data.get("error"):
+        raise StepError(f"{what}: {data['error']}")
+    return parse_iperf3(data)
 
 
 def parse_iperf3(data: dict) -> tuple[dict, dict]:

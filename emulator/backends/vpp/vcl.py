@@ -13,13 +13,12 @@ the kernel's (the kernel's /proc/net/tcp does not show the listener; VPP's `show
 from __future__ import annotations
 
 import glob
-import json
 import os
 import time
 
 from ...deploy import hostcmd
 from ...errors import EnvironmentProblem
-from ...scenario.steps import DURATION, Step, StepError, StepResult, parse_iperf3, seconds
+from ...scenario.steps import DURATION, Step, StepError, StepResult, iperf3_result, seconds
 from ... import units
 from . import config, find
 from .instance import vppctl
@@ -97,16 +96,7 @@ class VclIperf3(Step):
         finally:
             hostcmd.stop(server)
         path = ctx.artifact(f"vcl-iperf3-{a['client']}-{a['server']}-{port}.json")
-        with open(path, "w") as f:
-            f.write(r.stdout)
-        try:
-            data = json.loads(r.stdout)
-        except json.JSONDecodeError:
-            raise StepError(f"iperf3 over VCL failed (exit {r.returncode}): "
-                            f"{(r.stderr or r.stdout).strip()[-300:]}") from None
-        if data.get("error"):
-            raise StepError(f"iperf3 over VCL: {data['error']}")
-        m, series = parse_iperf3(data)
+        m, series = iperf3_result(r, path, "iperf3 over VCL", tail=True)
         m = {k: v for k, v in m.items() if k in self.metrics}
         return StepResult(m, series, [path], summary=f"{units.human_rate(m['throughput_bps'])} on VPP's host stack")
 
