@@ -283,23 +283,9 @@ def cmd_cleanup(args) -> int:
 
 def cmd_run(args) -> int:
     from .scenario import runner
-    overrides = {}
-    for item in args.set or []:
-        k, sep, v = item.partition("=")
-        if not sep or not k:
-            raise UsageError(f"--set {item}: write KEY=VALUE")
-        overrides[k] = _scalar(v)
+    from .scenario.params import parse_overrides
     return runner.run(args.scenario, keep=args.keep, results_dir=args.results, junit=args.junit,
-                      overrides=overrides, lab_name=args.name)
-
-
-def _scalar(v: str):
-    for conv in (int, float):
-        try:
-            return conv(v)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(v.lower(), v)
+                      overrides=parse_overrides(args.set or [], "--set"), lab_name=args.name)
 
 
 def _steps_help() -> str:

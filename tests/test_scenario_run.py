@@ -99,6 +99,8 @@ def test_invalid_scenario_exits_2_and_creates_nothing(tmp_path, lab_name):
     ours = [n for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])
             if n == f"emu-{lab_name}" or n.startswith(f"emu-{lab_name}.")]
     assert ours == [], "an invalid topology must create nothing"
+    r = run(p, "--set", "bw=10mbit", "--set", "bw", "--results", str(tmp_path / "res"))   # no =VALUE
+    assert r.returncode == 2 and "--set 'bw': write KEY=VALUE" in r.stderr, r.stderr
 
 
 def test_ctrl_c_in_the_middle_of_a_step_removes_the_lab(tmp_path, lab_name):

@@ -10,6 +10,7 @@ from dash import Input, Output, ctx, html, no_update
 from emulator import names
 from emulator.errors import UsageError
 from emulator.scenario import spec
+from emulator.scenario.params import parse_overrides
 
 from . import jobs
 from .files import Roots
@@ -32,22 +33,7 @@ def view(job, j: dict, shown=None) -> tuple:
 
 def parse_set(text: str | None) -> dict:
     """The parameters box: KEY=VALUE items (spaces or commas between them), values as `--set` reads them."""
-    out: dict = {}
-    for item in (text or "").replace(",", " ").split():
-        k, sep, v = item.partition("=")
-        if not sep or not k:
-            raise UsageError(f"parameters: {item!r}: write KEY=VALUE")
-        out[k] = _scalar(v)
-    return out
-
-
-def _scalar(v: str):
-    for conv in (int, float):
-        try:
-            return conv(v)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(v.lower(), v)
+    return parse_overrides((text or "").replace(",", " ").split(), "parameters:")
 
 
 def running() -> bool:
