@@ -141,6 +141,8 @@ class VppDriver(Driver):
                            {config.vpp_ifname(lab, i): i.name for i in ifs},
                            _where(src, lab.file, node.path, key=True)))
         if node.name in srv6._core(lab).model.routers:
+            name = {i.name: config.vpp_ifname(lab, i) for i in ifs}
+            acts += srv6.neighbours(lab, node, name, lambda p: _where(src, lab.file, p))
             from ..srv6.driver import lab_actions
             acts += lab_actions(lab, node)   # srv6.json and link counters, when it is the first SRv6 router
         return acts

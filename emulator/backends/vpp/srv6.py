@@ -8,6 +8,11 @@ and the headend of the policies that name it, as VPP CLI commands, each with its
     sr policy add bsid BSID next SEG1 next SEG2 ... encap|insert     a policy it is the headend of
     sr steer l3 TO via bsid BSID            the policy's traffic into it
 
+VPP's End.X, End.DX4 and End.DX6 send to their next hop's adjacency directly, which never resolves
+itself (ARP/ND): until the neighbour happens to speak first, every packet is dropped. So the next
+hop's MAC is read from its device at deploy (after VPP starts) and given to VPP as a static
+neighbour (`ip neighbor IF ADDR MAC static`: the VppNeighbours action).
+
 A policy's binding SID (BSID) is one of the headend's locator's last addresses (the first policy the
 last address), skipping its SIDs. VPP has no End.DT46 and steers by destination only (no `from:`):
 both are refused at their line. The srv6 backend knows a vpp node is an SRv6 router through the
@@ -16,8 +21,13 @@ registry's `srv6_kinds` (is_router below).
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
+from dataclasses import dataclass, field
 
-from ...errors import TopologyError
+from ...deploy import actions as A
+from ...deploy import hostcmd
+from ...errors import DeployError, TopologyError
 from ..srv6 import spec
 
 #: the behaviours VPP's libvnet has, as its CLI names them
@@ -100,7 +110,6 @@ def commands(lab, node, name: dict) -> list[tuple[str, tuple]]:
     """The SRv6 commands of a vpp router (NAME: the node's interface -> VPP's name of it); [] for a
     vpp node that is not an SRv6 router."""
     from ..srv6 import paths
-    from ...errors import DeployError
     c = _core(lab)
     r = c.model.routers.get(node.name)
     if r is None:
@@ -133,3 +142,69 @@ def commands(lab, node, name: dict) -> list[tuple[str, tuple]]:
                     pol.path + ("segments",)))
         out.append((f"sr steer l3 {pol.to} via bsid {bsid}", pol.path + ("to",)))
     return out
+
+
+def neighbours(lab, node, name: dict, where) -> list:
+    """[VppNeighbours] for the next hops of the node's End.X/End.DX4/End.DX6 SIDs on veth links
+    (a memif peer has no kernel device to read a MAC from); WHERE: YAML path -> "file:line"."""
+    from ..srv6 import paths
+    c = _core(lab)
+    r = c.model.routers.get(node.name)
+    entries = []
+    for sid in (r.sids.values() if r else ()):
+        try:
+            if sid.behaviour == "End.X":
+                adj = paths.end_x_adj(c, sid)
+                addr, iface, peer = adj.peer_addr, adj.iface, adj.peer_iface
+            elif sid.behaviour in ("End.DX4", "End.DX6"):
+                addr, iface = paths.next_hop(lab, node.name, sid.nh, 4 if sid.behaviour == "End.DX4" else 6)
+                link = lab.links[iface.link]
+                peer = link.b if link.a is iface else link.a
+            else:
+                continue
+        except paths.PathError as e:
+            raise DeployError(f"SRv6: {e}") from None
+        if peer.netns and peer.device and lab.links[iface.link].type in ("veth", "tap"):
+            entries.append([name[iface.name], addr, peer.netns, peer.device, peer.key, where(sid.path)])
+    if not entries:
+        return []
+    from . import config
+    return [VppNeighbours(lab=lab.name, node=node.name, rundir=config.run_dir(lab.name, node.name), entries=entries)]
+
+
+@dataclass
+class VppNeighbours(A.Action):
+    """Static neighbours in a running VPP: the next hops of its SR localsids, each with the MAC of
+    the peer's device (read in the peer's namespace); no undo (they go with the VPP)."""
+    lab: str = ""
+    node: str = ""
+    rundir: str = ""
+    entries: list = field(default_factory=list)   # [VPP interface, address, peer netns, peer device, node:if, where]
+
+    def __post_init__(self):
+        self.phase, self.batch, self.netns = A.ROUTES, "vpp-srv6-neighbours", None
+
+    def describe(self):
+        return "\n".join(f"[{self.node}] vppctl ip neighbor {i} {a} <MAC of {k}> static   "
+                         f"(next hop of an SR localsid)" for i, a, _ns, _dev, k, _w in self.entries)
+
+    @classmethod
+    def apply_batch(cls, actions, ctx):
+        if hostcmd.dry_run:
+            return
+        from .find import require
+        from .instance import rejected, vppctl
+        _vpp, ctl = require()
+        for a in actions:
+            sock = os.path.join(a.rundir, "cli.sock")
+            for ifname, addr, ns, dev, key, where in a.entries:
+                r = hostcmd.run(["ip", "-j", "link", "show", "dev", dev], netns=ns)
+                try:
+                    mac = json.loads(r.stdout)[0]["address"]
+                except (ValueError, LookupError, TypeError):
+                    raise DeployError(f"{where}: vpp node '{a.node}': cannot read the MAC of {key}, the next hop "
+                                      f"{addr} of an SR localsid: {(r.stderr or r.stdout).strip()[-300:]}") from None
+                cmd = f"ip neighbor {ifname} {addr} {mac} static"
+                out = vppctl(ctl, sock, cmd)
+                if rejected(cmd, out):
+                    raise DeployError(f"{where}: vpp node '{a.node}' rejected `{cmd}`: VPP says: {out}")
