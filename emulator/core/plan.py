@@ -16,8 +16,9 @@ def plan(lab: Lab) -> list[A.Action]:
     acts: list[A.Action] = []
     for ns in lab.namespaces():
         acts.append(A.CreateNetns(name=ns))
-        # lo up, and tagged: `cleanup` recognises the lab's namespaces by this alias
-        acts.append(A.LinkUp(netns=ns, index=1, device="lo", phase_=A.SETUP, alias=lab.tag))
+        # lo up, and tagged: `cleanup` recognises the lab's namespaces by this alias (done by
+        # CreateNetns's own request, before the namespace is mounted)
+        acts.append(A.LoopbackUp(netns=ns, index=1, device="lo", phase_=A.SETUP, alias=lab.tag))
         if ns == lab.fabric:
             # fabric namespace: layer 2 only, no IPv6 chatter on thousands of ports
             acts.append(A.Sysctl(netns=ns, key="net.ipv6.conf.all.disable_ipv6", value="1"))

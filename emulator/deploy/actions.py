@@ -38,6 +38,7 @@ class Context:
         self.journal = journal
         self.log_dir = log_dir  # where startup-command output goes (one file per node)
         self._fds: dict[str, int] = {}
+        self.lo_up: set[str] = set()   # namespaces whose lo CreateNetns set up and tagged
         self._procsys: netns.ProcSys | None = None
 
     def procsys(self) -> netns.ProcSys:
@@ -104,7 +105,10 @@ class CreateNetns(Action):
         journal = ctx.journal
         claimed = (lambda name: journal.append([{"op": "netns", "name": name, "tag": ctx.tag}])) \
             if journal is not None else None
-        for name, err in netns.create_many([a.name for a in actions], tag=ctx.tag, on_claimed=claimed):
+        for name, err in netns.create_many([a.name for a in actions], tag=ctx.tag, on_claimed=claimed,
+                                           lo_up=True):
+            if err is None:
+                ctx.lo_up.add(name)   # its LoopbackUp is done: lo was set up with its tag
             if isinstance(err, FileExistsError):
                 raise DeployError(f"network namespace {name} already exists (left alone): another lab with "
                                   f"this name is running, a crashed one left it (emulator cleanup), or it "
@@ -184,6 +188,23 @@ class LinkUp(NetlinkAction):
         batch.add(netlink.Request(netlink.RTM_NEWLINK, 0,
                                   netlink.ifinfo(self.index, netlink.IFF_UP, netlink.IFF_UP) + attrs,
                                   f"set {self.device} up"))
+
+
+@dataclass
+class LoopbackUp(LinkUp):
+    """`lo` up, tagged with the lab's tag. In a namespace this deploy created, the create's own
+    request did both before the namespace was mounted (netns.create_many: one socket per
+    namespace, not a second one here); applied on its own otherwise."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.batch = "loopback"
+
+    @classmethod
+    def apply_batch(cls, actions, ctx):
+        todo = [a for a in actions if a.netns not in ctx.lo_up or a.alias != ctx.tag]
+        if todo:
+            super().apply_batch(todo, ctx)
 
 
 @dataclass

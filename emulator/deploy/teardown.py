@@ -47,31 +47,49 @@ def foreign(lab: str, rec: dict) -> str | None:
 
 
 def not_ours(name: str, tag: str) -> str | None:
-    """Why the namespace NAME is not the one this lab made (None: it is, or it is gone).
+    """Why the namespace NAME is not the one this lab made (None: it is, or it is gone)."""
+    return check_namespaces([name], tag)[0].get(name)
+
+
+def check_namespaces(ns_names: list[str], tag: str) -> tuple[dict[str, str], set[int]]:
+    """({name: why it is not this lab's}, the inodes of the namespaces that are).
 
     Ours: a mounted namespace whose `lo` carries `tag`, or the empty placeholder file a
-    deploy created (O_EXCL, journaled) and was killed before it mounted the namespace."""
-    from .kernel import netlink
-    p = netns.path(name)
-    try:
-        st = os.lstat(p)
-    except FileNotFoundError:
-        return None
-    if not netns.is_namespace(name):
-        return None if stat.S_ISREG(st.st_mode) and st.st_size == 0 else f"{p} is not a network namespace"
-    try:
-        with netlink.Socket(name) as s:
-            lo = next(iter(s.get_links([1])), {})   # lo alone: the fabric holds thousands of links
-    except OSError as e:
-        return f"cannot read the tag of namespace {name}: {e}"
-    alias = lo.get("alias", "")
-    if alias != tag:
-        return f"namespace {name} is not this lab's (its lo is tagged {alias!r}, not {tag!r}): left alone"
-    return None
+    deploy created (O_EXCL, journaled) and was killed before it mounted the namespace.
+    The tags of all of them are read in one pass (netns.lo_tags), not a socket opened
+    from this thread for each."""
+    why: dict[str, str] = {}
+    mounted = []
+    for name in ns_names:
+        p = netns.path(name)
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        if not netns.is_namespace(name):
+            if not (stat.S_ISREG(st.st_mode) and st.st_size == 0):
+                why[name] = f"{p} is not a network namespace"
+        elif stat.S_ISLNK(st.st_mode):
+            why[name] = f"{p} is a symbolic link, not a network namespace"
+        else:
+            mounted.append(name)
+    inodes = set()
+    tags = netns.lo_tags(mounted)
+    for name in mounted:
+        got = tags.get(name, OSError("not read"))
+        if isinstance(got, OSError):
+            why[name] = f"cannot read the tag of namespace {name}: {got}"
+        elif got[1] != tag:
+            why[name] = f"namespace {name} is not this lab's (its lo is tagged {got[1]!r}, not {tag!r}): left alone"
+        else:
+            inodes.add(got[0])
+    return why, inodes
 
 
-def stop_processes(ns_names: list[str], grace: float = 2.0) -> int:
-    inodes = {i for i in (netns.inode(n) for n in ns_names if netns.is_namespace(n)) if i}
+def stop_processes(ns_names: list[str], grace: float = 2.0, inodes: set[int] | None = None) -> int:
+    """Stop the processes in these namespaces (given by name, or by `inodes` when known)."""
+    if inodes is None:
+        inodes = {i for i in (netns.inode(n) for n in ns_names if netns.is_namespace(n)) if i}
     pids = [p for ps in netns.pids_by_netns(inodes).values() for p in ps]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         alive = []
@@ -106,12 +124,15 @@ def teardown(records: list[dict], progress=None, lab: str | None = None) -> list
     With `lab` (always, for a journal read back from disk), records naming anything the lab
     does not make, and namespaces not tagged as the lab's, are reported and left alone."""
     problems: list[str] = []
+    inodes = None
     if lab is not None:
+        whys = [foreign(lab, rec) for rec in records]
+        ns_why, inodes = check_namespaces([r["name"] for r, w in zip(records, whys)
+                                           if w is None and r.get("op") == "netns"], lab_tag(lab))
         kept = []
-        for rec in records:
-            why = foreign(lab, rec)
+        for rec, why in zip(records, whys):
             if why is None and rec.get("op") == "netns":
-                why = not_ours(rec["name"], lab_tag(lab))
+                why = ns_why.get(rec["name"])
             if why is None:
                 kept.append(rec)
             else:
@@ -120,7 +141,7 @@ def teardown(records: list[dict], progress=None, lab: str | None = None) -> list
     ns_names = [r["name"] for r in records if r.get("op") == "netns"]
     if progress:
         progress.phase("stopping processes", 1)
-    stop_processes(ns_names)
+    stop_processes(ns_names, inodes=inodes)
     if progress:
         progress.advance(1)
         progress.phase("removing", len(records))

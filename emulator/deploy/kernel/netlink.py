@@ -359,6 +359,28 @@ class Socket:
         return links
 
 
+def lo_alias() -> str:
+    """The alias of `lo` (a lab's tag) in the calling thread's namespace: one request."""
+    with Socket() as s:
+        lo = next(iter(s.get_links([1], parse_alias)), {})
+    return lo.get("alias", "")
+
+
+def parse_alias(b: bytes) -> dict:
+    """A link's index and alias, and nothing else (the alias comes early in the message)."""
+    out = {"index": _IFINFO.unpack_from(b, 0)[2]}
+    off = _IFINFO.size
+    while off + 4 <= len(b):
+        alen, atype = _RTA.unpack_from(b, off)
+        if alen < 4:
+            break
+        if atype == IFLA_IFALIAS:
+            out["alias"] = b[off + 4: off + alen].rstrip(b"\0").decode()
+            break
+        off += _align(alen)
+    return out
+
+
 def _parse_link(b: bytes) -> dict:
     _fam, _type, index, flags, _change = _IFINFO.unpack_from(b, 0)
     out = {"index": index, "up": bool(flags & IFF_UP), "flags": flags}

@@ -21,6 +21,7 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
 MS_SLAVE = 1 << 19
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 CLONE_NEWNS = 0x00020000
@@ -60,8 +61,18 @@ def _ensure_run_dir() -> None:
     _check(_libc.mount(b"", d, b"none", MS_SHARED | MS_REC, None), f"mount --make-rshared {NETNS_RUN_DIR}")
 
 
-def create_many(names: list[str], tag: str | None = None,
-                on_claimed=None) -> list[tuple[str, BaseException | None]]:
+def entry(name: str) -> str:
+    """/run/netns/NAME, for a NAME that is exactly one entry of /run/netns: never a path out of it
+    or below it (what state.inside checks of a path, without resolving /run/netns once more for
+    each of a lab's thousands of namespaces)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
+        from ...errors import LabError
+        raise LabError(f"refusing to use namespace name {name!r}: it is not one entry of {NETNS_RUN_DIR}")
+    return path(name)
+
+
+def create_many(names: list[str], tag: str | None = None, on_claimed=None,
+                lo_up: bool = False) -> list[tuple[str, BaseException | None]]:
     """Create the named namespaces; returns (name, error or None) per name, in order.
 
     Each namespace is created by one worker thread in turn (unshare moves only
@@ -70,9 +81,10 @@ def create_many(names: list[str], tag: str | None = None,
     never adopted. `on_claimed(name)` is called once that file is ours, before the
     namespace is mounted on it (the journal records it then). With `tag`, the new
     namespace's `lo` carries it as its alias *before* the namespace appears under
-    its name, so a mounted namespace without the tag is provably someone else's.
+    its name, so a mounted namespace without the tag is provably someone else's;
+    with `lo_up` too, the same request sets `lo` up (the deploy's first request in
+    every namespace: one socket per namespace, not two).
     """
-    from ..state import inside
     _ensure_run_dir()
     results: list[tuple[str, BaseException | None]] = []
 
@@ -81,7 +93,7 @@ def create_many(names: list[str], tag: str | None = None,
         src = f"/proc/self/task/{tid}/ns/net".encode()
         for name in names:
             try:
-                p = inside(path(name), NETNS_RUN_DIR)   # one entry of /run/netns, nothing elsewhere
+                p = entry(name)   # one entry of /run/netns, nothing elsewhere
                 fd = os.open(p, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
                 os.close(fd)
             except Exception as e:   # FileExistsError: not ours, left alone
@@ -92,7 +104,7 @@ def create_many(names: list[str], tag: str | None = None,
                     on_claimed(name)
                 _check(_libc.unshare(CLONE_NEWNET), f"unshare(CLONE_NEWNET) for {name}")
                 if tag is not None:
-                    _tag_lo(tag)
+                    _tag_lo(tag, lo_up)
                 _check(_libc.mount(src, p.encode(), b"none", MS_BIND, None), f"bind-mount {p}")
                 results.append((name, None))
             except OSError as e:   # the placeholder we created (O_EXCL above) goes again
@@ -106,13 +118,41 @@ def create_many(names: list[str], tag: str | None = None,
     return results
 
 
-def _tag_lo(tag: str) -> None:
-    """Set the alias of `lo` in the calling thread's (new) namespace."""
+def _tag_lo(tag: str, up: bool = False) -> None:
+    """Set the alias of `lo` in the calling thread's (new) namespace (and set it up)."""
     from . import netlink   # netlink imports this module
+    flags = netlink.IFF_UP if up else 0
     with netlink.Socket() as s:
         s.check(netlink.Batch([netlink.Request(
-            netlink.RTM_NEWLINK, 0, netlink.ifinfo(1) + netlink.attr_str(netlink.IFLA_IFALIAS, tag),
+            netlink.RTM_NEWLINK, 0, netlink.ifinfo(1, flags, flags) + netlink.attr_str(netlink.IFLA_IFALIAS, tag),
             f"tag lo with {tag}")]))
+
+
+def lo_tags(names: list[str]) -> dict[str, tuple[int, str] | OSError]:
+    """The namespace inode and the alias of `lo` (the lab's tag) of each named, mounted namespace,
+    or the error met reading it. One worker thread moves from namespace to namespace (the calling
+    thread's namespace never changes) with one small request each: teardown checks every
+    namespace of a lab this way, and `cleanup` every namespace of the host."""
+    from . import netlink
+    out: dict[str, tuple[int, str] | OSError] = {}
+
+    def worker() -> None:
+        for name in names:
+            try:
+                fd = os.open(entry(name), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+                try:
+                    ino = os.fstat(fd).st_ino
+                    setns(fd)
+                finally:
+                    os.close(fd)
+                out[name] = (ino, netlink.lo_alias())
+            except Exception as e:   # every name gets an answer
+                out[name] = e if isinstance(e, OSError) else OSError(str(e))
+
+    t = threading.Thread(target=worker, name="netns-tags")
+    t.start()
+    t.join()
+    return out
 
 
 def is_namespace(name: str) -> bool:
@@ -125,11 +165,10 @@ def is_namespace(name: str) -> bool:
 
 def delete(name: str) -> bool:
     """Unmount and remove a named namespace; False if it was not there."""
-    from ..state import inside
-    p = inside(path(name), NETNS_RUN_DIR)   # a name is one entry of /run/netns, never a path out of it
+    p = entry(name)   # a name is one entry of /run/netns, never a path out of it
     if not os.path.lexists(p):
         return False
-    _libc.umount2(p.encode(), MNT_DETACH)  # may already be unmounted
+    _libc.umount2(p.encode(), MNT_DETACH | UMOUNT_NOFOLLOW)  # may already be unmounted; never through a link
     with contextlib.suppress(FileNotFoundError):
         os.unlink(p)
     return True
