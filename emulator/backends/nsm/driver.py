@@ -19,23 +19,26 @@ from .vppfwd import VPP_KEYS
 
 #: what a DPDK endpoint or client takes of dpdk-app's settings
 DPDK_KEYS = ("mode", "autostart", "cores", "main_core", "memory", "burst", "size", "ring", "args", "eal")
-DPDK_DATAPLANE = {
-    "type": "object", "additionalProperties": False,
-    "properties": {k: DpdkAppDriver.properties[k] for k in DPDK_KEYS},
-    "description": "run it as a DPDK app (dpdk-testpmd, as kind dpdk-app) instead of a kernel namespace: its "
-                   "connections are testpmd ports (memif, vhost-user, or af_packet on a kernel veth) and its "
-                   "mode is its role: io or mac forward between the in and out port of a chain, icmpecho answers ping, "
-                   "rxonly counts, txonly and flowgen send; mechanisms default to [memif, vhost-user, kernel]",
-}
 
-VPP_DATAPLANE = {
-    "type": "object", "additionalProperties": False,
-    "properties": {k: VppDriver.properties[k] for k in VPP_KEYS},
-    "description": "run it as a VPP (a vpp node) instead of a kernel namespace: its connections are memif (or "
-                   "af_packet on a kernel veth), its addresses and routes those of its chain; mode router (payload "
-                   "IP) or xconnect (ETHERNET, in the middle of a chain); acl: {allow: [icmp, tcp/5201]} makes it a "
-                   "VPP firewall; mechanisms default to [memif, kernel]",
-}
+
+def _dataplane(driver, keys: tuple, description: str) -> dict:
+    """The schema of an nse's or nsc's `dpdk:` or `vpp:` block: KEYS of DRIVER's node settings."""
+    return {"type": "object", "additionalProperties": False,
+            "properties": {k: driver.properties[k] for k in keys}, "description": description}
+
+
+DPDK_DATAPLANE = _dataplane(
+    DpdkAppDriver, DPDK_KEYS,
+    "run it as a DPDK app (dpdk-testpmd, as kind dpdk-app) instead of a kernel namespace: its "
+    "connections are testpmd ports (memif, vhost-user, or af_packet on a kernel veth) and its "
+    "mode is its role: io or mac forward between the in and out port of a chain, icmpecho answers ping, "
+    "rxonly counts, txonly and flowgen send; mechanisms default to [memif, vhost-user, kernel]")
+VPP_DATAPLANE = _dataplane(
+    VppDriver, VPP_KEYS,
+    "run it as a VPP (a vpp node) instead of a kernel namespace: its connections are memif (or "
+    "af_packet on a kernel veth), its addresses and routes those of its chain; mode router (payload "
+    "IP) or xconnect (ETHERNET, in the middle of a chain); acl: {allow: [icmp, tcp/5201]} makes it a "
+    "VPP firewall; mechanisms default to [memif, kernel]")
 
 NSE_PROPERTIES = {
     **NAMESPACE_NODE_PROPERTIES,
