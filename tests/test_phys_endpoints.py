@@ -6,6 +6,7 @@ the emulator's; both ends deleted at the end of the test, and the test fails if 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,6 +42,24 @@ def _addrs(name: str) -> set[str]:
         idx = ipr.link_lookup(ifname=name)[0]
         return {f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=idx)
                 if not a.get_attr("IFA_ADDRESS").startswith("fe80")}
+
+
+@contextlib.contextmanager
+def killed_deploy(path: str, lab: str):
+    """`emulator deploy PATH` (lab LAB, whose startup command touches LAB.up beside PATH) in a child
+    process: the block runs once the startup command ran, then the deploy is SIGKILLed (a crash)."""
+    marker = os.path.join(os.path.dirname(path), f"{lab}.up")
+    p = subprocess.Popen([PY, "-m", "emulator", "deploy", path], cwd=os.path.dirname(path),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(marker) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        assert os.path.exists(marker), f"the deploy of lab {lab} never reached its startup command"
+        yield
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
 
 
 @pytest.fixture
@@ -126,18 +145,8 @@ def test_host_device_moved_back_after_sigkill_of_deploy(topo, lab_name, nics):
         links:
           - [r1:eth1, host:{nic}]
     """)
-    marker = os.path.join(os.path.dirname(path), f"{lab_name}.up")
-    p = subprocess.Popen([PY, "-m", "emulator", "deploy", path], cwd=os.path.dirname(path),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(marker) and time.monotonic() < deadline and p.poll() is None:
-            time.sleep(0.05)
-        assert os.path.exists(marker), "the deploy never reached its startup command"
+    with killed_deploy(path, lab_name):
         assert _link(nic) is None   # moved into the node
-    finally:
-        p.send_signal(signal.SIGKILL)
-        p.wait()
     assert state.Journal(lab_name).records(), "nothing journaled"
     r = subprocess.run([PY, "-m", "emulator", "destroy", lab_name], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -217,19 +226,9 @@ def test_two_labs_talk_over_macvlans_and_parents_stay(topo, lab_name, nics):
     """)
     st_a = api.deploy(a)
     try:
-        marker = os.path.join(os.path.dirname(b), f"{lab_name}b.up")
-        p = subprocess.Popen([PY, "-m", "emulator", "deploy", b], cwd=os.path.dirname(b),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 60
-            while not os.path.exists(marker) and time.monotonic() < deadline and p.poll() is None:
-                time.sleep(0.05)
-            assert os.path.exists(marker), "lab b never reached its startup command"
+        with killed_deploy(b, lab_name + "b"):
             assert _ping(st_a["nodes"]["h"]["netns"], f"{NET}.22")
             assert _state(x) == sx and _state(y) == sy   # the parents are not touched
-        finally:
-            p.send_signal(signal.SIGKILL)
-            p.wait()
         r = _cli("destroy", lab_name + "b")
         assert r.returncode == 0, r.stderr
     finally:
@@ -376,18 +375,8 @@ def test_host_veth_removed_after_sigkill_and_a_decoy_named_like_it_stays(topo, l
         nodes: {{r1: {{kind: host, exec: ["touch {{lab}}.up; sleep 60"]}}}}
         links: [{{type: host-veth, endpoint: r1, host-interface: {dev}, host-ip: [{NET}.51/24]}}]
     """)
-    marker = os.path.join(os.path.dirname(path), f"{lab_name}.up")
-    p = subprocess.Popen([PY, "-m", "emulator", "deploy", path], cwd=os.path.dirname(path),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(marker) and time.monotonic() < deadline and p.poll() is None:
-            time.sleep(0.05)
-        assert os.path.exists(marker), "the deploy never reached its startup command"
+    with killed_deploy(path, lab_name):
         assert _link(dev) is not None
-    finally:
-        p.send_signal(signal.SIGKILL)
-        p.wait()
     r = _cli("destroy", lab_name)
     assert r.returncode == 0, r.stderr
     assert _link(dev) is None
