@@ -1,5 +1,6 @@
 """Deploy returns a lab that forwards: ports up, bridge ports forwarding; STP rings; README example."""
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -82,29 +83,36 @@ def test_the_wait_gives_up_after_its_bound_and_says_what_does_not_forward(topo, 
 @pytest.mark.usefixtures("clean_host")
 def test_the_wait_dumps_each_namespace_once_then_asks_only_for_the_ports_still_pending(topo, lab_name, monkeypatch):
     # a dump of the fabric costs the same whatever is pending (linear,5000: 20,000 links per
-    # round): only the first round dumps, the later ones request the pending ports by index
+    # round): only the first round dumps (the bridge ports, in the bridge's short form), the
+    # other ports and the later rounds request the ports by index
     st = api.deploy(topo(LAN))
     try:
         c = api.compile(st["file"], check_host=False)
         (wait,) = [a for a in c.actions if isinstance(a, ready.WaitForwarding)]
         calls = []
         parsed = []
-        dump, get, parse = netlink.Socket.dump_links, netlink.Socket.get_links, netlink.parse_state
+        dump, get = netlink.Socket.dump_links, netlink.Socket.get_links
+        parsers = {n: getattr(netlink, n) for n in ("parse_state", "parse_operstate", "parse_bridge_port")}
         monkeypatch.setattr(netlink.Socket, "dump_links",
                             lambda s, i=None, *a: calls.append(("dump", sorted(i or ()))) or dump(s, i, *a))
         monkeypatch.setattr(netlink.Socket, "get_links",
                             lambda s, i, *a: calls.append(("get", sorted(i))) or get(s, i, *a))
-        monkeypatch.setattr(netlink, "parse_state", lambda b: parsed.append(1) or parse(b))
-        namespaces = {p.netns for p in wait.ports}
+        for n, f in parsers.items():
+            monkeypatch.setattr(netlink, n, lambda b, f=f: parsed.append(1) or f(b))
+        bridged = {p.index for p in wait.ports if p.bridge}
+        (fabric,) = {p.netns for p in wait.ports if p.bridge}
+        hosts = {p.netns for p in wait.ports} - {fabric}
         assert ready.check(wait.ports) == {}
-        assert [k for k, _ in calls] == ["dump"] * len(namespaces)
+        assert sorted(calls) == sorted([("dump", sorted(bridged))] + [("get", [p.index]) for p in wait.ports
+                                                                      if not p.bridge])
         assert len(parsed) == len(wait.ports) == 8   # the fabric's bridges and lo are skipped unparsed
         api.exec_in(lab_name, "c", ["ip", "link", "set", "eth0", "down"])
         calls.clear()
         with pytest.raises(DeployError):
             ready.wait(wait.ports, 0.3)
-        assert calls[0][0] == "dump" and len([k for k, _ in calls if k == "dump"]) == len(namespaces)
-        later = calls[len(namespaces):]
+        first = 1 + len(hosts)
+        assert len([k for k, _ in calls[:first] if k == "dump"]) == 1   # the first round
+        later = calls[first:]
         assert later and all(k == "get" for k, _ in later)
         c_eth0 = next(p for p in wait.ports if p.label == "c:eth0")
         sw2_eth2 = next(p for p in wait.ports if p.label == "sw2:eth2")
@@ -112,15 +120,22 @@ def test_the_wait_dumps_each_namespace_once_then_asks_only_for_the_ports_still_p
         # a request for a link that is not there: left out, and the port reads as missing
         gone = ready.Port(c_eth0.netns, 999, "c:gone")
         assert ready.check([gone], dump=False) == {"c:gone": "missing"}
-        # the same state by request as by dump, once it is stable (the kernel applies it late)
+        # the same state by request as by dump, once it is stable (the kernel applies it late),
+        # and the bridge's short form says what the full one says of each bridge port
         api.exec_in(lab_name, "c", ["ip", "link", "set", "eth0", "up"])
         ready.wait(wait.ports, 10)
-        for ns in namespaces:
+        parse = parsers["parse_state"]
+        for ns in {p.netns for p in wait.ports}:
             idx = [p.index for p in wait.ports if p.netns == ns]
             with netlink.Socket(ns) as s:
                 by_dump = {l["index"]: l for l in dump(s, set(idx), parse)}
                 by_get = get(s, idx, parse)
+                short = {l["index"]: l for l in dump(s, set(idx), parsers["parse_bridge_port"], socket.AF_BRIDGE)}
             assert len(by_get) == len(by_dump) == len(idx) and all(l == by_dump[l["index"]] for l in by_get)
+            assert set(short) == (set(idx) if ns == fabric else set())
+            for i, l in short.items():
+                assert l == {k: by_dump[i][k] for k in ("index", "operstate", "brport_state")}
+                assert l["brport_state"] == netlink.BR_STATE_FORWARDING
         monkeypatch.undo()
     finally:
         api.destroy(lab_name)

@@ -4,14 +4,16 @@ The kernel applies a veth's carrier and operational state asynchronously (its li
 until it has, the device's queue drops what is sent, and a bridge port stays disabled. On a busy
 machine a 1000-bridge lab can take seconds to get there after the last netlink request was
 acknowledged, so a ping right after deploy lost its ARP. This phase polls the lab (never a
-process per node: one RTM_GETLINK dump per namespace, then a request per port still pending,
-so a round costs what is pending, not the whole fabric) until every planned port reports
+process per node: the bridge ports by one AF_BRIDGE dump per namespace and the other ports by
+a request each, then a request per port still pending, so a round costs what is pending, not
+the whole fabric) until every planned port reports
 operstate up and every Linux bridge port the forwarding state (or, with STP, forwarding or
 blocking: the spanning tree has decided), and fails the deploy, saying what was still not
 ready and how long it waited, when that takes longer than the bound.
 """
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -101,22 +103,37 @@ def not_ready(link: dict | None, port: Port) -> str | None:
 
 
 def check(ports: list[Port], dump: bool = True) -> dict[str, str]:
-    """label -> why it is not ready, for every port not ready. With `dump`, one link dump per
-    namespace; without, a request per port (the later rounds, for the few ports still pending:
-    a dump of a namespace holding thousands of bridge ports costs the same for one of them)."""
+    """label -> why it is not ready, for every port not ready. With `dump`, the bridge ports of a
+    namespace by one dump; without, a request per port (the later rounds, for the few ports still
+    pending: a dump of a namespace holding thousands of bridge ports costs the same for one)."""
     by_ns: dict[str, dict[int, Port]] = {}
     for p in ports:
         by_ns.setdefault(p.netns, {})[p.index] = p
     out = {}
     for ns, idx in by_ns.items():
         with netlink.Socket(ns) as s:
-            got = s.dump_links(idx, netlink.parse_state) if dump else s.get_links(idx, netlink.parse_state)
-            links = {l["index"]: l for l in got}
+            links = _read(s, idx, dump)
         for i, p in idx.items():
             why = not_ready(links.get(i), p)
             if why:
                 out[p.label] = why
     return out
+
+
+def _read(s: netlink.Socket, idx: dict[int, Port], dump: bool) -> dict[int, dict]:
+    """The state of these ports of one namespace. With `dump` (the first round), its bridge ports
+    by one AF_BRIDGE dump: the bridge's short message per port, a fraction of a full dump of a
+    fabric holding thousands of links. Every other port (and every port of the later rounds) by
+    a request each, read as far as it needs (its operstate alone, unless it is a bridge port)."""
+    links: dict[int, dict] = {}
+    bridged = {i for i, p in idx.items() if p.bridge}
+    if dump and bridged:
+        links = {l["index"]: l for l in s.dump_links(bridged, netlink.parse_bridge_port, socket.AF_BRIDGE)}
+    rest = [i for i in idx if i not in links]
+    if rest:
+        parse = netlink.parse_state if any(idx[i].bridge for i in rest) else netlink.parse_operstate
+        links.update((l["index"], l) for l in s.get_links(rest, parse))
+    return links
 
 
 def wait(ports: list[Port], timeout: float) -> float:

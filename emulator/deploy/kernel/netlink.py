@@ -31,7 +31,7 @@ NLMSGERR_ATTR_MSG = 1
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
 # link attributes
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
-IFLA_OPERSTATE = 16
+IFLA_PROTINFO, IFLA_OPERSTATE = 12, 16
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 18, 20, 28
 IFLA_STATS64 = 23
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
@@ -303,13 +303,14 @@ class Socket:
             off += _align(ln)
 
     # -- dumps (inspection) -------------------------------------------------
-    def dump_links(self, indexes=None, parse=None) -> list[dict]:
+    def dump_links(self, indexes=None, parse=None, family: int = socket.AF_UNSPEC) -> list[dict]:
         """Name, index, state, alias and byte/packet counters of every link (with `indexes`, of
         those links only: the others are skipped unparsed). `parse` replaces the parser
-        (`parse_state`: index and forwarding state only)."""
+        (`parse_state`: index and forwarding state only). With `family` AF_BRIDGE, the bridge
+        ports alone, in the bridge's short form (`parse_bridge_port`: a fraction of the bytes)."""
         parse = parse or _parse_link
         self.seq += 1
-        body = ifinfo()
+        body = _IFINFO.pack(family, 0, 0, 0, 0)
         msg = _HDR.pack(_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, self.seq, 0) + body
         self.sock.send(msg)
         links = []
@@ -425,6 +426,37 @@ def parse_state(b: bytes) -> dict:
         elif atype == IFLA_LINKINFO:
             _parse_linkinfo(b[off + 4: off + alen], out)
         off += _align(alen)
+    return out
+
+
+def parse_operstate(b: bytes) -> dict:
+    """A link's index and operstate (one of the first attributes: the rest is not read)."""
+    out = {"index": _IFINFO.unpack_from(b, 0)[2]}
+    off = _IFINFO.size
+    while off + 4 <= len(b):
+        alen, atype = _RTA.unpack_from(b, off)
+        if alen < 4:
+            break
+        if atype == IFLA_OPERSTATE:
+            out["operstate"] = b[off + 4]
+            break
+        off += _align(alen)
+    return out
+
+
+def parse_bridge_port(b: bytes) -> dict:
+    """What the ready check needs of a bridge port from an AF_BRIDGE dump: index, operstate, and
+    the STP port state (IFLA_PROTINFO's IFLA_BRPORT_STATE)."""
+    out = {"index": _IFINFO.unpack_from(b, 0)[2]}
+    for atype, payload in _attrs(b[_IFINFO.size:]):
+        if atype == IFLA_OPERSTATE and payload:
+            out["operstate"] = payload[0]
+        elif atype == IFLA_PROTINFO:
+            for t, p in _attrs(payload):
+                if t == IFLA_BRPORT_STATE and p:
+                    out["brport_state"] = p[0]
+                    break
+            break
     return out
 
 
