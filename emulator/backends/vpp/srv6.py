@@ -37,8 +37,9 @@ FIB_MAIN = 0   # End.DT4/End.DT6 look the inner packet up in VPP's default table
 
 
 def is_router(rn: dict) -> bool:
-    """A vpp node is an SRv6 router when it routes (mode router, the default) and has a locator or SIDs."""
-    return rn.get("mode", "router") == "router" and ("locator" in rn or "sids" in rn)
+    """A vpp node is an SRv6 router when it has a locator or SIDs (in a mode other than router, the
+    default, expand() refuses them)."""
+    return "locator" in rn or "sids" in rn
 
 
 def expand(raw: dict, src):
