@@ -22,8 +22,8 @@ _lock = threading.RLock()
 #: the generic scenario steps (emulator/scenario/steps.py BUILTIN_STEPS), declared by name so that
 #: start-up does not import the scenario runner: type -> class, imported on first lookup
 CORE_STEPS = {"ping": "Ping", "pingall": "PingAll", "iperf3": "Iperf3", "exec": "Exec",
-              "background": "Background", "wait": "Wait", "wait_for": "WaitFor", "link": "LinkChange",
-              "capture": "Capture"}
+              "background": "Background", "wait": "Wait", "wait_packets": "WaitPackets", "wait_for": "WaitFor",
+              "link": "LinkChange", "capture": "Capture"}
 
 
 def _register_core(regs: registry.Registries) -> None:

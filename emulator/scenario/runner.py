@@ -127,9 +127,21 @@ def _run_step(s: spec_mod.StepSpec, ctx: RunContext, out: Printer, label: str) -
     """Run one step (or a parallel group); return step records."""
     if s.type == "parallel":
         records: dict[int, list] = {}
+        started = [threading.Event() for _ in s.children]   # `after:` and `until:` (checked at load:
+        finished = [threading.Event() for _ in s.children]  # the names they use are unique, no cycle)
+        index = {c.name: i for i, c in enumerate(s.children)}
 
         def worker(i, child):
-            records[i] = _run_step(child, ctx, out, label)
+            try:
+                if child.after:
+                    event, name, _ = child.after
+                    (started if event == "started" else finished)[index[name]].wait()
+                ctx.order.started = started[i]
+                ctx.order.stop = finished[index[child.until]] if child.until else None
+                records[i] = _run_step(child, ctx, out, label)
+            finally:
+                started[i].set()   # (a step that failed before it said so has started too)
+                finished[i].set()
 
         threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(s.children)]
         for t in threads:

@@ -36,7 +36,8 @@ from . import expect, steps
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SCALAR = {"type": ["string", "number", "boolean"]}
-COMMON_STEP_KEYS = {"name", "expect", "reference", "start_after"}
+COMMON_STEP_KEYS = {"name", "expect", "reference", "start_after", "after", "until"}
+AFTER_EVENTS = ("started", "finished")   # after: {started: NAME} | {finished: NAME} | NAME (finished)
 SCENARIO_SCHEMA = {
     "type": "object", "additionalProperties": False, "required": ["topology", "steps"],
     "properties": {
@@ -62,6 +63,8 @@ class StepSpec:
     conditions: list = field(default_factory=list)
     reference: dict | None = None   # {"metric", "value", "unit", "source"}
     start_after: float | None = None
+    after: tuple | None = None     # (event, sibling's name, path suffix): start once it has started/finished
+    until: str | None = None       # a sibling's name: a step that runs for a while ends when it finishes
     children: list = field(default_factory=list)  # for `parallel`
     path: tuple = ()
 
@@ -142,7 +145,7 @@ def _check_schema(instance, schema, src_view) -> list[Issue]:
     return out
 
 
-def _parse_step(raw, path: tuple, src: Source, issues: list) -> StepSpec | None:
+def _parse_step(raw, path: tuple, src: Source, issues: list, in_group: bool = False) -> StepSpec | None:
     kinds = [k for k in raw if k not in COMMON_STEP_KEYS]
     known = steps.names() + ["parallel"]
     if len(kinds) != 1:
@@ -162,10 +165,13 @@ def _parse_step(raw, path: tuple, src: Source, issues: list) -> StepSpec | None:
             if not isinstance(sub, dict):
                 issues.append(src.issue(path + (kind, i), "a step is a mapping such as {ping: {...}}"))
                 continue
-            c = _parse_step(sub, path + (kind, i), src, issues)
+            c = _parse_step(sub, path + (kind, i), src, issues, in_group=True)
             if c:
                 children.append(c)
-        return StepSpec("parallel", None, raw.get("name") or "parallel", children=children, path=path)
+        _check_order(children, src, issues)
+        spec = StepSpec("parallel", None, raw.get("name") or "parallel", children=children, path=path)
+        _parse_order(spec, raw, path, src, issues, in_group)
+        return spec
     if kind not in steps.names():
         import difflib
         close = difflib.get_close_matches(kind, known, n=1)
@@ -216,7 +222,69 @@ def _parse_step(raw, path: tuple, src: Source, issues: list) -> StepSpec | None:
             spec.start_after = steps.seconds(raw["start_after"])
         except ValueError as e:
             issues.append(src.issue(path + ("start_after",), str(e)))
+    _parse_order(spec, raw, path, src, issues, in_group)
     return spec
+
+
+def _parse_order(spec: StepSpec, raw: dict, path: tuple, src: Source, issues: list, in_group: bool) -> None:
+    """`after:` and `until:` of a step in a parallel group: the sibling it waits for, and the
+    sibling whose end ends it (steps that run for a while: Step.stoppable)."""
+    for key in ("after", "until"):
+        if raw.get(key) is not None and not in_group:
+            issues.append(src.issue(path + (key,), f"{key}: names another step of the same parallel group",
+                                    "the steps of a list run one after another already; put both in a parallel:"))
+            return
+    v = raw.get("after")
+    if isinstance(v, str):
+        spec.after = ("finished", v, ())
+    elif isinstance(v, dict) and len(v) == 1 and next(iter(v)) in AFTER_EVENTS and isinstance(next(iter(v.values())), str):
+        (event, name), = v.items()
+        spec.after = (event, name, (event,))
+    elif v is not None:
+        issues.append(src.issue(path + ("after",), "after: is a step's name, {started: NAME} or {finished: NAME}",
+                                "NAME is the name: of another step of the same parallel group"))
+    v = raw.get("until")
+    if v is None:
+        return
+    if not isinstance(v, str):
+        issues.append(src.issue(path + ("until",), "until: is the name of another step of the same parallel group"))
+    elif spec.type == "parallel" or not steps.get(spec.type).stoppable:
+        stoppable = [n for n in steps.names() if steps.get(n).stoppable]
+        issues.append(src.issue(path + ("until",), f"a {spec.type} step cannot be ended early",
+                                "until: ends steps that run for a while: " + ", ".join(stoppable)))
+    else:
+        spec.until = v
+
+
+def _check_order(children: list, src: Source, issues: list) -> None:
+    """Every after:/until: names exactly one other step of the group; no step waits for itself
+    through a chain of after:s (it would never start)."""
+    names = [c.name for c in children]
+    ok = {}
+    for c in children:
+        for key, ref in (("after", c.after[1] if c.after else None), ("until", c.until)):
+            if ref is None:
+                continue
+            where = c.path + (key,) + (c.after[2] if key == "after" else ())
+            if ref == c.name:
+                issues.append(src.issue(where, f"step '{ref}' cannot wait for itself"))
+            elif names.count(ref) != 1:
+                issues.append(src.issue(where, f"no step named '{ref}' in this parallel group" if ref not in names
+                                        else f"{names.count(ref)} steps of this parallel group are named '{ref}'",
+                                        "its steps: " + ", ".join(repr(n) for n in names)
+                                        + ("; give one a name:" if ref in names else "")))
+            elif key == "after":
+                ok[c.name] = ref
+    for start in ok:
+        seen, cur = [start], ok[start]
+        while cur in ok and cur not in seen:
+            seen.append(cur)
+            cur = ok[cur]
+        if cur == start:
+            c = children[names.index(start)]
+            issues.append(src.issue(c.path + ("after",), "the steps wait for each other: "
+                                    + " -> ".join(repr(n) for n in seen + [start]) + " (none would start)"))
+            break
 
 
 def _at(data, path: tuple):

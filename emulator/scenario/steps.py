@@ -44,6 +44,22 @@ class RunContext:
     params: dict = field(default_factory=dict)
     background: list = field(default_factory=list)   # (name, Popen, log path) stopped at the end of the run
     lock: threading.Lock = field(default_factory=threading.Lock)
+    order: threading.local = field(default_factory=threading.local, repr=False)   # per step of a parallel group
+
+    def started(self) -> None:
+        """The running step's work is under way (link_monitor: its baseline is taken): the steps of its
+        parallel group with `after: {started: THIS}` start now (by default, when run() returns)."""
+        ev = getattr(self.order, "started", None)
+        if ev is not None:
+            ev.set()
+
+    def sleep(self, secs: float) -> bool:
+        """Sleep SECS, or less when the step's `until:` sibling finishes first (then True)."""
+        ev = getattr(self.order, "stop", None)
+        if ev is None:
+            time.sleep(secs)
+            return False
+        return ev.wait(secs)
 
     def netns(self, node: str) -> str:
         try:
@@ -84,6 +100,8 @@ class Step:
     target_fields: tuple = ()
     endpoint_fields: tuple = ()
     interface_fields: dict = {}   # field naming an interface -> the field naming its node
+    #: its run() waits for a while through ctx.sleep(), so `until: SIBLING` can end it early
+    stoppable: bool = False
 
     def default_name(self, args) -> str:
         return self.type
@@ -435,15 +453,55 @@ class Background(Step):
 
 class Wait(Step):
     type = "wait"
-    summary = "sleep for a while (e.g. wait: 2s)"
+    summary = "sleep for a while (e.g. wait: 2s; with until: SIBLING, at most that long)"
+    metrics = ("cut_short",)
     schema = DURATION
+    stoppable = True
 
     def default_name(self, a):
         return f"wait {a}"
 
     def run(self, ctx, a):
-        time.sleep(seconds(a))
-        return StepResult({}, summary="")
+        cut = ctx.sleep(seconds(a))
+        return StepResult({"cut_short": cut}, summary="ended by its until: step" if cut else "")
+
+
+class WaitPackets(Step):
+    type = "wait_packets"
+    endpoint_fields = ("endpoint",)
+    summary = ("wait until a link end has sent (or received) N more packets (the kernel's interface counters, "
+               "from when the step starts), or fail after a timeout: e.g. a fault once a flow runs")
+    metrics = ("packets", "waited_s")
+    schema = {"type": "object", "additionalProperties": False, "required": ["endpoint"],
+              "properties": {"endpoint": {"type": "string", "description": "NODE:IF"},
+                             "sent": {"type": "integer", "minimum": 1}, "received": {"type": "integer", "minimum": 1},
+                             "timeout": DURATION, "interval": DURATION},
+              "oneOf": [{"required": ["sent"]}, {"required": ["received"]}]}
+
+    def default_name(self, a):
+        return f"wait for {a.get('sent') or a.get('received')} packets {'from' if 'sent' in a else 'to'} {a['endpoint']}"
+
+    def run(self, ctx, a):
+        node, _, ifname = a["endpoint"].partition(":")
+        i = ctx.state["nodes"].get(node, {}).get("interfaces", {}).get(ifname) or {}
+        if not i.get("device"):
+            raise StepError(f"{a['endpoint']} is not a kernel device of lab '{ctx.lab}'")
+        key, want = ("tx", a["sent"]) if "sent" in a else ("rx", a["received"])
+
+        def count() -> int:
+            r = hostcmd.run(["ip", "-s", "-j", "link", "show", "dev", i["device"]], netns=i.get("netns"))
+            if not r.ok:
+                raise StepError(f"ip -s link show dev {i['device']}: {r.stderr.strip()}")
+            return int(json.loads(r.stdout)[0]["stats64"][key]["packets"])
+        timeout, interval = seconds(a.get("timeout"), 60.0), seconds(a.get("interval"), 0.05)
+        t0, base = time.monotonic(), count()
+        while (n := count() - base) < want:
+            if time.monotonic() - t0 >= timeout:
+                raise StepError(f"{a['endpoint']}: {n} packet(s) {'sent' if key == 'tx' else 'received'} "
+                                f"in {timeout:g} s, waiting for {want}")
+            time.sleep(interval)
+        waited = time.monotonic() - t0
+        return StepResult({"packets": n, "waited_s": round(waited, 3)}, summary=f"{n} packets after {waited:.1f} s")
 
 
 class WaitFor(Step):
@@ -555,4 +613,4 @@ class Capture(Step):
         return StepResult({"pid": p.pid}, artifacts=[path], summary=os.path.basename(path))
 
 
-BUILTIN_STEPS = (Ping, PingAll, Iperf3, Exec, Background, Wait, WaitFor, LinkChange, Capture)   # registered by name (emulator/backends CORE_STEPS)
+BUILTIN_STEPS = (Ping, PingAll, Iperf3, Exec, Background, Wait, WaitPackets, WaitFor, LinkChange, Capture)   # registered by name (emulator/backends CORE_STEPS)

@@ -90,6 +90,10 @@ class DropFilter:
         self._tc("filter", "add", "dev", self.dev, "egress", "pref", str(PREF), "bpf", "da",
                  "bytecode", bytecode(self.loss_pct))
 
+    def count(self) -> int:
+        """Packets dropped so far."""
+        return (_clsact_drops(self.netns, self.dev) or 0) - self.before
+
     def remove(self) -> int:
         """Remove the filter; the clsact qdisc stays (removing it would stop the device's queues for a
         moment, losing packets; it goes with the lab's namespace)."""

@@ -125,11 +125,15 @@ class LinkFault(Step):
     type = "link_fault"
     endpoint_fields = ("endpoint",)
     summary = ("loss on one end of a link for a while: a tc drop filter on its egress (all or loss% of the IP "
-               "packets it sends, not ND/MLD); reports how many packets it dropped")
+               "packets it sends, not ND/MLD), for duration or until it has dropped `packets`; reports how many "
+               "packets it dropped")
     metrics = ("dropped", "link", "started_at", "ended_at")
+    stoppable = True
     schema = {"type": "object", "additionalProperties": False, "required": ["endpoint"],
               "properties": {"endpoint": {"type": "string", "description": "NODE:IF: what it sends is dropped"},
                              "duration": DURATION,
+                             "packets": {"type": "integer", "minimum": 1,
+                                         "description": "end once it has dropped this many (duration: at most)"},
                              "loss": {"type": ["string", "number"], "description": "share of packets dropped "
                                                                                    "(default 100%)"}}}
 
@@ -151,18 +155,24 @@ class LinkFault(Step):
                          if end.key in (l["a"], l["b"])), None)
         if peer_key is None:
             raise StepError(f"{end.key} is not an end of a link")
-        dur = seconds(a.get("duration"), 1.0)
+        dur = seconds(a.get("duration"), 60.0 if "packets" in a else 1.0)
         t0 = time.time()
         f = fault.DropFilter(end.netns, end.device, units.percent(a["loss"]) if "loss" in a else 100.0)
         f.install()
+        ctx.started()
         try:
-            time.sleep(dur)
+            if "packets" in a:   # the qdisc's drop count, polled
+                end_at = time.monotonic() + dur
+                while f.count() < a["packets"] and time.monotonic() < end_at and not ctx.sleep(0.02):
+                    pass
+            else:
+                ctx.sleep(dur)
         finally:
             dropped = f.remove()
         link = f"{end.key} -> {peer_key}"
         return StepResult({"dropped": dropped, "link": link, "started_at": round(t0, 3),
                            "ended_at": round(time.time(), 3)},
-                          summary=f"{dropped} packet(s) dropped on {link} in {dur:g} s")
+                          summary=f"{dropped} packet(s) dropped on {link} in {time.time() - t0:.1f} s")
 
 
 class LinkMonitor(Step):
@@ -172,6 +182,7 @@ class LinkMonitor(Step):
                "for the duration; per link and interval sent/received/lost and the time of each loss event; "
                "packets per SRv6 SID (seg6local counters) when the lab has them")
     metrics = ("lost_total", "loss_links", "loss_link_count", "events", "link_loss")
+    stoppable = True   # until: SIBLING ends it once that step has finished (duration is then at most)
     schema = {"type": "object", "additionalProperties": False, "required": ["duration"],
               "properties": {"duration": DURATION, "interval": DURATION,
                              "links": {"type": "array", "items": {"type": "string"},
@@ -194,8 +205,9 @@ class LinkMonitor(Step):
         routers = _srv6_routers(ctx)
         mon.start()
         sids0 = monitor.sid_counters(ctx.state, routers)
+        ctx.started()   # the baseline is taken: `after: {started: ...}` steps may send now
         try:
-            time.sleep(seconds(a["duration"]))
+            ctx.sleep(seconds(a["duration"]))
         finally:
             mon.stop()
         rep = mon.report()
