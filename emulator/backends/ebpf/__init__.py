@@ -3,6 +3,7 @@
 `interfaces:`), built from C at deploy time with clang's BPF target and loaded with bpftool and tc.
 
     bpf/fw.c, bpf/fwd.c  the programs (tc cls_bpf direct action; the firewall also for XDP)
+    bpf/stats.h  the packet and byte counters (`stats` map) both programs keep
     progs.py   the preflight action: toolchain check (exit 3), the lab's private bpffs, compile, verify;
                its undo (unmount: every pin goes) and the plan hook that adds it
     rules.py   firewall rule words -> the `rules` map's entries; counters decoded

@@ -16,6 +16,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "stats.h"
+
 #define MAX_RULES 64
 #define ACT_END 0
 #define ACT_ALLOW 1
@@ -33,24 +35,12 @@ struct rule {
 	__u8 pad[2];
 };
 
-struct counter {
-	__u64 packets;
-	__u64 bytes;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_RULES);
 	__type(key, __u32);
 	__type(value, struct rule);
 } rules SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct counter);
-} stats SEC(".maps");
 
 static __always_inline int verdict(void *data, void *data_end)
 {
@@ -88,15 +78,6 @@ static __always_inline int verdict(void *data, void *data_end)
 		return r->action == ACT_ALLOW;
 	}
 	return 0;
-}
-
-static __always_inline void count(__u32 key, __u64 len)
-{
-	struct counter *c = bpf_map_lookup_elem(&stats, &key);
-	if (c) {
-		c->packets++;
-		c->bytes += len;
-	}
 }
 
 #ifdef EMU_XDP

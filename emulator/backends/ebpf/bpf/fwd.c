@@ -13,6 +13,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "stats.h"
+
 #ifndef AF_INET
 #define AF_INET 2
 #endif
@@ -22,33 +24,12 @@ struct port {
 	__u32 dir;
 };
 
-struct counter {
-	__u64 packets;
-	__u64 bytes;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16);
 	__type(key, __u32);
 	__type(value, struct port);
 } ports SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct counter);
-} stats SEC(".maps");
-
-static __always_inline void count(__u32 key, __u64 len)
-{
-	struct counter *c = bpf_map_lookup_elem(&stats, &key);
-	if (c) {
-		c->packets++;
-		c->bytes += len;
-	}
-}
 
 SEC("tc")
 int emu_fwd(struct __sk_buff *skb)
