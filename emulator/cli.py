@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -288,6 +289,15 @@ def cmd_run(args) -> int:
                       overrides=parse_overrides(args.set or [], "--set"), lab_name=args.name)
 
 
+def _help_with_steps(parser: argparse.ArgumentParser) -> str:
+    """`run --help` with the step types appended: every command builds the parser, and listing
+    the steps imports each one's module (they are registered lazily)."""
+    if not getattr(parser, "_steps_listed", False):
+        parser.epilog = (parser.epilog or "") + _steps_help()
+        parser._steps_listed = True
+    return argparse.ArgumentParser.format_help(parser)
+
+
 def _steps_help() -> str:
     from .scenario import steps
     lines = ["step types (each step: {TYPE: {...}, name:, expect: {METRIC: CONDITION}, reference:}):"]
@@ -436,8 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt,
                        epilog="examples:\n  emulator run scenarios/smoke.yaml\n"
                               "  emulator run scenarios/1s1c.yaml --set duration=60 --keep\n"
-                              "  emulator run scenarios/smoke.yaml --junit out.xml --results results/smoke\n\n"
-                              + _steps_help())
+                              "  emulator run scenarios/smoke.yaml --junit out.xml --results results/smoke\n\n")
+    s.format_help = functools.partial(_help_with_steps, s)   # the step types, imported only for this help
     s.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     s.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
     s.add_argument("--results", metavar="DIR", help="results directory (default results/NAME-TIMESTAMP)")
