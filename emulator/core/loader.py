@@ -171,15 +171,19 @@ def _check_expansion(root, file: str) -> Expansion:
     return ex
 
 
-def load_file(path: str) -> Source:
+def read_text(path: str, what: str = "topology") -> str:
+    """The UTF-8 text of a file the user named; TopologyError (in WHAT) where it is missing or unreadable."""
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            return f.read()
     except FileNotFoundError:
-        raise TopologyError([Issue((), "file not found", "check the path", path)]) from None
+        raise TopologyError([Issue((), "file not found", "check the path", path)], what) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise TopologyError([Issue((), f"cannot read: {e}", None, path)]) from None
-    return load_text(text, path)
+        raise TopologyError([Issue((), f"cannot read: {e}", None, path)], what) from None
+
+
+def load_file(path: str) -> Source:
+    return load_text(read_text(path), path)
 
 
 def load_named(path: str, name: str | None) -> Source:

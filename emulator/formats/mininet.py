@@ -18,7 +18,7 @@ import re
 import sys
 import threading
 
-from ..core.loader import Source
+from ..core.loader import Source, read_text
 from ..errors import EnvironmentProblem, Issue, TopologyError, UsageError, quote
 from . import with_notes
 
@@ -132,13 +132,7 @@ def _error_line(e: BaseException, file: str) -> int | None:
 
 def _run_custom(path: str) -> dict:
     """Run a custom file the way `mn --custom` does; its globals (topos, Topo classes...)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise TopologyError([Issue((), "file not found", "check the path", path)], "Mininet custom file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise TopologyError([Issue((), f"cannot read: {e}", None, path)], "Mininet custom file") from None
+    text = read_text(path, "Mininet custom file")
     customs: dict = {"__file__": os.path.abspath(path), "__name__": "__mininet_custom__"}
     try:
         code = compile(text, os.path.abspath(path), "exec")
