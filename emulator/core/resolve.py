@@ -55,6 +55,11 @@ def _check_mac(mac, path: tuple, c: Collector) -> None:
               "the first byte must be even and the address not all zeros, e.g. 02:00:00:00:00:01")
 
 
+def _check_cidrs(values, path: tuple, c: Collector) -> list[str]:
+    """The valid addresses of the `ip:` list at PATH, in order; each invalid one is reported."""
+    return [cidr for i, a in enumerate(values) if (cidr := _check_cidr(a, path + (i,), c))]
+
+
 def _check_cidr(value, path: tuple, c: Collector) -> str | None:
     try:
         iface = ipaddress.ip_interface(str(value))
@@ -113,11 +118,7 @@ def resolve(raw: dict, src: Source) -> Lab:
                     props={k: v for k, v in rn.items() if k in drv.properties})
         lab.nodes[name] = node
         if "ip" in rn:
-            node.ip = []
-            for i, a in enumerate(rn["ip"]):
-                cidr = _check_cidr(a, path + ("ip", i), c)
-                if cidr:
-                    node.ip.append(cidr)
+            node.ip = _check_cidrs(rn["ip"], path + ("ip",), c)
         for k, v in (rn.get("sysctls") or {}).items():
             if not re.fullmatch(r"[a-z0-9_]+(\.[A-Za-z0-9_-]+)+", k) or ".." in k:
                 c.add(path + ("sysctls", k), f"invalid sysctl name '{k}'", "e.g. net.ipv4.ip_forward", key=True)
@@ -141,10 +142,7 @@ def resolve(raw: dict, src: Source) -> Lab:
             _check_mac(iface.mac, ipath + ("mac",), c)
             if "ip" in rif:
                 iface.auto_address = False
-                for i, a in enumerate(rif["ip"]):
-                    cidr = _check_cidr(a, ipath + ("ip", i), c)
-                    if cidr:
-                        iface.addresses.append(cidr)
+                iface.addresses += _check_cidrs(rif["ip"], ipath + ("ip",), c)
             node.interfaces[ifname] = iface
         for msg in drv.resolve(lab, node, rn):
             c.add(path + msg[0], msg[1], msg[2])
@@ -240,10 +238,7 @@ def resolve(raw: dict, src: Source) -> Lab:
                       "give the address to the host or router at the other end of the link")
             elif "ip" in attrs:
                 iface.auto_address = False
-                for i, a in enumerate(attrs["ip"]):
-                    cidr = _check_cidr(a, epath + ("ip", i), c)
-                    if cidr:
-                        iface.addresses.append(cidr)
+                iface.addresses += _check_cidrs(attrs["ip"], epath + ("ip",), c)
             ends.append(iface)
         if single is not None and len(ends) == 1:
             single.iface, single.id = ends[0], len(lab.endpoints)
