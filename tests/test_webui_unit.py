@@ -243,3 +243,25 @@ def test_problems_list_the_host_checks_as_validate_does(monkeypatch):
     monkeypatch.setattr(capabilities, "netem", lambda: (True, ""))
     assert drawing.problems(t) == []   # delay needs netem only
     assert drawing.problems(model.empty())[0]["path"] == "nodes"
+
+
+def test_private_dir_is_the_processs_own_made_again_and_removed_alone(tmp_path, monkeypatch):
+    import os
+    import tempfile
+    from webui.privdir import PrivateDir
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    decoy = tmp_path / f"emu-x-{os.getpid()}-decoy"     # named like ours, made by someone else
+    decoy.mkdir()
+    d = PrivateDir("emu-x")
+    p = d.path()
+    assert p == d.path() and os.path.dirname(p) == str(tmp_path) and p != str(decoy)
+    assert os.path.basename(p).startswith(f"emu-x-{os.getpid()}-") and os.stat(p).st_mode & 0o777 == 0o700
+    os.rmdir(p)                       # removed behind its back: made again
+    p2 = d.path()
+    assert os.path.isdir(p2)
+    (tmp_path / "keep").mkdir()
+    open(os.path.join(p2, "f"), "w").close()
+    d.remove()
+    assert not os.path.exists(p2) and decoy.is_dir() and (tmp_path / "keep").is_dir()
+    d.remove()                        # nothing of its own left: removes nothing
+    assert sorted(os.listdir(tmp_path)) == sorted([decoy.name, "keep"])

@@ -21,7 +21,6 @@ import fcntl
 import json
 import os
 import select
-import shutil
 import signal
 import struct
 import subprocess
@@ -31,6 +30,8 @@ import threading
 
 from emulator import lab as api
 
+from .privdir import PrivateDir
+
 
 RC = r"""[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
 [ -f ~/.bashrc ] && . ~/.bashrc
@@ -38,30 +39,22 @@ PS1='\[\e[1;32m\]${EMU_NODE}\[\e[0m\]@${EMU_LAB}:\w# '
 """
 
 
-_private: str | None = None   # this process's directory for rc files
+_private = PrivateDir("emulator-ui")   # this process's directory for rc files
 _open: set["Console"] = set()
 _lock = threading.Lock()
 
 
 def private_dir() -> str:
-    global _private
-    with _lock:
-        if _private is None or not os.path.isdir(_private):
-            _private = tempfile.mkdtemp(prefix=f"emulator-ui-{os.getpid()}-")
-        return _private
+    return _private.path()
 
 
 def shutdown() -> None:
     """Close every open console and remove the private directory (only the one this process made)."""
-    global _private
     with _lock:
         cons = list(_open)
     for con in cons:
         con.close()
-    with _lock:
-        d, _private = _private, None
-    if d:
-        shutil.rmtree(d, ignore_errors=True)
+    _private.remove()
 
 
 atexit.register(shutdown)

@@ -14,7 +14,6 @@ import itertools
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 
@@ -28,30 +27,20 @@ from emulator.deploy import capabilities, hostcmd, runtime
 from emulator.errors import EmulatorError, EnvironmentProblem, UsageError
 
 from .docs import doc
+from .privdir import PrivateDir
 
 CAPTURE_MAX_S = 60
 _ids = itertools.count(1)
 CAPTURES: dict[int, str] = {}   # capture id -> pcap path
 _lock = threading.Lock()
-_dir: str | None = None
-
-
-def _private() -> str:
-    global _dir
-    with _lock:
-        if _dir is None or not os.path.isdir(_dir):
-            _dir = tempfile.mkdtemp(prefix=f"emulator-ui-captures-{os.getpid()}-")
-        return _dir
+_dir = PrivateDir("emulator-ui-captures")
 
 
 @atexit.register
 def shutdown() -> None:
-    global _dir
     with _lock:
-        d, _dir = _dir, None
         CAPTURES.clear()
-    if d:
-        shutil.rmtree(d, ignore_errors=True)
+    _dir.remove()
 
 
 def can() -> dict:
@@ -107,7 +96,7 @@ def capture(lab: str, endpoint: str, seconds) -> tuple[str, int]:
     ns = st["nodes"][node]["interfaces"][ifname]["netns"]
     device = st["nodes"][node]["interfaces"][ifname]["device"]
     cid = next(_ids)
-    path = os.path.join(_private(), f"{cid}-{node}-{ifname}.pcap")
+    path = os.path.join(_dir.path(), f"{cid}-{node}-{ifname}.pcap")
     p = hostcmd.start(["tcpdump", "-i", device, "-n", "-U", "-w", path, "-s", "262144"], netns=ns, log=path + ".log")
     try:
         end = time.monotonic() + 5
