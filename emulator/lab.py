@@ -58,6 +58,7 @@ def compile(path_or_source: str | Source, check_host: bool = True) -> Compiled:
         raw, src, more = expand(raw, src)
         services += more
     lab = resolve.resolve(raw, src)
+    lab.services = services   # for the drivers' plans (an SRv6 policy from: a service chain)
     g = graph.build(lab)
     addressing.allocate(lab, g, src)
     resolve.resolve_routes(lab, raw, src)

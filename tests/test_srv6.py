@@ -432,7 +432,8 @@ def test_ipv6_payload_end_x_dt6_and_dx6(topo, lab_name):
         api.destroy(lab_name)
 
 
-@pytest.mark.parametrize("src,words", [("nowhere", "from names 'nowhere', which is not a node"),
+@pytest.mark.parametrize("src,words", [("nowhere", "from names 'nowhere', which is neither a node nor a network "
+                                                    "service"),
                                         ("e1", "from is the headend 'e1' itself")])
 def test_a_policy_from_a_node_is_checked_and_located(src, words):
     issues = _issues(**{"to: 10.2.0.0/24,": f"to: 10.2.0.0/24, from: {src},"})

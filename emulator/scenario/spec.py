@@ -237,7 +237,8 @@ def _parse_order(spec: StepSpec, raw: dict, path: tuple, src: Source, issues: li
     v = raw.get("after")
     if isinstance(v, str):
         spec.after = ("finished", v, ())
-    elif isinstance(v, dict) and len(v) == 1 and next(iter(v)) in AFTER_EVENTS and isinstance(next(iter(v.values())), str):
+    elif (isinstance(v, dict) and len(v) == 1 and next(iter(v)) in AFTER_EVENTS
+          and isinstance(next(iter(v.values())), str)):
         (event, name), = v.items()
         spec.after = (event, name, (event,))
     elif v is not None:

@@ -479,7 +479,8 @@ class WaitPackets(Step):
               "oneOf": [{"required": ["sent"]}, {"required": ["received"]}]}
 
     def default_name(self, a):
-        return f"wait for {a.get('sent') or a.get('received')} packets {'from' if 'sent' in a else 'to'} {a['endpoint']}"
+        n, way = (a["sent"], "from") if "sent" in a else (a.get("received"), "to")
+        return f"wait for {n} packets {way} {a['endpoint']}"
 
     def run(self, ctx, a):
         node, _, ifname = a["endpoint"].partition(":")
@@ -613,4 +614,5 @@ class Capture(Step):
         return StepResult({"pid": p.pid}, artifacts=[path], summary=os.path.basename(path))
 
 
-BUILTIN_STEPS = (Ping, PingAll, Iperf3, Exec, Background, Wait, WaitPackets, WaitFor, LinkChange, Capture)   # registered by name (emulator/backends CORE_STEPS)
+# registered by name (emulator/backends CORE_STEPS)
+BUILTIN_STEPS = (Ping, PingAll, Iperf3, Exec, Background, Wait, WaitPackets, WaitFor, LinkChange, Capture)

@@ -12,7 +12,8 @@ from . import spec
 
 def expand(raw: dict, src):
     """Check locators, SIDs and policies against the whole topology; the raw topology is unchanged."""
-    _, problems = spec.build(raw.get("nodes") or {}, raw.get("srv6"))
+    nodes = raw.get("nodes") or {}
+    _, problems = spec.build(nodes, raw.get("srv6"), spec.service_names(nodes, raw.get("services")))
     if "srv6" in raw and not any(isinstance(n, dict) and spec.is_router(n) for n in (raw.get("nodes") or {}).values()):
         problems.append((("srv6",), "srv6: policies need routers of kind srv6-router (or vpp routers with a locator)",
                          None))

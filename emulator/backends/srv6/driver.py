@@ -29,7 +29,8 @@ def core(lab: Lab) -> paths.Core:
     c = getattr(lab, "_srv6_core", None)
     if c is None:
         nodes = {n.name: {"kind": n.kind, **n.props} for n in lab.nodes.values()}
-        model, problems = spec.build(nodes, lab.props.get("srv6"))
+        model, problems = spec.build(nodes, lab.props.get("srv6"), {ch.service for ch in lab.services}
+                                     | spec.service_names(nodes, lab.props.get("services")))
         if problems:   # the expand stage reports them located; this is a last guard
             raise ValueError(f"SRv6: {problems[0][1]}")
         c = paths.core(lab, model)
@@ -37,13 +38,32 @@ def core(lab: Lab) -> paths.Core:
     return c
 
 
+def source_nodes(lab: Lab, pol: spec.Policy) -> list[str]:
+    """The nodes whose traffic a policy with from: steers: that node, or every node on the chains of
+    that network service (NSM's resolved chains: each client and the endpoints its chain reaches)."""
+    if pol.src in lab.nodes:
+        return [pol.src]
+    out = []
+    for ch in lab.services:
+        if ch.service == pol.src:
+            out += [n for n in ch.nodes if n not in out]
+    if not out:
+        raise DeployError(f"SRv6 policy {pol.name}: from: {pol.src} is a network service no client requests "
+                          "(it has no chain, so no traffic to steer)")
+    return out
+
+
 def source_addrs(lab: Lab, pol: spec.Policy) -> list[str]:
-    """The addresses of a policy's from: node in the policy's family (DeployError when it has none)."""
-    out = [a.split("/")[0] for i in lab.nodes[pol.src].interfaces.values() for a in i.addresses
-           if ipaddress.ip_interface(a).version == pol.family]
+    """The addresses of a policy's from: node(s) in the policy's family (DeployError when none has one)."""
+    nodes = source_nodes(lab, pol)
+    out = []
+    for n in nodes:
+        out += [a.split("/")[0] for i in lab.nodes[n].interfaces.values() for a in i.addresses
+                if ipaddress.ip_interface(a).version == pol.family and a.split("/")[0] not in out]
     if not out:
         raise DeployError(f"SRv6 policy {pol.name}: from: {pol.src} has no IPv{pol.family} address "
-                          f"(the policy steers traffic to {pol.to})")
+                          + (f"on its nodes ({', '.join(nodes)}) " if nodes != [pol.src] else "")
+                          + f"(the policy steers traffic to {pol.to})")
     return out
 
 
@@ -53,6 +73,7 @@ def state_dict(lab: Lab, c: paths.Core) -> dict:
     for p in c.model.policies.values():
         hops = paths.policy_path(lab, c, p)
         pols[p.name] = {"headend": p.headend, "to": p.to, "mode": p.mode, "from": p.src, "table": p.table,
+                        **({"from_nodes": source_nodes(lab, p)} if p.src else {}),
                         "segments": [s.addr for s in p.segments], "labels": [s.label for s in p.segments],
                         "links": [list(x) for x in paths.links_of(hops)], "hops": [[h.node, h.what] for h in hops]}
     return {"routers": c.model.as_dict()["routers"], "policies": pols,

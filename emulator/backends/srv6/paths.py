@@ -114,7 +114,8 @@ def policy_path(lab: Lab, c: Core, pol: Policy, segments: list[Sid] | None = Non
     """Hop by hop: every router (and the final node) a packet steered by POL crosses."""
     segs = segments if segments is not None else pol.segments
     hops = [Hop(pol.headend, f"headend: {pol.mode} SRH with {len(segs)} segment(s), traffic to {pol.to}"
-                + (f" from {pol.src} (ip rule, table {pol.table})" if pol.src else ""))]
+                + (f" from {'' if pol.src in lab.nodes else 'service chain '}{pol.src} (ip rule, table {pol.table})"
+                   if pol.src else ""))]
     cur = pol.headend
     for i, sid in enumerate(segs):
         route = c.route(cur, sid.node)

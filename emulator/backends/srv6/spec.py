@@ -56,8 +56,10 @@ POLICY_SCHEMA = {
         "headend": {"type": "string", "description": "the srv6-router that steers the traffic (adds the SRH)"},
         "to": {"type": "string", "description": "destination prefix steered into the policy (IPv4 or IPv6)"},
         "from": {"type": "string",
-                 "description": "steer only the traffic of this node (by its addresses: an `ip rule` at the "
-                                "headend to a table of the policy's own); default: all traffic"},
+                 "description": "steer only the traffic of this node, or of this service chain (a network "
+                                "service of services:, as NSM resolves it: every node on its chains, the clients "
+                                "and the endpoints they reach), by their addresses: an `ip rule` per address at "
+                                "the headend to a table of the policy's own; default: all traffic"},
         "segments": {"type": "array", "minItems": 1, "items": {"type": "string"},
                      "description": "segment list, first to last: ROUTER (its End SID), ROUTER.SID or a SID address"},
         "mode": {"enum": list(MODES), "description": "encap (default): a new IPv6 header with an SRH around the "
@@ -107,7 +109,7 @@ class Policy:
     segments: list[Sid]
     mode: str = "encap"
     path: tuple = ()
-    src: str | None = None      # from: the node whose traffic alone is steered
+    src: str | None = None      # from: the node (or network service chain) whose traffic alone is steered
     table: int | None = None    # the headend's routing table of a policy with from:
 
     @property
@@ -144,8 +146,9 @@ def is_router(rn: dict) -> bool:
     return bool(pred and pred(rn))
 
 
-def build(nodes: dict, srv6: dict | None) -> tuple[Model, list[tuple[tuple, str, str | None]]]:
-    """NODES: name -> raw node mapping (kind, locator, sids); SRV6: the top-level srv6: mapping."""
+def build(nodes: dict, srv6: dict | None, services=()) -> tuple[Model, list[tuple[tuple, str, str | None]]]:
+    """NODES: name -> raw node mapping (kind, locator, sids); SRV6: the top-level srv6: mapping;
+    SERVICES: the network services a policy's from: may name (service_names())."""
     m = Model(link_prefix=(srv6 or {}).get("link_prefix", LINK_PREFIX))
     problems: list[tuple[tuple, str, str | None]] = []
     try:
@@ -212,7 +215,7 @@ def build(nodes: dict, srv6: dict | None) -> tuple[Model, list[tuple[tuple, str,
                 problems += _check_nh(nodes, r.sids[sname], nh_kind)
         m.routers[name] = r
     for k, (pname, rp) in enumerate(((srv6 or {}).get("policies") or {}).items()):
-        pol, more = _policy(m, nodes, pname, rp)
+        pol, more = _policy(m, nodes, pname, rp, services)
         problems += more
         if pol:
             pol.table = FIRST_TABLE + k if pol.src else None
@@ -263,7 +266,18 @@ def resolve_segment(m: Model, nodes: dict, seg: str) -> tuple[Sid | None, str | 
     return sid, None, None
 
 
-def _policy(m: Model, nodes: dict, pname: str, rp: dict):
+def service_names(nodes: dict, services: dict | None) -> set[str]:
+    """The network services of a topology (NSM's, emulator/backends/nsm/): declared under services:
+    or provided by an endpoint (an nse's services:)."""
+    out = set(services or {})
+    for rn in nodes.values():
+        if isinstance(rn, dict) and rn.get("kind") == "nse":
+            v = rn.get("services")
+            out.update([v] if isinstance(v, str) else v if isinstance(v, list) else [])
+    return out
+
+
+def _policy(m: Model, nodes: dict, pname: str, rp: dict, services=()):
     path = ("srv6", "policies", pname)
     problems = []
     he = rp["headend"]
@@ -279,9 +293,13 @@ def _policy(m: Model, nodes: dict, pname: str, rp: dict):
     mode = rp.get("mode", "encap")
     src = rp.get("from")
     if src is not None:
-        if src not in nodes:
-            problems.append((path + ("from",), f"from names '{src}', which is not a node",
-                             "the node whose traffic the policy steers, e.g. a host behind the headend"))
+        if src not in nodes and src not in services:
+            problems.append((path + ("from",), f"from names '{src}', which is neither a node nor a network service",
+                             "the node or service chain whose traffic the policy steers, e.g. a host behind the "
+                             "headend" + (f"; services: {', '.join(sorted(services))}" if services else "")))
+        elif src in nodes and src in services:
+            problems.append((path + ("from",), f"from names '{src}', which is both a node and a network service",
+                             "rename one of them"))
         elif src == he:
             problems.append((path + ("from",), f"from is the headend '{he}' itself",
                              "name a node whose traffic passes through the headend, or leave from: out"))
