@@ -11,6 +11,7 @@ from emulator import lab as api
 from emulator.deploy.kernel import netns
 from emulator.core.loader import load_file
 from emulator.errors import EnvironmentProblem
+from vpp_helpers import vpp_missing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILES = sorted(glob.glob(os.path.join(ROOT, "topologies", "*.yaml")))
@@ -73,10 +74,8 @@ def _renamed(path, lab_name):
 @pytest.mark.parametrize("path", FILES, ids=[os.path.basename(f) for f in FILES])
 def test_example_deploys_and_carries_traffic(path, lab_name):
     name = os.path.basename(path)[:-5]
-    if (name.startswith("vpp-") or name in NEED_VPP) and os.environ.get("EMULATOR_REQUIRE_VPP") != "1":
-        from emulator.backends.vpp import find
-        if find.missing():
-            pytest.skip(find.missing())
+    if (name.startswith("vpp-") or name in NEED_VPP) and vpp_missing():
+        pytest.skip(vpp_missing())
     if name.startswith("seed002-sriov-"):
         from emulator.backends.phys.sysfs import Sysfs
         pf = _renamed(path, lab_name).data["sriov"]["pf"]

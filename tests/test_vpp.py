@@ -14,7 +14,7 @@ from emulator import lab as api
 from emulator import names
 from emulator.backends.vpp import config, find
 from emulator.errors import DeployError
-from vpp_helpers import vpp_marks, vpp_pids
+from vpp_helpers import leftovers, vpp_marks, vpp_pids
 
 pytestmark = vpp_marks()
 
@@ -36,12 +36,6 @@ links:
 def ping(lab, node, addr, n=3, interval="0.2"):
     r = api.exec_in(lab, node, ["ping", "-c", str(n), "-i", interval, "-W", "1", addr], timeout=30)
     return r.returncode, r.stdout
-
-
-def leftovers(lab, nodes):
-    shm = [f for n in nodes for s in config.SHM_SUFFIXES
-           if os.path.exists(f := "/dev/shm/" + names.vpp_prefix(lab, n) + s)]
-    return vpp_pids(lab), shm, os.path.exists(os.path.join("/run/emulator", lab, "vpp"))
 
 
 def test_router_forwards_over_af_packet_and_teardown_leaves_nothing(topo, lab_name):

@@ -3,8 +3,7 @@ its VPP commands with their lines, the refusals located, and with real VPPs: a m
 kernel routers) and a VPP-only one carry traffic with the SRH on the wire, decap delivers to the
 right host, and destroy leaves no VPP process, /dev/shm file or directory.
 
-VPP comes from EMULATOR_VPP (make test points it at ../shared/vpp) or PATH; without it the tests that
-run VPP skip with the reason, except where EMULATOR_REQUIRE_VPP=1 (CI): there they fail."""
+Where VPP comes from and when the tests that run it skip: tests/vpp_helpers.py."""
 import os
 import re
 import subprocess
@@ -14,23 +13,18 @@ import time
 import pytest
 
 from emulator import lab as api
-from emulator import names
 from emulator.backends.srv6 import routes
-from emulator.backends.vpp import config, find
 from emulator.backends.vpp.instance import StartVpp
 from emulator.backends.vpp.srv6 import VppNeighbours
 from emulator.core.loader import load_file
 from emulator.errors import TopologyError
 
 from conftest import compile_text
+from vpp_helpers import leftovers, needs_vpp
 from test_srv6 import _srh_packets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "topologies", "vpp-srv6.yaml")
-
-_MISSING = find.missing()
-needs_vpp = pytest.mark.skipif(bool(_MISSING) and os.environ.get("EMULATOR_REQUIRE_VPP") != "1",
-                               reason=_MISSING or "")
 
 # h1 - v1 (vpp) - r1 - e2 - h2: every behaviour VPP has, on v1
 MIXED = """\
@@ -216,26 +210,6 @@ def test_a_run_time_segment_list_change_needs_a_kernel_headend():
 
 # -- real VPPs -------------------------------------------------------------------------------------
 
-def _vpp_pids(lab):
-    d = (os.path.join("/run/emulator", lab, "vpp") + "/").encode()
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/cmdline", "rb") as f:
-                    if d in f.read():
-                        out.append(int(p))
-            except OSError:
-                pass
-    return out
-
-
-def _leftovers(lab, nodes):
-    shm = [f for n in nodes for s in config.SHM_SUFFIXES
-           if os.path.exists(f := "/dev/shm/" + names.vpp_prefix(lab, n) + s)]
-    return _vpp_pids(lab), shm, os.path.exists(os.path.join("/run/emulator", lab, "vpp"))
-
-
 def _until_reply(lab, src, dst, within=60):
     """A VPP drops the packet that makes it resolve a neighbour: ping until one answer comes back."""
     end = time.monotonic() + within
@@ -297,7 +271,7 @@ def test_mixed_lab_srh_from_vpp_on_the_wire_decap_in_vpp_and_nothing_left(lab_na
         assert r.ok, r.stdout
     finally:
         api.destroy(lab_name)
-    assert _leftovers(lab_name, ["v1"]) == ([], [], False)
+    assert leftovers(lab_name, ["v1"]) == ([], [], False)
 
 
 TWO = """
@@ -358,4 +332,4 @@ def test_two_vpp_routers_ipv4_and_ipv6_encap_inline_and_decap(topo, lab_name, tm
         assert v1b["fc00:0:a1::100"] - v1["fc00:0:a1::100"] == 3   # End.DT4: the IPv4 replies to h1
     finally:
         api.destroy(lab_name)
-    assert _leftovers(lab_name, ["v1", "v2"]) == ([], [], False)
+    assert leftovers(lab_name, ["v1", "v2"]) == ([], [], False)

@@ -6,15 +6,27 @@ import os
 
 import pytest
 
-from emulator.backends.vpp import find
+from emulator import names
+from emulator.backends.vpp import config, find
+
+
+def vpp_missing() -> str | None:
+    """Why the tests that run VPP skip here, or None (always None under EMULATOR_REQUIRE_VPP=1)."""
+    if os.environ.get("EMULATOR_REQUIRE_VPP") == "1":
+        return None
+    return find.missing()
+
+
+#: a test that runs VPP (in a module that has other tests too)
+needs_vpp = pytest.mark.skipif(bool(vpp_missing()), reason=vpp_missing() or "")
 
 
 def vpp_marks():
     """A VPP test module's `pytestmark`: integration, a clean host after each test, and a skip
-    naming why VPP cannot run here (never under EMULATOR_REQUIRE_VPP=1)."""
+    naming why VPP cannot run here."""
     marks = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
-    missing = find.missing()
-    if missing and os.environ.get("EMULATOR_REQUIRE_VPP") != "1":
+    missing = vpp_missing()
+    if missing:
         marks.append(pytest.mark.skip(reason=missing))
     return marks
 
@@ -33,3 +45,10 @@ def vpp_pids(lab):
             except OSError:
                 pass
     return out
+
+
+def leftovers(lab, nodes):
+    """What a lab's VPPs left: (their PIDs, the /dev/shm files of NODES, whether its VPP directory is there)."""
+    shm = [f for n in nodes for s in config.SHM_SUFFIXES
+           if os.path.exists(f := "/dev/shm/" + names.vpp_prefix(lab, n) + s)]
+    return vpp_pids(lab), shm, os.path.exists(os.path.join("/run/emulator", lab, "vpp"))
