@@ -81,8 +81,12 @@ def test_vpp_firewall_nse_on_memif_drops_a_denied_port(topo, lab_name, tmp_path)
         assert m["in_order"] and m["crossed"] == 2 and m["routed_hops"] == 1, m   # the VPP NSE routed
         for port in ("5201", "5301"):   # a listener on each port (one connection each, then it exits)
             assert api.exec_in(lab_name, "server", ["iperf3", "-s", "-1", "-D", "-p", port]).ok
-        time.sleep(0.3)
-        assert api.exec_in(lab_name, "server", ["sh", "-c", "ss -ltn | grep -c ':5[23]01 '"]).stdout.strip() == "2"
+        listening = ""
+        end = time.monotonic() + 15   # iperf3 -D returns before its daemon listens
+        while listening != "2" and time.monotonic() < end:
+            listening = api.exec_in(lab_name, "server", ["sh", "-c", "ss -ltn | grep -c ':5[23]01 '"]).stdout.strip()
+            time.sleep(0.1)
+        assert listening == "2"
         probe = "timeout 2 bash -c '</dev/tcp/172.16.72.2/{}'"
         assert api.exec_in(lab_name, "client", ["sh", "-c", probe.format(5201)]).ok       # allowed
         assert not api.exec_in(lab_name, "client", ["sh", "-c", probe.format(5301)]).ok   # denied by the ACL
