@@ -337,9 +337,9 @@ def orphan_namespaces() -> list[str]:
     except FileNotFoundError:
         return out
     tagged = []
-    for ns, got in netns.lo_tags(entries).items():   # lo alone, not a dump of every link
-        if isinstance(got, tuple) and got[1].startswith(TAG_PREFIX):
-            tagged.append((ns, got[1][len(TAG_PREFIX):]))
+    for ns, got in netns.identify(entries).items():   # lo alone, not a dump of every link
+        if isinstance(got, tuple) and got[2] and got[2].startswith(TAG_PREFIX):
+            tagged.append((ns, got[2][len(TAG_PREFIX):]))
     labs_now = set(state.list_labs())
     return [ns for ns, owner in tagged if owner not in labs_now]
 

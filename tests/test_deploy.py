@@ -12,7 +12,8 @@ from emulator import lab as api
 from emulator.deploy import state
 from emulator.errors import DeployError, LabError, TopologyError
 from emulator.deploy.kernel import netns
-from conftest import LAN, addr
+from emulator.core.model import lab_tag
+from conftest import LAN, addr, wait_listening
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("clean_host")]
 
@@ -260,7 +261,7 @@ def test_bandwidth_limit_is_applied_with_tbf(topo, lab_name):
     try:
         qd = api.exec_in(lab_name, "a", ["tc", "qdisc", "show", "dev", "eth0"]).stdout
         assert "tbf" in qd and "20Mbit" in qd
-        time.sleep(0.3)
+        wait_listening(lab_name, "a", 5201)
         r = api.exec_in(lab_name, "b", ["iperf3", "-c", "10.9.0.1", "-t", "2", "-J"], timeout=30)
         assert r.ok, r.stderr
         bps = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]
@@ -330,9 +331,11 @@ def test_cli_exit_codes_and_exec_passthrough(topo, lab_name):
     assert r.returncode == 1 and "no lab named" in r.stderr
 
 
-def test_destroy_and_the_orphan_scan_read_each_namespace_s_lo_alone(topo, lab_name, monkeypatch):
+def test_destroy_knows_its_namespaces_by_cookie_and_the_orphan_scan_reads_each_lo_alone(topo, lab_name, monkeypatch):
     # the tag check used to dump every link of every namespace (a linear,5000 fabric: 20,000
-    # links parsed to find lo): one request for lo (index 1) per namespace instead
+    # links parsed to find lo): the orphan scan asks for lo (index 1) alone, and destroy asks
+    # netlink nothing (a request waits while the kernel frees another lab's namespaces: the
+    # journal's cookies are compared instead)
     from emulator.deploy.kernel import netlink
     st = api.deploy(topo(LAN))
     asked = []
@@ -341,16 +344,43 @@ def test_destroy_and_the_orphan_scan_read_each_namespace_s_lo_alone(topo, lab_na
     monkeypatch.setattr(netlink.Socket, "dump_links", lambda s, *a: pytest.fail("a dump to find lo"))
     mine = {n["netns"] for n in st["nodes"].values()} | {st["fabric"]}
     try:
+        recs = [r for r in state.Journal(lab_name).records() if r["op"] == "netns"]
+        assert {r["name"] for r in recs} == mine and all(type(r["cookie"]) is int for r in recs)
+        assert len({r["cookie"] for r in recs}) == len(recs)
         assert not mine & set(api.orphan_namespaces())   # tagged, and their lab exists
         assert len(asked) >= len(mine) and all(i == [1] for i in asked)
         asked.clear()
-        assert api.destroy(lab_name) == []   # its tag check, namespace by namespace
-        assert len(asked) == len(mine) and all(i == [1] for i in asked)
+        assert api.destroy(lab_name) == []
+        assert asked == []
         assert not any(netns.exists(n) for n in mine)
     finally:
         monkeypatch.undo()
         if lab_name in state.list_labs():
             api.destroy(lab_name)
+
+
+def test_destroy_leaves_a_namespace_carrying_the_labs_tag_that_is_not_the_one_it_made(topo, lab_name):
+    """Named like the lab's and tagged with its tag, but another namespace than the journal's
+    cookie says (a lab that was destroyed by hand and made again by someone else): left alone."""
+    st = api.deploy(topo("""
+        name: {lab}
+        nodes: {a: {kind: host}, b: {kind: host}}
+        links: [[a, b]]
+    """))
+    twin = f"emu-{lab_name}.twin"
+    subprocess.run(["ip", "netns", "add", twin], check=True)
+    try:
+        subprocess.run(["ip", "-n", twin, "link", "set", "lo", "alias", lab_tag(lab_name)], check=True)
+        recs = [r for r in state.Journal(lab_name).records() if r["op"] == "netns"]
+        j = state.Journal(lab_name)
+        j.append([{"op": "netns", "name": twin, "tag": lab_tag(lab_name), "cookie": recs[0]["cookie"]}])
+        j.close()
+        problems = api.destroy(lab_name)
+        assert len(problems) == 1 and twin in problems[0] and "not the one this lab made" in problems[0], problems
+        assert netns.exists(twin)
+        assert not any(netns.exists(n["netns"]) for n in st["nodes"].values())
+    finally:
+        subprocess.run(["ip", "netns", "del", twin], capture_output=True)
 
 
 def test_destroy_unmounts_what_is_left_mounted_inside_the_labs_own_directory(lab_name):

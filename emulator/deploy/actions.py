@@ -103,10 +103,12 @@ class CreateNetns(Action):
     @classmethod
     def apply_batch(cls, actions, ctx):
         journal = ctx.journal
-        claimed = (lambda name: journal.append([{"op": "netns", "name": name, "tag": ctx.tag}])) \
-            if journal is not None else None
-        for name, err in netns.create_many([a.name for a in actions], tag=ctx.tag, on_claimed=claimed,
-                                           lo_up=True):
+        def claimed(name: str, cookie: int | None) -> None:
+            # the namespace's cookie: teardown knows it again by it, without a netlink request
+            journal.append([{"op": "netns", "name": name, "tag": ctx.tag,
+                             **({"cookie": cookie} if cookie is not None else {})}])
+        for name, err in netns.create_many([a.name for a in actions], tag=ctx.tag, lo_up=True,
+                                           on_claimed=claimed if journal is not None else None):
             if err is None:
                 ctx.lo_up.add(name)   # its LoopbackUp is done: lo was set up with its tag
             if isinstance(err, FileExistsError):

@@ -9,8 +9,10 @@ after it was interrupted.
 The journal is read back from disk, so it is checked before anything is undone:
 a record naming something the lab does not make (a namespace other than emu-LAB
 or emu-LAB.NODE, a path outside the lab's directory, another lab's DPDK prefix)
-is reported, never acted on, and a namespace is removed only while its `lo`
-carries the lab's tag (netns.create_many tags it before it is mounted).
+is reported, never acted on, and a namespace is removed only while it is the one
+the deploy made: the same cookie as journaled (the kernel's number for a namespace,
+never reused) or, for a record without one, its `lo` carrying the lab's tag
+(netns.create_many tags it before it is mounted).
 """
 from __future__ import annotations
 
@@ -46,18 +48,22 @@ def foreign(lab: str, rec: dict) -> str | None:
     return None
 
 
-def not_ours(name: str, tag: str) -> str | None:
+def not_ours(name: str, tag: str, cookie: int | None = None) -> str | None:
     """Why the namespace NAME is not the one this lab made (None: it is, or it is gone)."""
-    return check_namespaces([name], tag)[0].get(name)
+    return check_namespaces([name], tag, {name: cookie} if cookie is not None else None)[0].get(name)
 
 
-def check_namespaces(ns_names: list[str], tag: str) -> tuple[dict[str, str], set[int]]:
+def check_namespaces(ns_names: list[str], tag: str,
+                     cookies: dict[str, int] | None = None) -> tuple[dict[str, str], set[int]]:
     """({name: why it is not this lab's}, the inodes of the namespaces that are).
 
-    Ours: a mounted namespace whose `lo` carries `tag`, or the empty placeholder file a
-    deploy created (O_EXCL, journaled) and was killed before it mounted the namespace.
-    The tags of all of them are read in one pass (netns.lo_tags), not a socket opened
-    from this thread for each."""
+    Ours: the empty placeholder file a deploy created (O_EXCL, journaled) and was killed
+    before it mounted the namespace, or a mounted namespace that is the one the journal
+    recorded: the same cookie (`cookies`, journaled when the deploy made it: the kernel
+    never gives another namespace the same), or, for a record without one, whose `lo`
+    carries `tag`. Cookies are read without a netlink request, which would wait while the
+    kernel frees other labs' namespaces (netns.identify)."""
+    cookies = cookies or {}
     why: dict[str, str] = {}
     mounted = []
     for name in ns_names:
@@ -74,13 +80,19 @@ def check_namespaces(ns_names: list[str], tag: str) -> tuple[dict[str, str], set
         else:
             mounted.append(name)
     inodes = set()
-    tags = netns.lo_tags(mounted)
+    found = netns.identify(mounted, alias_of={n for n in mounted if n not in cookies})
     for name in mounted:
-        got = tags.get(name, OSError("not read"))
+        got = found.get(name, OSError("not read"))
         if isinstance(got, OSError):
-            why[name] = f"cannot read the tag of namespace {name}: {got}"
-        elif got[1] != tag:
-            why[name] = f"namespace {name} is not this lab's (its lo is tagged {got[1]!r}, not {tag!r}): left alone"
+            why[name] = f"cannot read the identity of namespace {name}: {got}"
+        elif name in cookies:
+            if got[1] != cookies[name]:
+                why[name] = (f"namespace {name} is not the one this lab made (its cookie is {got[1]}, the "
+                             f"journal's {cookies[name]}): left alone")
+            else:
+                inodes.add(got[0])
+        elif got[2] != tag:
+            why[name] = f"namespace {name} is not this lab's (its lo is tagged {got[2]!r}, not {tag!r}): left alone"
         else:
             inodes.add(got[0])
     return why, inodes
@@ -127,8 +139,10 @@ def teardown(records: list[dict], progress=None, lab: str | None = None) -> list
     inodes = None
     if lab is not None:
         whys = [foreign(lab, rec) for rec in records]
-        ns_why, inodes = check_namespaces([r["name"] for r, w in zip(records, whys)
-                                           if w is None and r.get("op") == "netns"], lab_tag(lab))
+        ns_recs = [r for r, w in zip(records, whys) if w is None and r.get("op") == "netns"]
+        ns_why, inodes = check_namespaces([r["name"] for r in ns_recs], lab_tag(lab),
+                                          {r["name"]: r["cookie"] for r in ns_recs
+                                           if type(r.get("cookie")) is int})
         kept = []
         for rec, why in zip(records, whys):
             if why is None and rec.get("op") == "netns":

@@ -13,6 +13,8 @@ import contextlib
 import ctypes
 import errno
 import os
+import socket
+import struct
 import threading
 
 NETNS_RUN_DIR = "/run/netns"
@@ -78,12 +80,15 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
     Each namespace is created by one worker thread in turn (unshare moves only
     that thread), so the calling thread's namespace never changes. The file under
     /run/netns is created with O_EXCL: a namespace that was already there is an error,
-    never adopted. `on_claimed(name)` is called once that file is ours, before the
-    namespace is mounted on it (the journal records it then). With `tag`, the new
-    namespace's `lo` carries it as its alias *before* the namespace appears under
-    its name, so a mounted namespace without the tag is provably someone else's;
-    with `lo_up` too, the same request sets `lo` up (the deploy's first request in
-    every namespace: one socket per namespace, not two).
+    never adopted. `on_claimed(name, cookie)` is called once that file is ours, before
+    the namespace is mounted on it (the journal records it then), with the namespace's
+    cookie (unique for the boot, never reused: `cookie()`), by which teardown knows it
+    again without a netlink request. With `tag`, the new namespace's `lo` carries it as
+    its alias *before* the namespace appears under its name, so a mounted namespace
+    without the tag is provably someone else's; with `lo_up` too, the same request sets
+    `lo` up (the deploy's first request in every namespace: one socket per namespace,
+    not two). The namespace is made before its file is claimed: one whose name is taken
+    is dropped unseen.
     """
     _ensure_run_dir()
     results: list[tuple[str, BaseException | None]] = []
@@ -94,6 +99,8 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
         for name in names:
             try:
                 p = entry(name)   # one entry of /run/netns, nothing elsewhere
+                _check(_libc.unshare(CLONE_NEWNET), f"unshare(CLONE_NEWNET) for {name}")
+                ident = _tag_lo(tag, lo_up) if tag is not None else (cookie() if on_claimed else None)
                 fd = os.open(p, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
                 os.close(fd)
             except Exception as e:   # FileExistsError: not ours, left alone
@@ -101,10 +108,7 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
                 continue
             try:
                 if on_claimed is not None:
-                    on_claimed(name)
-                _check(_libc.unshare(CLONE_NEWNET), f"unshare(CLONE_NEWNET) for {name}")
-                if tag is not None:
-                    _tag_lo(tag, lo_up)
+                    on_claimed(name, ident)
                 _check(_libc.mount(src, p.encode(), b"none", MS_BIND, None), f"bind-mount {p}")
                 results.append((name, None))
             except OSError as e:   # the placeholder we created (O_EXCL above) goes again
@@ -118,23 +122,43 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
     return results
 
 
-def _tag_lo(tag: str, up: bool = False) -> None:
-    """Set the alias of `lo` in the calling thread's (new) namespace (and set it up)."""
+SO_NETNS_COOKIE = 71
+
+
+def cookie(sock: socket.socket | None = None) -> int | None:
+    """The cookie of the network namespace of `sock` (or of the calling thread): a number the
+    kernel gives each namespace once per boot and never reuses (Linux 5.14+; None before).
+    Reading it takes no lock that the kernel's freeing of other namespaces holds."""
+    try:
+        if sock is not None:
+            return struct.unpack("=Q", sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8))[0]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            return struct.unpack("=Q", s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8))[0]
+    except OSError:
+        return None
+
+
+def _tag_lo(tag: str, up: bool = False) -> int | None:
+    """Set the alias of `lo` in the calling thread's (new) namespace (and set it up); its cookie."""
     from . import netlink   # netlink imports this module
     flags = netlink.IFF_UP if up else 0
     with netlink.Socket() as s:
         s.check(netlink.Batch([netlink.Request(
             netlink.RTM_NEWLINK, 0, netlink.ifinfo(1, flags, flags) + netlink.attr_str(netlink.IFLA_IFALIAS, tag),
             f"tag lo with {tag}")]))
+        return cookie(s.sock)
 
 
-def lo_tags(names: list[str]) -> dict[str, tuple[int, str] | OSError]:
-    """The namespace inode and the alias of `lo` (the lab's tag) of each named, mounted namespace,
-    or the error met reading it. One worker thread moves from namespace to namespace (the calling
-    thread's namespace never changes) with one small request each: teardown checks every
-    namespace of a lab this way, and `cleanup` every namespace of the host."""
+def identify(names: list[str], alias_of=None) -> dict[str, tuple[int, int | None, str | None] | OSError]:
+    """(inode, cookie, alias of `lo`) of each named, mounted namespace, or the error met reading it.
+    The alias (a lab's tag) only of the names in `alias_of` (all when None): reading it is a
+    netlink request, which waits while the kernel frees other namespaces (it holds the rtnl lock
+    for each batch of their devices: seconds after a large lab's destroy); the inode and the
+    cookie are read without it. One worker thread moves from namespace to namespace (the calling
+    thread's namespace never changes): teardown checks every namespace of a lab this way, and
+    `cleanup` every namespace of the host."""
     from . import netlink
-    out: dict[str, tuple[int, str] | OSError] = {}
+    out: dict[str, tuple[int, int | None, str | None] | OSError] = {}
 
     def worker() -> None:
         for name in names:
@@ -145,11 +169,12 @@ def lo_tags(names: list[str]) -> dict[str, tuple[int, str] | OSError]:
                     setns(fd)
                 finally:
                     os.close(fd)
-                out[name] = (ino, netlink.lo_alias())
+                alias = netlink.lo_alias() if alias_of is None or name in alias_of else None
+                out[name] = (ino, cookie(), alias)
             except Exception as e:   # every name gets an answer
                 out[name] = e if isinstance(e, OSError) else OSError(str(e))
 
-    t = threading.Thread(target=worker, name="netns-tags")
+    t = threading.Thread(target=worker, name="netns-identify")
     t.start()
     t.join()
     return out
