@@ -1,6 +1,7 @@
 import itertools
 import os
 import textwrap
+import time
 
 import pytest
 
@@ -102,6 +103,19 @@ links:
 def addr(st, node, ifname="eth0"):
     """The first address (without its prefix length) of NODE:IFNAME in a deployed lab's state."""
     return st["nodes"][node]["interfaces"][ifname]["addresses"][0].split("/")[0]
+
+
+def wait_listening(lab: str, node: str, *ports: int, timeout: float = 15) -> None:
+    """Until NODE has a TCP listener on every port (a daemon returns before it listens)."""
+    want = {f":{p}" for p in ports}
+    end = time.monotonic() + timeout
+    while True:
+        out = api.exec_in(lab, node, ["ss", "-ltnH"]).stdout
+        have = {w for w in want if any(line.split()[3].endswith(w) for line in out.splitlines() if len(line.split()) > 3)}
+        if have == want:
+            return
+        assert time.monotonic() < end, f"{node} does not listen on {sorted(want - have)}: {out}"
+        time.sleep(0.1)
 
 
 def compile_text(text: str):

@@ -95,10 +95,17 @@ def test_three_endpoint_chain_two_clients_routes_nat_and_counters(topo, lab_name
         srv_dst = chains["c1"]["hops"][-1]["endpoint_ip"].split("/")[0]
         nat_out = chains["c1"]["hops"][-1]["client_ip"].split("/")[0]
         cap = subprocess.Popen(["ip", "netns", "exec", st["nodes"]["srv"]["netns"], "tcpdump", "-l", "-n", "-c", "1",
-                                "-i", "any", "icmp"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        time.sleep(0.5)
-        assert api.ping(lab_name, "c1", srv_dst, count=1)
-        out = cap.communicate(timeout=10)[0]
+                                "-i", "any", "icmp"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for line in cap.stderr:   # tcpdump says so once it captures
+            if "listening on" in line:
+                break
+        try:
+            assert api.ping(lab_name, "c1", srv_dst, count=1)
+            out = cap.communicate(timeout=10)[0]
+        finally:
+            if cap.poll() is None:
+                cap.kill()
+                cap.wait()
         assert f"{nat_out} > {srv_dst}" in out, out
         # the firewall lets only ICMP through
         r = api.exec_in(lab_name, "c1", ["sh", "-c", f"timeout 1 bash -c '</dev/tcp/{srv_dst}/22'"])

@@ -14,6 +14,7 @@ from emulator import lab as api
 from emulator import names
 from emulator.backends.vpp import config, find
 from emulator.errors import DeployError
+from conftest import wait_listening
 from vpp_helpers import leftovers, vpp_marks, vpp_pids
 
 pytestmark = vpp_marks()
@@ -227,7 +228,7 @@ def test_acl_drops_a_denied_port(topo, lab_name):
         assert ping(lab_name, "h1", "10.0.2.2")[0] == 0   # icmp is allowed
         probe = ("import socket,sys\ntry:\n s=socket.create_connection(('10.0.2.2',int(sys.argv[1])),timeout=2)\n"
                  " print(s.recv(2).decode())\nexcept OSError as e: print('blocked', e)\n")
-        time.sleep(0.3)
+        wait_listening(lab_name, "h2", 5201, 5202)
         ok = api.exec_in(lab_name, "h1", [sys.executable, "-c", probe, "5201"]).stdout
         denied = api.exec_in(lab_name, "h1", [sys.executable, "-c", probe, "5202"]).stdout
         assert ok.strip() == "hi", ok
