@@ -53,19 +53,31 @@ nodes:
 """
 
 
+def _alive(pid) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return bool(f.read())          # a zombie's is empty
+    except OSError:
+        return False
+
+
 def kill_in_netns(ns, needle):
     """Stop the processes of one namespace whose command line has `needle` (pkill would hit every lab)."""
     pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
-    killed = 0
+    killed = []
     for pid in pids:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if needle.encode() in f.read():
                     os.kill(int(pid), 15)
-                    killed += 1
+                    killed.append(pid)
         except (OSError, ValueError):
             pass
     assert killed, f"no process '{needle}' in {ns}"
+    end = time.monotonic() + 10   # gone, not only told to go
+    while any(_alive(p) for p in killed):
+        assert time.monotonic() < end, f"'{needle}' in {ns} did not end"
+        time.sleep(0.05)
 
 
 def chain_step(lab_name, tmp_path, **args):
@@ -146,7 +158,6 @@ def test_ethernet_chain_bridge_firewall_and_user_space_forwarder(topo, lab_name,
         assert not r.ok
         # without the user-space forwarder nothing passes
         kill_in_netns(st["nodes"]["ufwd"]["netns"], "emulator.tools.pktfwd")
-        time.sleep(0.2)
         assert not api.ping(lab_name, "client", "172.31.9.2", count=1, timeout=1)
     finally:
         api.destroy(lab_name)
