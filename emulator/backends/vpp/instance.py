@@ -29,6 +29,7 @@ from . import config, find
 PHASE = A.SWITCHPORTS + 1   # after the veths are up (af_packet takes them), before routes and exec
 START_TIMEOUT = 30.0
 LINK_TIMEOUT = float(os.environ.get("EMULATOR_VPP_LINK_TIMEOUT", 30))
+CMD_TIMEOUT = 60.0   # s one configuration command may take (creating an af_packet port maps its rings)
 _HW_UP = re.compile(r"^(\S+)\s+\d+\s+up\s", re.M)
 # what VPP's CLI prints for a command it rejects: "unknown input `...'" or "<command path>: <why>"
 _ERROR = re.compile(r"^(unknown input|\w[\w -]*: )", re.M)
@@ -37,6 +38,17 @@ _ERROR = re.compile(r"^(unknown input|\w[\w -]*: )", re.M)
 def vppctl(ctl: str, sock: str, cmd: str, timeout: float = 10) -> str:
     r = hostcmd.run([ctl, "-s", sock] + cmd.split(), timeout=timeout)
     return (r.stdout + r.stderr).strip()
+
+
+def configure_one(ctl: str, sock: str, cmd: str, where: str, node: str) -> None:
+    """Run one configuration command; DeployError naming WHERE when VPP rejects it or does not answer
+    (a timed-out vppctl printed nothing an error would show: the next command then failed instead)."""
+    r = hostcmd.run([ctl, "-s", sock] + cmd.split(), timeout=CMD_TIMEOUT)
+    out = (r.stdout + r.stderr).strip()
+    if r.returncode == 124:
+        raise DeployError(f"{where}: vpp node '{node}' did not answer `{cmd}` within {CMD_TIMEOUT:g} s")
+    if rejected(cmd, out):
+        raise DeployError(f"{where}: vpp node '{node}' rejected `{cmd}`: VPP says: {out}")
 
 
 def rejected(cmd: str, out: str) -> bool:
@@ -142,11 +154,13 @@ class StartVpp(A.Action):
     def configure(self, ctl: str, proc):
         sock = os.path.join(self.rundir, "cli.sock")
         for cmd, where in self.commands:
-            out = vppctl(ctl, sock, cmd)
-            if proc.poll() is not None:
+            try:
+                configure_one(ctl, sock, cmd, where, self.node)
+            except DeployError:
+                if proc.poll() is None:
+                    raise
+            if proc.poll() is not None:   # VPP's own exit is the better message than the command's
                 raise self._failed(f"VPP exited after `{cmd}` ({where})")
-            if rejected(cmd, out):
-                raise DeployError(f"{where}: vpp node '{self.node}' rejected `{cmd}`: VPP says: {out}")
 
 
     def wait_links(self, ctl: str, proc, end: float):

@@ -194,7 +194,7 @@ class VppNeighbours(A.Action):
         if hostcmd.dry_run:
             return
         from .find import require
-        from .instance import rejected, vppctl
+        from .instance import configure_one
         _vpp, ctl = require()
         for a in actions:
             sock = os.path.join(a.rundir, "cli.sock")
@@ -205,7 +205,4 @@ class VppNeighbours(A.Action):
                 except (ValueError, LookupError, TypeError):
                     raise DeployError(f"{where}: vpp node '{a.node}': cannot read the MAC of {key}, the next hop "
                                       f"{addr} of an SR localsid: {(r.stderr or r.stdout).strip()[-300:]}") from None
-                cmd = f"ip neighbor {ifname} {addr} {mac} static"
-                out = vppctl(ctl, sock, cmd)
-                if rejected(cmd, out):
-                    raise DeployError(f"{where}: vpp node '{a.node}' rejected `{cmd}`: VPP says: {out}")
+                configure_one(ctl, sock, f"ip neighbor {ifname} {addr} {mac} static", where, a.node)
