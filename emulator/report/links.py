@@ -24,7 +24,7 @@ def _busy(ll: dict) -> list[dict]:
 
 def _cell(r: dict) -> str:
     s = f"{r.get('sent', 0)}/{r.get('received', 0)}"
-    return s + (f" **-{r['lost']}**" if r.get("lost") else "")
+    return s + (f" **-{r['lost']}**" if r.get("lost") else "") + (" (down)" if r.get("down") else "")
 
 
 def link_loss_markdown(results: Results | dict) -> list[str]:
@@ -45,6 +45,7 @@ def link_loss_markdown(results: Results | dict) -> list[str]:
                        f"{text(l.get('lost'))} | " + " | ".join(cells) + " |")
         events = ll.get("events") or []
         out += ["", "Loss events: " + ("; ".join(f"{text(e['link'])} at t={text(e['t'])} s: {text(e['lost'])} lost"
+                                                + (" (link down)" if e.get("down") else "")
                                                 for e in events) if events else "none") + ".", ""]
     return out
 
@@ -69,7 +70,7 @@ def link_loss_html(results: Results | dict) -> list[str]:
                 t.append(f'<td class="{cls}" title="sent/received">{escape(_cell(r).replace("**", ""))}</td>')
             t.append('</tr>')
         events = "; ".join(f"{text(e['link'])} at {text(e['t'])} s: {text(e['lost'])} lost"
-                           for e in ll.get("events") or []) or "no loss"
+                           + (" (link down)" if e.get("down") else "") for e in ll.get("events") or []) or "no loss"
         t.append(f'</table><figcaption>{escape(text(run.title))} / {escape(text(step.name))}: sent/received per '
                  f'{escape(text(ll.get("interval_s")))} s interval; {escape(events)}</figcaption></figure>')
         out.append("".join(t))

@@ -7,6 +7,7 @@
     cli.py      the expand stage (located errors), the `srv6` verb, what `inspect LAB` shows
     monitor.py  per-link loss monitoring: nft netdev counters at both ends of every link, sampled
     fault.py    loss injection: a tc (cls_bpf, direct action) drop filter on one end of a link
+    linkdown.py a link taken down and brought back (addresses and routes saved and replayed), no-route drops
     steps.py    scenario steps: srv6_policy (new segment list at run time), link_fault, link_monitor
 """
 from __future__ import annotations

@@ -3,13 +3,15 @@ device's egress (a clsact qdisc with a cls_bpf filter in direct-action mode whos
 returns TC_ACT_SHOT for every IP packet but neighbour discovery and MLD, or a random share of them).
 The packets it dropped are the clsact qdisc's drop count (read before and after).
 
-(A link taken down for a moment is the generic `link` step; the kernel drops the routes through a
-device that goes down, and that step restores only the topology's own routes, not SRv6's.)"""
+(A link taken down for a moment is link_fault's mode: down, linkdown.py: the kernel drops the
+addresses and routes through a device that goes down, and it puts them all back.)"""
 from __future__ import annotations
 
 import json
+import struct
 
 from ...deploy import hostcmd
+from ...deploy.kernel import netlink
 
 PREF = 7          # the filter's priority on the device's egress
 TC_ACT_SHOT, TC_ACT_UNSPEC = 2, 0xFFFFFFFF
@@ -69,6 +71,43 @@ def _clsact_drops(netns: str, dev: str) -> int | None:
     return None
 
 
+RTM_GETQDISC, RTM_NEWQDISC = 38, 36
+TCA_KIND, TCA_STATS = 1, 3
+_TCMSG = struct.Struct("=BxxxiIII")
+
+
+def clsact_drops_nl(sock: netlink.Socket, index: int) -> int | None:
+    """The clsact qdisc's drop count on device INDEX, read over rtnetlink (no process: polled often)."""
+    sock.seq += 1
+    body = _TCMSG.pack(0, index, 0, 0, 0)
+    sock.sock.send(struct.pack("=LHHLL", 16 + len(body), RTM_GETQDISC, netlink.NLM_F_REQUEST | netlink.NLM_F_DUMP,
+                               sock.seq, 0) + body)
+    found, done = None, False
+    while not done:
+        data = sock.sock.recv(1 << 20)
+        off = 0
+        while off + 16 <= len(data):
+            ln, typ, _f, _s, _p = struct.unpack_from("=LHHLL", data, off)
+            if ln < 16 or typ in (netlink.NLMSG_DONE, netlink.NLMSG_ERROR):
+                done = True
+                break
+            if typ == RTM_NEWQDISC and _TCMSG.unpack_from(data, off + 16)[1] == index:
+                kind, drops, a = None, None, off + 16 + _TCMSG.size
+                while a + 4 <= off + ln:
+                    alen, atype = struct.unpack_from("=HH", data, a)
+                    if alen < 4:
+                        break
+                    if atype == TCA_KIND:
+                        kind = data[a + 4: a + alen].rstrip(b"\0").decode()
+                    elif atype == TCA_STATS and alen >= 4 + 16:   # struct tc_stats: bytes, packets, drops
+                        drops = struct.unpack_from("=I", data, a + 4 + 12)[0]
+                    a += (alen + 3) & ~3
+                if kind == "clsact":
+                    found = drops or 0
+            off += (ln + 3) & ~3
+    return found
+
+
 class DropFilter:
     def __init__(self, netns: str, dev: str, loss_pct: float = 100.0):
         self.netns, self.dev, self.loss_pct = netns, dev, loss_pct
@@ -90,8 +129,10 @@ class DropFilter:
         self._tc("filter", "add", "dev", self.dev, "egress", "pref", str(PREF), "bpf", "da",
                  "bytecode", bytecode(self.loss_pct))
 
-    def count(self) -> int:
-        """Packets dropped so far."""
+    def count(self, sock: netlink.Socket | None = None, index: int | None = None) -> int:
+        """Packets dropped so far (over SOCK, a netlink socket in the device's namespace, when given)."""
+        if sock is not None and index is not None:
+            return (clsact_drops_nl(sock, index) or 0) - self.before
         return (_clsact_drops(self.netns, self.dev) or 0) - self.before
 
     def remove(self) -> int:

@@ -18,6 +18,13 @@ sample. The last sample waits until the counters are still (the traffic has stop
 in flight), where both are exactly the packets lost; the baseline is taken the same way. So a
 link that lost nothing shows no loss at any interval, and a loss is reported in the interval it
 was seen.
+
+A link taken down loses its packets before they are sent: its node finds no route through it and
+drops them (nothing reaches the egress counter). So each tick also reads which ends are down
+(rtnetlink) and each namespace's no-route drops (the IP MIB, linkdown.no_route); in an interval at
+whose start or end a link was down (and the one after, while its routes are put back), the drops of
+the node on each side are lost on that link's direction away from it (the interval is marked
+`down`; a node with two links down at once gives its drops to the first by name).
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 
 from ...deploy import hostcmd
+from . import linkdown
 
 TABLE = "emulator_mon"
 LIVE_TABLE = "emulator_links"   # the same counters, installed at deploy for `inspect` and the web UI
@@ -129,6 +137,11 @@ class Monitor:
         self.namespaces = sorted({e.netns for e in self.ends})
         self.t0 = self.t0_wall = 0.0
         self.samples: list[float] = []
+        self.down: list[set] = []       # per sample: (netns, device) of the ends that were down
+        self.no_route: list[dict] = []  # per sample: netns -> IP packets dropped for want of a route
+        self._devs: dict[str, list[str]] = {}
+        for e in self.ends:
+            self._devs.setdefault(e.netns, []).append(e.device)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: str | None = None
@@ -177,19 +190,26 @@ class Monitor:
             prev, now = now, self._read()
         return now == prev, now
 
-    def _read(self) -> tuple[dict, dict, dict]:
+    def _read(self) -> tuple:
         rx = {ns: read(ns) for ns in self.namespaces}   # every ingress counter,
         tx = {ns: read(ns) for ns in self.namespaces}   # then every egress counter,
         rx2 = {ns: read(ns) for ns in self.namespaces}  # then every ingress counter again
-        return rx, tx, rx2
+        try:
+            down = linkdown.down_ends(self._devs)
+            nr = {ns: linkdown.no_route(ns) for ns in self.namespaces}
+        except OSError as e:
+            raise RuntimeError(f"cannot read link states: {e}") from None
+        return rx, tx, rx2, frozenset(down), nr
 
     def sample(self) -> None:
         self._record(self._read())
 
-    def _record(self, counters: tuple[dict, dict, dict]) -> None:
-        rx, tx, rx2 = counters
+    def _record(self, counters: tuple) -> None:
+        rx, tx, rx2, down, nr = counters
         t = round(time.monotonic() - self.t0, 3)
         self.samples.append(t)
+        self.down.append(down)
+        self.no_route.append(nr)
         for d in self.dirs:
             sent = tx[d.src.netns].get(_chain(d.src.device, "egress"), 0)
             recv = rx[d.dst.netns].get(_chain(d.dst.device, "ingress"), 0)
@@ -203,6 +223,7 @@ class Monitor:
         intervals: [{t, sent, received, lost}]}], events: [{link, t, lost}]}: t in seconds after
         started_at, at the end of the interval (the first sample is the baseline)."""
         links, events = [], []
+        dropped = self._down_drops()
         for d in self.dirs:
             upper, low = [], None
             for _t, s, r, _r2 in reversed(d.raw):   # the smallest sent - received of this sample and every later
@@ -217,14 +238,37 @@ class Monitor:
             for k in range(1, len(d.raw)):
                 t, s, r, _r2 = d.raw[k]
                 rows.append({"t": t, "sent": s - d.raw[k - 1][1], "received": r - d.raw[k - 1][2],
-                             "lost": max(0, cum[k] - cum[k - 1])})
+                             "lost": max(0, cum[k] - cum[k - 1]) + dropped.get((d.name, k), 0)})
+                if self._is_down(d, k):
+                    rows[-1]["down"] = True
             lost = sum(x["lost"] for x in rows)
             links.append({"link": d.name, "sent": d.raw[-1][1] if d.raw else 0,
                           "received": d.raw[-1][2] if d.raw else 0, "lost": lost, "intervals": rows})
-            events += [{"link": d.name, "t": x["t"], "lost": x["lost"]} for x in rows if x["lost"] > 0]
+            events += [{"link": d.name, "t": x["t"], "lost": x["lost"], **({"down": True} if x.get("down") else {})}
+                       for x in rows if x["lost"] > 0]
         return {"interval_s": self.interval, "started_at": round(self.t0_wall, 3), "settled": self.settled,
                 "settled_start": self.settled_start, "links": links,
                 "events": sorted(events, key=lambda e: e["t"]), **({"error": self.error} if self.error else {})}
+
+
+    def _is_down(self, d: Direction, k: int) -> bool:
+        if not 0 < k < len(self.down):
+            return False
+        ends = {(d.src.netns, d.src.device), (d.dst.netns, d.dst.device)}
+        return bool(ends & (self.down[k] | self.down[k - 1] | (self.down[k - 2] if k > 1 else frozenset())))
+
+    def _down_drops(self) -> dict[tuple[str, int], int]:
+        """(direction, sample) -> packets its source node dropped for want of a route in the interval
+        before that sample, while the link was down (each node's drops to one direction)."""
+        out = {}
+        for k in range(1, len(self.samples)):
+            claimed = set()
+            for d in sorted(self.dirs, key=lambda x: x.name):
+                ns = d.src.netns
+                if ns not in claimed and self._is_down(d, k):
+                    claimed.add(ns)
+                    out[(d.name, k)] = max(0, self.no_route[k].get(ns, 0) - self.no_route[k - 1].get(ns, 0))
+        return out
 
 
 def live_loss(st: dict, links: list) -> dict[str, dict]:

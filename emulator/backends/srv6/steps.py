@@ -7,9 +7,10 @@ import os
 import time
 
 from ...deploy import state as labstate
+from ...deploy.kernel import netlink
 from ...scenario.steps import DURATION, Step, StepError, StepResult, seconds
 from ... import units
-from . import fault, monitor, routes, spec
+from . import fault, linkdown, monitor, routes, spec
 from .driver import STATE_FILE
 
 
@@ -125,12 +126,18 @@ class LinkFault(Step):
     type = "link_fault"
     endpoint_fields = ("endpoint",)
     summary = ("loss on one end of a link for a while: a tc drop filter on its egress (all or loss% of the IP "
-               "packets it sends, not ND/MLD), for duration or until it has dropped `packets`; reports how many "
-               "packets it dropped")
-    metrics = ("dropped", "link", "started_at", "ended_at")
+               "packets it sends, not ND/MLD), or with mode: down the link taken down (both ends) and brought "
+               "back with the addresses and routes the kernel removed; for duration or until it has dropped "
+               "`packets`; reports how many packets it dropped")
+    metrics = ("dropped", "link", "started_at", "ended_at", "restored")
     stoppable = True
     schema = {"type": "object", "additionalProperties": False, "required": ["endpoint"],
               "properties": {"endpoint": {"type": "string", "description": "NODE:IF: what it sends is dropped"},
+                             "mode": {"enum": ["drop", "down"],
+                                      "description": "drop (default): a tc drop filter on the endpoint's egress; "
+                                                     "down: the link down (both ends), then up again with every "
+                                                     "address and route the kernel removed put back; dropped is "
+                                                     "what the nodes at its ends could not route meanwhile"},
                              "duration": DURATION,
                              "packets": {"type": "integer", "minimum": 1,
                                          "description": "end once it has dropped this many (duration: at most)"},
@@ -139,7 +146,9 @@ class LinkFault(Step):
 
     def check(self, a):
         out = super().check(a)
-        if "loss" in a:
+        if "loss" in a and a.get("mode") == "down":
+            out.append((("loss",), "loss: is a share of packets the drop filter drops; a link that is down loses all"))
+        elif "loss" in a:
             try:
                 units.percent(a["loss"])
             except ValueError as e:
@@ -147,7 +156,8 @@ class LinkFault(Step):
         return out
 
     def default_name(self, a):
-        return f"link fault {a['endpoint']}" + (f" ({a['loss']})" if "loss" in a else "")
+        return (f"link {'down' if a.get('mode') == 'down' else 'fault'} {a['endpoint']}"
+                + (f" ({a['loss']})" if "loss" in a else ""))
 
     def run(self, ctx, a):
         end = _end(ctx, a["endpoint"])
@@ -156,15 +166,20 @@ class LinkFault(Step):
         if peer_key is None:
             raise StepError(f"{end.key} is not an end of a link")
         dur = seconds(a.get("duration"), 60.0 if "packets" in a else 1.0)
+        if a.get("mode") == "down":
+            return self._down(ctx, a, end, peer_key, dur)
         t0 = time.time()
         f = fault.DropFilter(end.netns, end.device, units.percent(a["loss"]) if "loss" in a else 100.0)
         f.install()
         ctx.started()
         try:
-            if "packets" in a:   # the qdisc's drop count, polled
+            if "packets" in a:   # the qdisc's drop count, polled over netlink
                 end_at = time.monotonic() + dur
-                while f.count() < a["packets"] and time.monotonic() < end_at and not ctx.sleep(0.02):
-                    pass
+                with netlink.Socket(end.netns) as sock:
+                    index = _index(ctx, end.key)
+                    while (f.count(sock, index) < a["packets"] and time.monotonic() < end_at
+                           and not ctx.sleep(0.01)):
+                        pass
             else:
                 ctx.sleep(dur)
         finally:
@@ -173,6 +188,46 @@ class LinkFault(Step):
         return StepResult({"dropped": dropped, "link": link, "started_at": round(t0, 3),
                            "ended_at": round(time.time(), 3)},
                           summary=f"{dropped} packet(s) dropped on {link} in {time.time() - t0:.1f} s")
+
+
+    def _down(self, ctx, a, end, peer_key, dur):
+        peer = _end(ctx, peer_key)
+        ends = [linkdown.End(e.key, e.netns, e.device, _index(ctx, e.key)) for e in (end, peer)]
+        nodes = sorted({e.netns for e in ends})
+        for e in ends:
+            e.save()
+        nr0 = {ns: linkdown.no_route(ns) for ns in nodes}
+
+        def dropped() -> int:
+            return sum(linkdown.no_route(ns) - nr0[ns] for ns in nodes)
+        t0, errors = time.time(), []
+        try:
+            for e in ends:
+                e.set(False)
+            ctx.started()
+            end_at = time.monotonic() + dur
+            if "packets" in a:
+                while dropped() < a["packets"] and time.monotonic() < end_at and not ctx.sleep(0.02):
+                    pass
+            else:
+                ctx.sleep(dur)
+        finally:   # the far end first: what the endpoint sends once it is up finds its peer ready
+            for e in reversed(ends):
+                e.set(True)
+                errors += e.restore("addresses") + e.restore("routes")
+            n = dropped()   # (until the routes were back)
+        if errors:
+            raise StepError("the link is up again, but not all of it came back: " + "; ".join(errors[:5]))
+        link = f"{end.key} -- {peer.key}"
+        return StepResult({"dropped": n, "link": link, "started_at": round(t0, 3), "ended_at": round(time.time(), 3),
+                           "restored": sum(len(e.addrs) + len(e.routes) for e in ends)},
+                          summary=f"{link} down for {time.time() - t0:.1f} s: {n} packet(s) found no route; "
+                                  f"{sum(len(e.routes) for e in ends)} route(s) put back")
+
+
+def _index(ctx, key: str) -> int:
+    node, _, ifname = key.partition(":")
+    return ctx.state["nodes"][node]["interfaces"][ifname]["index"]
 
 
 class LinkMonitor(Step):
