@@ -5,7 +5,6 @@ right host, and destroy leaves no VPP process, /dev/shm file or directory.
 
 Where VPP comes from and when the tests that run it skip: tests/vpp_helpers.py."""
 import os
-import re
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 from emulator import lab as api
 from emulator.backends.srv6 import routes
 from emulator.backends.vpp.instance import StartVpp
-from emulator.backends.vpp.srv6 import VppNeighbours
+from emulator.backends.vpp.srv6 import VppNeighbours, localsid_packets
 from emulator.core.loader import load_file
 from emulator.errors import TopologyError
 
@@ -241,9 +240,7 @@ class _Capture:
 
 def _localsid_packets(lab, node) -> dict[str, int]:
     """SID address -> packets VPP's SR localsid processed ("Good traffic")."""
-    out = api.exec_in(lab, node, ["vppctl", "show", "sr", "localsids"]).stdout
-    return {m.group(1): int(m.group(2)) for m in
-            re.finditer(r"Address:\s+(\S+)/128.*?Good traffic:\s+\[(\d+) packets", out, re.S)}
+    return localsid_packets(api.exec_in(lab, node, ["vppctl", "show", "sr", "localsids"]).stdout)
 
 
 @pytest.mark.integration
@@ -269,6 +266,11 @@ def test_mixed_lab_srh_from_vpp_on_the_wire_decap_in_vpp_and_nothing_left(lab_na
         # h2 -> h1 on its own: steered by the kernel at e2, delivered by VPP's End.DX4
         r = api.exec_in(lab_name, "h2", ["ping", "-n", "-c", "1", "-W", "2", "10.1.0.2"])
         assert r.ok, r.stdout
+        # inspect shows VPP's per-SID counters beside the kernel routers'
+        r = subprocess.run([sys.executable, "-m", "emulator", "inspect", lab_name], capture_output=True, text=True,
+                           timeout=60)
+        n = _localsid_packets(lab_name, "v1")["fc00:0:a1::100"]
+        assert f"SRv6 packets per SID in VPP: v1 0, v1.dx4 {n}" in r.stdout, r.stdout
     finally:
         api.destroy(lab_name)
     assert leftovers(lab_name, ["v1"]) == ([], [], False)

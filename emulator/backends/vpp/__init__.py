@@ -29,6 +29,7 @@ def register(regs) -> None:
     regs.expand_hooks.append(srv6.expand)
     from ... import registry
     regs.inspect_hooks.append(registry.lazy(f"{__name__}.live:inspect_text"))   # each VPP's interfaces and counters
+    regs.inspect_hooks.append(srv6.inspect_text)   # packets per SID of its SRv6 routers
     regs.steps.register_lazy("vcl_iperf3", f"{__name__}.vcl:VclIperf3")
     for op in UNDO_OPS:
         regs.register_undo(op, instance.UNDO[op])

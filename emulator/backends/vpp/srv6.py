@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 from ...deploy import actions as A
@@ -206,3 +207,35 @@ class VppNeighbours(A.Action):
                     raise DeployError(f"{where}: vpp node '{a.node}': cannot read the MAC of {key}, the next hop "
                                       f"{addr} of an SR localsid: {(r.stderr or r.stdout).strip()[-300:]}") from None
                 configure_one(ctl, sock, f"ip neighbor {ifname} {addr} {mac} static", where, a.node)
+
+
+_LOCALSID = re.compile(r"Address:\s+(\S+)/128.*?Good traffic:\s+\[(\d+) packets", re.S)
+
+
+def localsid_packets(show: str) -> dict[str, int]:
+    """`show sr localsids` -> SID address -> packets it processed ("Good traffic")."""
+    return {m.group(1): int(m.group(2)) for m in _LOCALSID.finditer(show)}
+
+
+def inspect_text(st: dict) -> str:
+    """For `emulator inspect LAB`: the packets each SID of the lab's vpp SRv6 routers processed (VPP's
+    localsid counters; the kernel routers' are the srv6 backend's)."""
+    from ...deploy import state
+    from .find import locate
+    from .instance import vppctl
+    try:
+        with open(os.path.join(state.lab_dir(st["name"]), "srv6.json")) as f:
+            routers = json.load(f).get("routers", {})
+        _vpp, ctl, _why = locate()
+        out = []
+        for name, r in routers.items():
+            if not ctl or st["nodes"].get(name, {}).get("kind") != "vpp":
+                continue
+            from . import config
+            sock = os.path.join(config.run_dir(st["name"], name), "cli.sock")
+            counts = localsid_packets(vppctl(ctl, sock, "show sr localsids", timeout=5))
+            out += [f"{name if sname == 'end' else f'{name}.{sname}'} {counts[v['sid']]}"
+                    for sname, v in r["sids"].items() if v["sid"] in counts]
+    except (OSError, ValueError, KeyError):   # an older lab, not root, a VPP going away
+        return ""
+    return ("SRv6 packets per SID in VPP: " + ", ".join(out)) if out else ""
