@@ -337,6 +337,18 @@ def test_the_labs_namespaces_are_tagged_before_they_appear(topo, lab_name):
 
 
 
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_a_failing_journal_write_leaves_no_placeholder_and_every_name_gets_an_answer(lab_name):
+    def claimed(name, cookie):
+        assert type(cookie) is int   # the namespace's own, journaled with it
+        raise ValueError("journal full")
+    names = [f"emu-{lab_name}.n1", f"emu-{lab_name}.n2"]
+    got = netns.create_many(names, tag=lab_tag(lab_name), on_claimed=claimed)
+    assert [n for n, _ in got] == names and all(isinstance(e, ValueError) for _, e in got)
+    assert not any(os.path.lexists(netns.path(n)) for n in names)
+
+
 def test_web_ui_destroy_and_console_refuse_a_bad_name(run_dir):
     import time
 

@@ -111,7 +111,7 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
                     on_claimed(name, ident)
                 _check(_libc.mount(src, p.encode(), b"none", MS_BIND, None), f"bind-mount {p}")
                 results.append((name, None))
-            except OSError as e:   # the placeholder we created (O_EXCL above) goes again
+            except Exception as e:   # the placeholder we created (O_EXCL above) goes again
                 with contextlib.suppress(OSError):
                     os.unlink(p)
                 results.append((name, e))
