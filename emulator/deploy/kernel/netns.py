@@ -138,15 +138,24 @@ def cookie(sock: socket.socket | None = None) -> int | None:
         return None
 
 
-def _tag_lo(tag: str, up: bool = False) -> int | None:
-    """Set the alias of `lo` in the calling thread's (new) namespace (and set it up); its cookie."""
+def _tag_lo(tag: str, up: bool = False, _msgs: dict = {}) -> int | None:
+    """Set the alias of `lo` in the calling thread's (new) namespace (and set it up); its cookie.
+    The request is the same for every namespace of a lab: built once, sent on a bare socket."""
     from . import netlink   # netlink imports this module
-    flags = netlink.IFF_UP if up else 0
-    with netlink.Socket() as s:
-        s.check(netlink.Batch([netlink.Request(
-            netlink.RTM_NEWLINK, 0, netlink.ifinfo(1, flags, flags) + netlink.attr_str(netlink.IFLA_IFALIAS, tag),
-            f"tag lo with {tag}")]))
-        return cookie(s.sock)
+    msg = _msgs.get((tag, up))
+    if msg is None:
+        flags = netlink.IFF_UP if up else 0
+        req = netlink.Request(netlink.RTM_NEWLINK, 0,
+                              netlink.ifinfo(1, flags, flags) + netlink.attr_str(netlink.IFLA_IFALIAS, tag), "")
+        msg = _msgs[(tag, up)] = netlink.frame(req, 1)
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE) as s:
+        s.send(msg)
+        ack = s.recv(65536)
+        # nlmsghdr (16 bytes), then the ack's error code: 0, or minus an errno
+        err = struct.unpack_from("=i", ack, 16)[0] if len(ack) >= 20 else -errno.EPROTO
+        if err:
+            raise OSError(-err, f"tag lo with {tag}: {os.strerror(-err)}")
+        return cookie(s)
 
 
 def identify(names: list[str], alias_of=None) -> dict[str, tuple[int, int | None, str | None] | OSError]:
