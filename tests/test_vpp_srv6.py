@@ -198,13 +198,14 @@ def test_srv6_verb_prints_the_vpp_hops():
     assert "h1           decapsulated IPv4 packet delivered to 10.1.0.2  [v1:eth0 -> h1:eth0]" in r.stdout
 
 
-def test_a_run_time_segment_list_change_needs_a_kernel_headend():
+def test_a_run_time_segment_list_for_a_vpp_headend_is_checked_like_any():
     from emulator.scenario.steps import get as get_step
     c = api.compile(SHIPPED, check_host=False)
     step = get_step("srv6_policy")
-    (p,) = step.check_topology(c.lab, {"policy": "fwd", "segments": ["e2.dx4"]})
-    assert p[0] == ("policy",) and "vpp headend ('v1')" in p[1]
-    assert step.check_topology(c.lab, {"policy": "back", "segments": ["v1.dx4"]}) == []
+    assert step.check_topology(c.lab, {"policy": "fwd", "segments": ["r2", "e2.dx4"]}) == []
+    p = step.check_topology(c.lab, {"policy": "fwd", "segments": ["r2", "v1"]})
+    assert (("segments", 1), "loop: segment 'v1' is a SID of the headend 'v1' itself") in p, p
+    assert step.check_topology(c.lab, {"policy": "back", "segments": ["r2", "v1.dx4"]}) == []
 
 
 # -- real VPPs -------------------------------------------------------------------------------------
@@ -271,6 +272,18 @@ def test_mixed_lab_srh_from_vpp_on_the_wire_decap_in_vpp_and_nothing_left(lab_na
                            timeout=60)
         n = _localsid_packets(lab_name, "v1")["fc00:0:a1::100"]
         assert f"SRv6 packets per SID in VPP: v1 0, v1.dx4 {n}" in r.stdout, r.stdout
+        # traffic engineering at run time on VPP's headend: `fwd` moves from r1 to r2
+        from emulator.scenario.steps import RunContext, get as get_step
+        ctx = RunContext(lab=lab_name, state=api.get(lab_name), artifacts_dir=str(tmp_path))
+        res = get_step("srv6_policy").run(ctx, {"policy": "fwd", "segments": ["r2", "e2.dx4"]})
+        assert res.measurements["path"] == "v1:eth2 -> r2:eth0, r2:eth1 -> e2:eth2", res.measurements
+        _until_reply(lab_name, "h1", "10.2.0.2")   # VPP resolves r2, its new first hop
+        cap = _Capture(st["nodes"]["r2"]["netns"], "eth0", 2, str(tmp_path / "r2.pcap"))
+        r = api.exec_in(lab_name, "h1", ["ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", "10.2.0.2"])
+        assert r.ok and "2 received" in r.stdout, r.stdout
+        assert cap.packets() == [(1, ["fc00:0:e2::100", "fc00:0:2::1"])] * 2
+        pols = api.exec_in(lab_name, "v1", ["vppctl", "show", "sr", "policies"]).stdout
+        assert pols.count("BSID:") == 1 and "fc00:0:2::1" in pols, pols   # the old policy is gone
     finally:
         api.destroy(lab_name)
     assert leftovers(lab_name, ["v1"]) == ([], [], False)

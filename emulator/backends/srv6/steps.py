@@ -80,16 +80,18 @@ class Srv6Policy(Step):
         return f"srv6 policy {a['policy']} over {' -> '.join(a['segments'])}"
 
     def check_topology(self, lab, a):
+        from ...core import drivers
         from .driver import core
-        if not any(n.kind == spec.KIND for n in lab.nodes.values()):
-            return [((), "the topology has no srv6-router")]
         m = core(lab).model
+        if not m.routers:
+            return [((), "the topology has no srv6-router")]
         pol = m.policies.get(a["policy"])
         if pol is None:
             return [(("policy",), f"no SRv6 policy '{a['policy']}' (policies: {', '.join(m.policies) or 'none'})")]
-        if lab.nodes[pol.headend].kind != spec.KIND:
-            return [(("policy",), f"policy '{pol.name}' has a {lab.nodes[pol.headend].kind} headend "
-                                  f"('{pol.headend}'): a new segment list at run time needs an srv6-router headend")]
+        kind = lab.nodes[pol.headend].kind
+        if kind != spec.KIND and not hasattr(drivers.get(kind), "srv6_replace_policy"):
+            return [(("policy",), f"policy '{pol.name}' has a {kind} headend ('{pol.headend}'), which cannot "
+                                  "change its segment list at run time")]
         nodes = {n.name: {"kind": n.kind} for n in lab.nodes.values()}
         _, problems = spec._policy(m, nodes, pol.name, {"headend": pol.headend, "to": pol.to,
                                                          "segments": a["segments"], "mode": pol.mode})
@@ -111,7 +113,12 @@ class Srv6Policy(Step):
         if first is None:
             raise StepError(f"no path from {pol['headend']} to {new.segments[0].node}")
         addrs = [s.addr for s in new.segments]
-        routes.apply(ctx.netns(pol["headend"]), ["route replace " + routes.seg6_line(new, addrs, first[2])])
+        kind = ctx.state["nodes"][pol["headend"]]["kind"]
+        if kind == spec.KIND:
+            routes.apply(ctx.netns(pol["headend"]), ["route replace " + routes.seg6_line(new, addrs, first[2])])
+        else:   # a headend of another kind (a vpp router) replaces the policy in its own data plane
+            from ...core import drivers
+            drivers.get(kind).srv6_replace_policy(ctx.lab, pol["headend"], pol, addrs, data["routers"][pol["headend"]])
         links = path_links(data, pol["headend"], new.segments)
         before = pol["labels"]
         pol.update(segments=addrs, labels=[s.label for s in new.segments], links=links)

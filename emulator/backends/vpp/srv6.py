@@ -239,3 +239,29 @@ def inspect_text(st: dict) -> str:
     except (OSError, ValueError, KeyError):   # an older lab, not root, a VPP going away
         return ""
     return ("SRv6 packets per SID in VPP: " + ", ".join(out)) if out else ""
+
+
+def replace_policy(lab: str, node: str, pol: dict, segments: list[str], router: dict) -> str:
+    """A new segment list at run time for a policy whose headend is the vpp router NODE (the srv6_policy
+    step): a policy with a free BSID, the policy's prefix steered into it (one command: no gap), the
+    old one deleted. POL and ROUTER: the policy and NODE's router in srv6.json. Returns the new BSID."""
+    from . import config
+    from .find import require
+    from .instance import configure_one, vppctl
+    _vpp, ctl = require()
+    sock = os.path.join(config.run_dir(lab, node), "cli.sock")
+    steer = re.search(rf"^L3 {re.escape(pol['to'])}\s+(\S+)", vppctl(ctl, sock, "show sr steering-policies"), re.M)
+    if steer is None:
+        raise DeployError(f"vpp node '{node}': no steering of {pol['to']} into an SR policy (show sr steering-policies)")
+    used = set(re.findall(r"BSID:\s+(\S+)", vppctl(ctl, sock, "show sr policies")))
+    used |= {v["sid"] for v in router["sids"].values()}
+    addr = ipaddress.ip_network(router["locator"]).broadcast_address
+    while str(addr) in used:
+        addr -= 1
+    nexts = " ".join(f"next {a}" for a in segments)
+    where = f"the srv6_policy step (policy to {pol['to']})"
+    configure_one(ctl, sock, f"sr policy add bsid {addr} {nexts} {'encap' if pol['mode'] == 'encap' else 'insert'}",
+                  where, node)
+    configure_one(ctl, sock, f"sr steer l3 {pol['to']} via bsid {addr}", where, node)
+    configure_one(ctl, sock, f"sr policy del bsid {steer.group(1)}", where, node)
+    return str(addr)
