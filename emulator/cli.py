@@ -308,7 +308,7 @@ def _steps_help() -> str:
             lines.append(f"  {'':<11} metrics: {', '.join(st.metrics)}")
     lines.append("  parallel    a list of steps run at the same time; each may have start_after: 2s, after: NAME")
     lines.append(f"  {'':<11} (once that sibling finished; after: {{started: NAME}}: once it started) and until:")
-    lines.append(f"  {'':<11} NAME (a wait, link_monitor or link_fault ends when that sibling has finished)")
+    lines.append(f"  {'':<11} NAME (a wait, ping, link_monitor or link_fault ends when that sibling has finished)")
     lines.append("")
     lines.append("conditions: 0 | \"< 5\" | \">= 50M\" | \"1..5\" | \"/regex/\"")
     lines.append("exit codes: 0 all assertions held, 1 one failed, 2 invalid input, 3 environment, 130 interrupted")

@@ -105,7 +105,7 @@ def test_valid_order_is_parsed(tmp_path):
 @pytest.mark.usefixtures("clean_host")
 def test_steps_run_in_the_order_after_says_and_until_ends_a_wait(tmp_path, lab_name):
     """Without after:, `check` would run at once and find no file (exit code 1); without until:,
-    the 600 s wait would hold the run past the subprocess's timeout."""
+    the 600 s wait and the 10000-packet ping would hold the run past the subprocess's timeout."""
     mark = tmp_path / "mark"
     p = write(tmp_path, f"""\
         - parallel:
@@ -122,8 +122,10 @@ def test_steps_run_in_the_order_after_says_and_until_ends_a_wait(tmp_path, lab_n
             - exec: {{node: a, cmd: "touch {mark}"}}
               name: make
               after: five
-            - ping: {{from: a, to: b, count: 8, interval: 0.2}}
+            - ping: {{from: a, to: b, count: 10000, interval: 0.05}}
               name: traffic
+              until: check
+              expect: {{loss_pct: "< 50"}}
         """, lab=lab_name)
     res = tmp_path / "res"
     r = subprocess.run([sys.executable, "-m", "emulator", "run", p, "--results", str(res)], capture_output=True,
@@ -133,6 +135,8 @@ def test_steps_run_in_the_order_after_says_and_until_ends_a_wait(tmp_path, lab_n
     assert steps["hold"]["measurements"]["cut_short"] is True
     assert steps["five"]["measurements"]["packets"] >= 5
     assert steps["check"]["measurements"]["exit_code"] == 0
+    assert 5 <= steps["traffic"]["measurements"]["sent"] < 10000   # ended (SIGINT) once `check` had
+    assert steps["traffic"]["measurements"]["received"] >= 5
 
 
 @pytest.mark.integration

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import threading
 import time
@@ -52,6 +53,10 @@ class RunContext:
         ev = getattr(self.order, "started", None)
         if ev is not None:
             ev.set()
+
+    def has_until(self) -> bool:
+        """Whether the running step has an `until:` sibling (sleep() may end early)."""
+        return getattr(self.order, "stop", None) is not None
 
     def sleep(self, secs: float) -> bool:
         """Sleep SECS, or less when the step's `until:` sibling finishes first (then True)."""
@@ -194,8 +199,10 @@ def _ping_argv(dst: str, count: int, interval: float | None, size: int | None, w
 class Ping(Step):
     type = "ping"
     node_fields, target_fields = ("from",), ("to",)
-    summary = "ping from one node to another node (its first address) or an address"
+    summary = ("ping from one node to another node (its first address) or an address; with until: SIBLING, "
+               "until that step has finished (at most count packets)")
     metrics = ("sent", "received", "loss_pct", "rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "rtt_mdev_ms", "error")
+    stoppable = True
     schema = {"type": "object", "additionalProperties": False, "required": ["from", "to"],
               "properties": {"from": {"type": "string"}, "to": {"type": "string"},
                              "count": {"type": "integer", "minimum": 1}, "interval": DURATION,
@@ -214,7 +221,10 @@ class Ping(Step):
         interval = seconds(a.get("interval"))
         wait = seconds(a.get("timeout"), 2.0)
         argv = _ping_argv(dst, count, interval, a.get("size"), wait)
-        r = hostcmd.run(argv, netns=ctx.netns(a["from"]), timeout=count * (interval or 1) + wait + 10)
+        if ctx.has_until():
+            r = self._until(ctx, a, argv, wait)
+        else:
+            r = hostcmd.run(argv, netns=ctx.netns(a["from"]), timeout=count * (interval or 1) + wait + 10)
         m = parse_ping(r.stdout)
         if not _PING_SUM.search(r.stdout):
             # e.g. "Network is unreachable": nothing could be sent, which is 100% loss to the user
@@ -223,6 +233,23 @@ class Ping(Step):
             return StepResult(m, summary=f"no replies: {why}")
         rtt = f", rtt avg {m['rtt_avg_ms']:.3f} ms" if "rtt_avg_ms" in m else ""
         return StepResult(m, summary=f"{m['received']}/{m['sent']} replies{rtt}")
+
+
+    def _until(self, ctx, a, argv, wait):
+        """Ping in the background until the until: sibling has finished, then SIGINT (ping's summary)."""
+        log = ctx.artifact(f"ping-{a['from']}-{a['to']}-{time.monotonic_ns()}.log")
+        p = hostcmd.start(argv, netns=ctx.netns(a["from"]), log=log)
+        try:
+            while p.poll() is None and not ctx.sleep(0.05):
+                pass
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                p.wait(timeout=wait + 10)
+        finally:
+            hostcmd.stop(p)
+        with open(log) as f:
+            text = f.read()
+        return hostcmd.Result(argv, p.returncode, text, "" if _PING_SUM.search(text) else text)
 
 
 class PingAll(Step):
