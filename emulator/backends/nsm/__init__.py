@@ -30,11 +30,13 @@ REQUIRES = ("host", "dpdk")   # endpoints are hosts or DPDK apps
 
 
 def register(regs) -> None:
-    from . import cli, expand
+    from . import cli
+    from ... import registry
     from .driver import NscDriver, NseDriver
     regs.kinds.register(NseDriver())
     regs.kinds.register(NscDriver())
-    regs.expand_hooks.append(expand.expand)   # network services -> links, addresses, routes
+    # network services -> links, addresses, routes; imported by the first compile, not at start-up
+    regs.expand_hooks.append(registry.lazy(f"{__name__}.expand:expand"))
     regs.steps.register_lazy("nsm_chain", f"{__name__}.step:NsmChain")
     regs.cli_verbs.append(cli.add_parsers)    # explain, import-nsm
     regs.inspect_hooks.append(cli.chains_text)
