@@ -4,6 +4,7 @@ routes, seg6local SIDs and seg6 policy routes through them, static routes) is pu
 monitor finds the packets lost on that link and only there; the policy's flow runs over it again."""
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -37,14 +38,14 @@ def test_link_down_puts_everything_back_and_the_monitor_finds_the_loss_there_onl
     st = api.deploy(src)
     try:
         ctx = RunContext(lab=lab_name, state=state.read_state(lab_name), artifacts_dir=str(tmp_path))
-        r1, e2, e1 = (st["nodes"][n]["netns"] for n in ("r1", "e2", "e1"))
+        r1, e2 = (st["nodes"][n]["netns"] for n in ("r1", "e2"))
         before = {ns: _routes(ns) for ns in (r1, e2)}
         assert "fc00:0:e2::/48 via" in before[r1] and "fd00:5:" in before[r1]   # what goes with r1:eth1
 
         mon = monitor.Monitor(monitor.ends_of(st), 0.5)
         mon.start()
         log = str(tmp_path / "flow.log")
-        flow = hostcmd.start(["ping", "-n", "-q", "-c", "600", "-i", "0.01", "10.2.0.2"],
+        flow = hostcmd.start(["ping", "-n", "-q", "-c", "6000", "-i", "0.01", "10.2.0.2"],
                              netns=st["nodes"]["h1"]["netns"], log=log)
 
         def wait_sent(netns, chain, more):
@@ -57,8 +58,12 @@ def test_link_down_puts_everything_back_and_the_monitor_finds_the_loss_there_onl
         try:
             wait_sent(r1, "o_eth1", 50)              # the flow runs over r1:eth1 (policy fast)
             res = get_step("link_fault").run(ctx, {"endpoint": "r1:eth1", "mode": "down", "packets": 30})
-            wait_sent(r1, "o_eth1", 50)              # and over it again once the link is back
+            rx0 = monitor.read(e2).get("i_eth1", 0)
+            wait_sent(r1, "o_eth1", 50)              # and over it again once the link is back,
+            back = monitor.read(e2).get("i_eth1", 0) - rx0   # received at its far end
         finally:
+            if flow.poll() is None:
+                flow.send_signal(signal.SIGINT)      # ping's summary (the flow spans the fault, however slow)
             flow.wait(timeout=120)
             mon.stop()
         m = res.measurements
@@ -70,13 +75,15 @@ def test_link_down_puts_everything_back_and_the_monitor_finds_the_loss_there_onl
         rep = mon.report()
         by = {l["link"]: l for l in rep["links"]}
         assert [l["link"] for l in rep["links"] if l["lost"]] == ["r1:eth1 -> e2:eth1"]
-        assert by["r1:eth1 -> e2:eth1"]["lost"] == m["dropped"] == sent - received
+        # the monitor counts what found no route at r1 while the link was down (the fault's count) and
+        # what was on the link when it went down; the flow lost that, and maybe a few packets more that
+        # waited for r1 to find e2's link address again (the neighbour queue: counted nowhere), and
+        # SIGINT may leave its last reply on its way
+        lost = by["r1:eth1 -> e2:eth1"]["lost"]
+        assert m["dropped"] <= lost <= sent - received + 1 and sent - received - m["dropped"] <= 5
         assert any(r.get("down") for r in by["r1:eth1 -> e2:eth1"]["intervals"])
         assert all(e["link"] == "r1:eth1 -> e2:eth1" and e.get("down") for e in rep["events"])
-        # after the link came back, the policy's traffic crossed it (the last intervals with traffic)
-        rows = by["r1:eth1 -> e2:eth1"]["intervals"]
-        last_down = max(i for i, r in enumerate(rows) if r.get("down"))
-        assert sum(r["received"] for r in rows[last_down + 1:]) >= 50
+        assert back >= 50   # after the link came back, the policy's traffic crossed it
         r = api.exec_in(lab_name, "h1", ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.2.0.2"])
         assert r.returncode == 0, r.stdout
     finally:

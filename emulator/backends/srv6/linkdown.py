@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
 
 from ...deploy.kernel import netlink, netns
@@ -28,6 +29,7 @@ _IFADDR = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 _RTA = struct.Struct("=HH")
 RTA_OIF, RTA_TABLE = 4, 15
+IFLA_CARRIER_DOWN_COUNT = 48
 RTPROT_KERNEL, RT_TABLE_LOCAL, RTM_F_CLONED = 2, 255, 0x200
 EEXIST = 17
 
@@ -91,6 +93,19 @@ class End:
                         continue
                     self.routes.append(p)
 
+    def drain(self, limit: float = 1.0) -> None:
+        """Wait (at most LIMIT s) until this end has received what was on its way: its peer went down
+        first, and what it sent may still wait in this end's receive backlog, which going down would
+        throw away (the packets would look lost on the link, not on the node that lost its route)."""
+        end, prev = time.monotonic() + limit, None
+        with netlink.Socket(self.netns) as s:
+            while time.monotonic() < end:
+                now = [l.get("stats", {}).get("rx_packets") for l in s.get_links([self.index])]
+                if now == prev:
+                    return
+                prev = now
+                time.sleep(0.02)
+
     def set(self, up: bool) -> None:
         b = netlink.Batch()
         (b.link_up if up else b.link_down)(self.index, f"{self.key} {'up' if up else 'down'}")
@@ -134,16 +149,17 @@ def no_route(ns: str) -> int:
     return total
 
 
-def down_ends(namespaces: dict[str, list[str]]) -> set[tuple[str, str]]:
-    """(netns, device) of the given devices (per namespace) that are not up (admin or carrier)."""
-    out = set()
+def link_states(namespaces: dict[str, list[str]]) -> dict[tuple[str, str], tuple[bool, int]]:
+    """(netns, device) -> (whether it is down, admin or carrier; how often its carrier went down so
+    far: a change tells a down shorter than the time between two reads) for the given devices."""
+    out = {}
     for ns, devs in namespaces.items():
         with netlink.Socket(ns) as s:
             links = {l.get("name"): l for l in s.dump_links(parse=_name_state)}
         for d in devs:
             l = links.get(d)
-            if l is None or not l["up"] or l.get("operstate") not in (netlink.IF_OPER_UP, 0):
-                out.add((ns, d))
+            down = l is None or not l["up"] or l.get("operstate") not in (netlink.IF_OPER_UP, 0)
+            out[(ns, d)] = (down, (l or {}).get("carrier_down", 0))
     return out
 
 
@@ -159,5 +175,7 @@ def _name_state(b: bytes) -> dict:
             out["name"] = b[off + 4: off + alen].rstrip(b"\0").decode()
         elif atype == netlink.IFLA_OPERSTATE:
             out["operstate"] = b[off + 4]
+        elif atype == IFLA_CARRIER_DOWN_COUNT and alen >= 8:
+            out["carrier_down"] = struct.unpack_from("=I", b, off + 4)[0]
         off += _align(alen)
     return out

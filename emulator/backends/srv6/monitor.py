@@ -21,10 +21,12 @@ was seen.
 
 A link taken down loses its packets before they are sent: its node finds no route through it and
 drops them (nothing reaches the egress counter). So each tick also reads which ends are down
-(rtnetlink) and each namespace's no-route drops (the IP MIB, linkdown.no_route); in an interval at
-whose start or end a link was down (and the one after, while its routes are put back), the drops of
-the node on each side are lost on that link's direction away from it (the interval is marked
-`down`; a node with two links down at once gives its drops to the first by name).
+(rtnetlink: down now, and how often its carrier went down, so that a down shorter than a tick is
+seen too) and each namespace's no-route drops (the IP MIB, linkdown.no_route); in an interval at
+whose start or end a link was down, or in which it went down (and the one after, while its routes
+are put back), the drops of the node on each side are lost on that link's direction away from it
+(the interval is marked `down`; a node with two links down at once gives its drops to the first by
+name).
 """
 from __future__ import annotations
 
@@ -137,7 +139,7 @@ class Monitor:
         self.namespaces = sorted({e.netns for e in self.ends})
         self.t0 = self.t0_wall = 0.0
         self.samples: list[float] = []
-        self.down: list[set] = []       # per sample: (netns, device) of the ends that were down
+        self.down: list[dict] = []      # per sample: (netns, device) -> (down now, carrier downs so far)
         self.no_route: list[dict] = []  # per sample: netns -> IP packets dropped for want of a route
         self._devs: dict[str, list[str]] = {}
         for e in self.ends:
@@ -195,11 +197,11 @@ class Monitor:
         tx = {ns: read(ns) for ns in self.namespaces}   # then every egress counter,
         rx2 = {ns: read(ns) for ns in self.namespaces}  # then every ingress counter again
         try:
-            down = linkdown.down_ends(self._devs)
+            states = linkdown.link_states(self._devs)
             nr = {ns: linkdown.no_route(ns) for ns in self.namespaces}
         except OSError as e:
             raise RuntimeError(f"cannot read link states: {e}") from None
-        return rx, tx, rx2, frozenset(down), nr
+        return rx, tx, rx2, states, nr
 
     def sample(self) -> None:
         self._record(self._read())
@@ -252,10 +254,16 @@ class Monitor:
 
 
     def _is_down(self, d: Direction, k: int) -> bool:
+        """Whether an end of D's link was down at sample k - 1 or k, or went down (its carrier-down
+        count changed: also a down shorter than a tick) between samples k - 2 and k."""
         if not 0 < k < len(self.down):
             return False
-        ends = {(d.src.netns, d.src.device), (d.dst.netns, d.dst.device)}
-        return bool(ends & (self.down[k] | self.down[k - 1] | (self.down[k - 2] if k > 1 else frozenset())))
+        for e in ((d.src.netns, d.src.device), (d.dst.netns, d.dst.device)):
+            if self.down[k - 1].get(e, (False, 0))[0] or self.down[k].get(e, (False, 0))[0]:
+                return True
+            if self.down[k].get(e, (False, 0))[1] != self.down[max(0, k - 2)].get(e, (False, 0))[1]:
+                return True
+        return False
 
     def _down_drops(self) -> dict[tuple[str, int], int]:
         """(direction, sample) -> packets its source node dropped for want of a route in the interval

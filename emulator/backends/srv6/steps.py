@@ -209,8 +209,9 @@ class LinkFault(Step):
             return sum(linkdown.no_route(ns) - nr0[ns] for ns in nodes)
         t0, errors = time.time(), []
         try:
-            for e in ends:
-                e.set(False)
+            ends[0].set(False)
+            ends[1].drain()   # what the endpoint sent before is received (the peer's backlog kept)
+            ends[1].set(False)
             ctx.started()
             end_at = time.monotonic() + dur
             if "packets" in a:
