@@ -5,6 +5,7 @@ import ipaddress
 import json
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -263,9 +264,11 @@ def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path, decoy
         pcap = str(tmp_path / "r1.pcap")
         cap = subprocess.Popen(["nsenter", f"--net=/run/netns/{st['nodes']['r1']['netns']}", "--", "tcpdump",
                                 "-i", "eth0", "-n", "-U", "-Z", "root", "-c", "3", "-w", pcap, "ip6[6] == 43"],
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, text=True)
         try:
-            time.sleep(1.0)
+            for line in cap.stderr:                       # tcpdump says so once it captures
+                if "listening on" in line:
+                    break
             ping = get_step("ping").run(ctx, {"from": "h1", "to": "h2", "count": 3, "interval": 0.2})
             assert ping.measurements["received"] == 3     # decap delivers: h2 answered (its reply over `back`)
             cap.wait(timeout=10)                          # -c 3: tcpdump ends after the three SRv6 packets
@@ -286,7 +289,8 @@ def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path, decoy
         routers = json.load(open(os.path.join(state.lab_dir(lab_name), "srv6.json")))["routers"]
         sids0 = monitor.sid_counters(st, routers)
         log = str(tmp_path / "flow.log")
-        flow = hostcmd.start(["ping", "-n", "-q", "-c", "600", "-i", "0.01", "10.2.0.2"],
+        # the flow runs until the last phase is seen (SIGINT: ping prints its summary), however slow the machine
+        flow = hostcmd.start(["ping", "-n", "-q", "-c", "1000000", "-i", "0.01", "10.2.0.2"],
                              netns=st["nodes"]["h1"]["netns"], log=log)
         e1, r1 = st["nodes"]["e1"]["netns"], st["nodes"]["r1"]["netns"]
 
@@ -310,7 +314,9 @@ def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path, decoy
             assert switch.measurements["segments"] == "r2 -> r3 -> e2.dx4"
             wait_sent(e1, "o_eth2", 50)              # now over r2
         finally:
-            flow.wait(timeout=120)
+            if flow.poll() is None:
+                flow.send_signal(signal.SIGINT)
+            flow.wait(timeout=60)
             mon.stop()
         out = open(log).read()
         sent, received = (int(x) for x in re.search(r"(\d+) packets transmitted, (\d+) received", out).groups())
@@ -326,9 +332,9 @@ def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path, decoy
         fast = by["e1:eth1 -> r1:eth0"]["sent"]
         moved = by["e1:eth2 -> r2:eth0"]["sent"]
         assert by["r2:eth1 -> r3:eth0"]["sent"] == moved == by["r3:eth1 -> e2:eth2"]["sent"]
-        assert fast >= 110 and moved >= 50 and fast + moved == sent == 600
+        assert fast >= 110 and moved >= 50 and fast + moved == sent
         assert by["e1:eth1 -> r1:eth0"]["intervals"][-1]["sent"] == 0   # nothing left on the old path
-        assert received == sent - dropped
+        assert sent - dropped - 1 <= received <= sent - dropped   # the last reply may be on its way at SIGINT
         # per SID (seg6local counters): r1's End forwarded what reached r1 (those the filter dropped
         # behind it are its errors), e2's End.DX4 decapsulated what reached h2
         sids = loss["sids"]
