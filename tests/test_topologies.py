@@ -63,6 +63,14 @@ def test_example_validates(path):
     assert c.lab.name == os.path.basename(path)[:-5], "lab name should match the file name"
 
 
+def _cmdline(pid) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def _renamed(path, lab_name):
     src = load_file(path)
     src.data["name"] = lab_name
@@ -88,7 +96,9 @@ def test_example_deploys_and_carries_traffic(path, lab_name):
         for src, dst in REACH[name]:
             if name in NEED_VPP or name == "vpp-srv6":   # a VPP router drops the packet that makes it resolve its neighbour (ARP)
                 api.ping(lab_name, src, dst, count=1, timeout=1)
-            assert api.ping(lab_name, src, dst, count=1, timeout=3), f"{name}: {src} -> {dst}"
+            # one lost first packet (a neighbour still resolving, a user-space forwarder's first read under
+            # load) is not "no traffic": three tries
+            assert any(api.ping(lab_name, src, dst, count=1, timeout=3) for _ in range(3)), f"{name}: {src} -> {dst}"
         if name == "1s2c-iptables":
             # the firewall drops what its FORWARD chain does not accept
             r = api.exec_in(lab_name, "client", ["sh", "-c", "timeout 2 bash -c '</dev/tcp/10.0.2.2/80'"])
@@ -105,7 +115,10 @@ def test_example_deploys_and_carries_traffic(path, lab_name):
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     if b"emulator.tools.pktfwd" in f.read():
                         os.kill(pid, signal.SIGTERM)
-            time.sleep(0.2)
+            end = time.monotonic() + 10   # gone, not only told to go
+            while any(b"emulator.tools.pktfwd" in _cmdline(p) for p in netns.pids_by_netns({ino}).get(ino, [])):
+                assert time.monotonic() < end, "the user-space forwarder did not end"
+                time.sleep(0.05)
             assert not api.ping(lab_name, "client", "10.0.1.2", count=1, timeout=1)
     finally:
         api.destroy(lab_name)
