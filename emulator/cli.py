@@ -150,6 +150,8 @@ def cmd_deploy(args) -> int:
             print(f"\nrun a command in a node:  python -m emulator exec {st['name']} NODE -- CMD\n"
                   f"remove the lab:           python -m emulator destroy {st['name']}")
         sys.stdout.flush()
+        if getattr(args, "program", False):   # the report is out: from here a Ctrl-C leaves the lab up, as it said
+            signal.signal(signal.SIGINT, signal.SIG_IGN)   # (between here and main()'s own SIG_IGN it said "removed")
     except KeyboardInterrupt:
         if st is not None:
             old = signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not stop the rollback
@@ -483,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "fn", None):
         parser.print_help()
         return EXIT_INVALID
+    args.program = argv is None   # the program's own run (not an in-process call): its signals are ours
     try:
         code = args.fn(args)
         if argv is None:   # the program's own run, output complete: a late Ctrl-C must not kill it half way
