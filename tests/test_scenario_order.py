@@ -135,8 +135,9 @@ def test_steps_run_in_the_order_after_says_and_until_ends_a_wait(tmp_path, lab_n
     assert steps["hold"]["measurements"]["cut_short"] is True
     assert steps["five"]["measurements"]["packets"] >= 5
     assert steps["check"]["measurements"]["exit_code"] == 0
-    assert 5 <= steps["traffic"]["measurements"]["sent"] < 10000   # ended (SIGINT) once `check` had
-    assert steps["traffic"]["measurements"]["received"] >= 5
+    # ended (SIGINT) once `check` had; b:eth0's five packets include ARP and IPv6 neighbour discovery,
+    # so the ping itself may have sent fewer than five
+    assert 0 < steps["traffic"]["measurements"]["received"] <= steps["traffic"]["measurements"]["sent"] < 10000
 
 
 @pytest.mark.integration

@@ -398,8 +398,9 @@ def test_drag_to_connect_copy_paste_search_and_layouts(page):
     page.click("#tab-yaml")
     page.wait_for_function("document.querySelector('#yaml').value.includes('h3')")
     arranged = yaml.safe_load(page.input_value("#yaml"))
+    shown = page.input_value("#yaml")   # read before the click: read after it, the new text may already be there
     page.click("#btn-force")   # cose in the browser; the new places reach the server's drawing
-    page.wait_for_function(f"document.querySelector('#yaml').value !== {json.dumps(page.input_value('#yaml'))}")
+    page.wait_for_function(f"document.querySelector('#yaml').value !== {json.dumps(shown)}")
     forced = yaml.safe_load(page.input_value("#yaml"))
     assert set(forced["nodes"]) == set(arranged["nodes"]) and forced["links"] == arranged["links"]
     assert any(forced["nodes"][n]["position"] != arranged["nodes"][n]["position"] for n in forced["nodes"])
