@@ -4,6 +4,7 @@ kernel routers) and a VPP-only one carry traffic with the SRH on the wire, decap
 right host, and destroy leaves no VPP process, /dev/shm file or directory.
 
 Where VPP comes from and when the tests that run it skip: tests/vpp_helpers.py."""
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from emulator.backends.vpp.srv6 import VppNeighbours, localsid_packets
 from emulator.core.loader import load_file
 from emulator.errors import TopologyError
 
-from conftest import compile_text
+from conftest import compile_text, wait_listening
 from vpp_helpers import leftovers, needs_vpp
 from test_srv6 import _srh_packets
 
@@ -272,6 +273,14 @@ def test_mixed_lab_srh_from_vpp_on_the_wire_decap_in_vpp_and_nothing_left(lab_na
                            timeout=60)
         n = _localsid_packets(lab_name, "v1")["fc00:0:a1::100"]
         assert f"SRv6 packets per SID in VPP: v1 0, v1.dx4 {n}" in r.stdout, r.stdout
+        # TCP both ways (full-size segments: jumbo core links; checksums by the kernel ends VPP faces)
+        for reverse in ([], ["-R"]):
+            assert api.exec_in(lab_name, "h2", ["iperf3", "-s", "-1", "-D", "-p", "5301"]).ok
+            wait_listening(lab_name, "h2", 5301)
+            r = api.exec_in(lab_name, "h1", ["iperf3", "-c", "10.2.0.2", "-p", "5301", "-t", "1", "-J", *reverse],
+                            timeout=60)
+            assert r.ok, r.stdout[-1500:] + r.stderr
+            assert json.loads(r.stdout)["end"]["sum_received"]["bytes"] > 1_000_000, reverse
         # traffic engineering at run time on VPP's headend: `fwd` moves from r1 to r2
         from emulator.scenario.steps import RunContext, get as get_step
         ctx = RunContext(lab=lab_name, state=api.get(lab_name), artifacts_dir=str(tmp_path))

@@ -354,3 +354,29 @@ class Exec(Action):
                                f"{a.timeout:g} s)")
                 raise DeployError(f"node {a.node}: startup command failed (exit {r.returncode}): "
                                   f"{shlex.join(a.argv)}\n    {detail}")
+
+
+@dataclass
+class TxChecksumOff(Action):
+    """`ethtool -K DEV tx off` on the kernel node's end of a veth into a userspace datapath.
+
+    OVS's netdev datapath reads and writes veths through packet sockets without the checksum
+    metadata, and VPP's SRv6 encapsulation and decapsulation drop it: a TCP segment sent with a
+    partial (offloaded) checksum arrives corrupt. With the checksum computed by the sender's (or the
+    forwarding) kernel, TCP works (through OVS ~1 Gbit/s instead of nothing)."""
+    device: str = ""
+    label: str = ""
+
+    def __post_init__(self):
+        self.phase, self.batch = PORTS, "ethtool"
+
+    def describe(self):
+        return f"[{self.netns}] ethtool -K {self.device} tx off    # {self.label}"
+
+    @classmethod
+    def apply_batch(cls, actions, ctx):
+        for a in actions:
+            r = hostcmd.run(["ethtool", "-K", a.device, "tx", "off"], netns=a.netns)
+            if not r.ok:
+                raise DeployError(f"ethtool -K {a.device} tx off in {a.netns} ({a.label}): "
+                                  f"{(r.stderr or r.stdout).strip()} (package ethtool)")

@@ -307,29 +307,8 @@ def _check_not_theirs(actions) -> set[str]:
     return {a.bridge for a in actions if a.bridge in tags}
 
 
-@dataclass
-class TxChecksumOff(A.Action):
-    """`ethtool -K DEV tx off` on the kernel node's end of a veth into a userspace-datapath bridge.
-
-    The netdev datapath reads and writes veths through packet sockets, without the checksum
-    metadata: a TCP segment sent with a partial (offloaded) checksum arrives corrupt. With the
-    checksum computed by the sender's kernel, TCP works (iperf3 ~1 Gbit/s instead of nothing)."""
-    device: str = ""
-    label: str = ""
-
-    def __post_init__(self):
-        self.phase, self.batch = A.PORTS, "ethtool"
-
-    def describe(self):
-        return f"[{self.netns}] ethtool -K {self.device} tx off    # {self.label}"
-
-    @classmethod
-    def apply_batch(cls, actions, ctx):
-        for a in actions:
-            r = hostcmd.run(["ethtool", "-K", a.device, "tx", "off"], netns=a.netns)
-            if not r.ok:
-                raise DeployError(f"ethtool -K {a.device} tx off in {a.netns} ({a.label}): "
-                                  f"{(r.stderr or r.stdout).strip()} (package ethtool)")
+#: `ethtool -K DEV tx off` on a kernel end whose frames a userspace datapath takes (deploy/actions.py)
+TxChecksumOff = A.TxChecksumOff
 
 
 def _undo_bridge(rec: dict) -> None:

@@ -151,7 +151,17 @@ class VppDriver(Driver):
         if iface.link >= 0 and lab.links[iface.link].type in ("memif", "vhost-user"):
             return []
         # af_packet: the veth is up, and carries no kernel address (VPP owns the port)
-        return [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
+        acts = [A.LinkUp(netns=iface.netns, index=iface.index, device=iface.device, phase_=A.PORTS)]
+        link = lab.links[iface.link] if iface.link >= 0 else None
+        from . import srv6
+        if link is not None and link.type == "veth" and srv6.is_router(node.props):
+            # VPP's SR encapsulation and decapsulation drop the offload metadata af_packet hands over
+            # with a partial checksum: the kernel at the other end computes the checksum itself
+            peer = link.b if link.a is iface else link.a
+            if lab.nodes[peer.node].kind != "vpp":
+                acts.append(A.TxChecksumOff(netns=peer.netns, device=peer.device,
+                                            label=f"{peer.key} -> {node.name} (SRv6 in VPP)"))
+        return acts
 
     #: what a console on a vpp node may open besides a shell (the web UI offers the choice)
     console_tools = ("vppctl",)
