@@ -1,6 +1,7 @@
 """SRv6 (emulator/backends/srv6/): located validation errors, the kernel probe, policy paths, and in real
 namespaces: the SRH on the wire, packets on the policy's path, decap, a policy switch under traffic,
 the link monitor's loss count against the drop filter's, and nothing left after destroy."""
+import functools
 import ipaddress
 import json
 import os
@@ -254,6 +255,15 @@ def decoy(lab_name):
         subprocess.run(["ip", "netns", "del", name])
 
 
+def wait_counted(flow, netns, chain, more, within=60):
+    """Until NETNS's link-monitor counter CHAIN has grown by MORE packets; FLOW (the traffic) must go on."""
+    base = monitor.read(netns).get(chain, 0)
+    deadline = time.monotonic() + within
+    while monitor.read(netns).get(chain, 0) < base + more:
+        assert time.monotonic() < deadline and flow.poll() is None, "the flow did not go on"
+        time.sleep(0.05)
+
+
 @pytest.mark.integration
 @pytest.mark.usefixtures("clean_host")
 def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path, decoy):
@@ -294,12 +304,7 @@ def test_srh_on_the_wire_path_decap_switch_and_monitor(lab_name, tmp_path, decoy
                              netns=st["nodes"]["h1"]["netns"], log=log)
         e1, r1 = st["nodes"]["e1"]["netns"], st["nodes"]["r1"]["netns"]
 
-        def wait_sent(netns, chain, more):
-            base = monitor.read(netns).get(chain, 0)
-            deadline = time.monotonic() + 60
-            while monitor.read(netns).get(chain, 0) < base + more:
-                assert time.monotonic() < deadline and flow.poll() is None, "the flow did not go on"
-                time.sleep(0.05)
+        wait_sent = functools.partial(wait_counted, flow)
 
         try:
             wait_sent(e1, "o_eth1", 50)              # the flow runs over r1

@@ -2,11 +2,10 @@
 and every address and route the kernel removed with them (IPv6 link addresses, SRv6 locator
 routes, seg6local SIDs and seg6 policy routes through them, static routes) is put back; the link
 monitor finds the packets lost on that link and only there; the policy's flow runs over it again."""
+import functools
 import os
 import re
 import signal
-import subprocess
-import time
 
 import pytest
 
@@ -15,6 +14,8 @@ from emulator.backends.srv6 import monitor
 from emulator.core.loader import load_file
 from emulator.deploy import hostcmd, state
 from emulator.scenario.steps import RunContext, get as get_step
+
+from test_srv6 import wait_counted
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOPO = os.path.join(ROOT, "topologies", "srv6-te.yaml")
@@ -48,12 +49,7 @@ def test_link_down_puts_everything_back_and_the_monitor_finds_the_loss_there_onl
         flow = hostcmd.start(["ping", "-n", "-q", "-c", "6000", "-i", "0.01", "10.2.0.2"],
                              netns=st["nodes"]["h1"]["netns"], log=log)
 
-        def wait_sent(netns, chain, more):
-            base = monitor.read(netns).get(chain, 0)
-            deadline = time.monotonic() + 60
-            while monitor.read(netns).get(chain, 0) < base + more:
-                assert time.monotonic() < deadline and flow.poll() is None, "the flow did not go on"
-                time.sleep(0.05)
+        wait_sent = functools.partial(wait_counted, flow)
 
         try:
             wait_sent(r1, "o_eth1", 50)              # the flow runs over r1:eth1 (policy fast)
