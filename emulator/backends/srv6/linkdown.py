@@ -27,7 +27,6 @@ from ...deploy.kernel import netlink, netns
 _HDR = struct.Struct("=LHHLL")
 _IFADDR = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
-_RTA = struct.Struct("=HH")
 RTA_OIF, RTA_TABLE = 4, 15
 IFLA_CARRIER_DOWN_COUNT = 48
 RTPROT_KERNEL, RT_TABLE_LOCAL, RTM_F_CLONED = 2, 255, 0x200
@@ -59,14 +58,9 @@ def _dump(sock: netlink.Socket, typ: int, body: bytes) -> list[bytes]:
 
 
 def _attr_u32(payload: bytes, start: int, kind: int) -> int | None:
-    off = start
-    while off + 4 <= len(payload):
-        alen, atype = _RTA.unpack_from(payload, off)
-        if alen < 4:
-            break
-        if atype == kind and alen >= 8:
-            return struct.unpack_from("=I", payload, off + 4)[0]
-        off += _align(alen)
+    for atype, p in netlink.attrs(payload, start):
+        if atype == kind and len(p) >= 4:
+            return struct.unpack_from("=I", p)[0]
     return None
 
 
@@ -166,16 +160,11 @@ def link_states(namespaces: dict[str, list[str]]) -> dict[tuple[str, str], tuple
 def _name_state(b: bytes) -> dict:
     _fam, _type, _index, flags, _change = struct.unpack_from("=BxHiII", b, 0)
     out = {"up": bool(flags & netlink.IFF_UP)}
-    off = 16
-    while off + 4 <= len(b):
-        alen, atype = _RTA.unpack_from(b, off)
-        if alen < 4:
-            break
+    for atype, p in netlink.attrs(b, 16):
         if atype == netlink.IFLA_IFNAME:
-            out["name"] = b[off + 4: off + alen].rstrip(b"\0").decode()
-        elif atype == netlink.IFLA_OPERSTATE:
-            out["operstate"] = b[off + 4]
-        elif atype == IFLA_CARRIER_DOWN_COUNT and alen >= 8:
-            out["carrier_down"] = struct.unpack_from("=I", b, off + 4)[0]
-        off += _align(alen)
+            out["name"] = p.rstrip(b"\0").decode()
+        elif atype == netlink.IFLA_OPERSTATE and p:
+            out["operstate"] = p[0]
+        elif atype == IFLA_CARRIER_DOWN_COUNT and len(p) >= 4:
+            out["carrier_down"] = struct.unpack_from("=I", p)[0]
     return out

@@ -448,11 +448,11 @@ def parse_bridge_port(b: bytes) -> dict:
     """What the ready check needs of a bridge port from an AF_BRIDGE dump: index, operstate, and
     the STP port state (IFLA_PROTINFO's IFLA_BRPORT_STATE)."""
     out = {"index": _IFINFO.unpack_from(b, 0)[2]}
-    for atype, payload in _attrs(b[_IFINFO.size:]):
+    for atype, payload in attrs(b, _IFINFO.size):
         if atype == IFLA_OPERSTATE and payload:
             out["operstate"] = payload[0]
         elif atype == IFLA_PROTINFO:
-            for t, p in _attrs(payload):
+            for t, p in attrs(payload):
                 if t == IFLA_BRPORT_STATE and p:
                     out["brport_state"] = p[0]
                     break
@@ -460,8 +460,12 @@ def parse_bridge_port(b: bytes) -> dict:
     return out
 
 
-def _attrs(b: bytes):
-    off = 0
+def attrs(b: bytes, off: int = 0):
+    """(type, payload) of each netlink attribute of B from OFF on (a caller may stop early). The
+    parsers of the ready wait and of large dumps (parse_state, parse_operstate, parse_alias,
+    _parse_link) walk the attributes inline instead: they slice only the payloads they keep, and
+    this generator's slicing of every payload made them 1.5-2.2x slower (µs per link, measured on
+    the root namespace's links)."""
     while off + 4 <= len(b):
         alen, atype = _RTA.unpack_from(b, off)
         if alen < 4:
@@ -472,12 +476,12 @@ def _attrs(b: bytes):
 
 def _parse_linkinfo(b: bytes, out: dict) -> None:
     """The device kind, and for a bridge port (slave kind "bridge") its STP port state."""
-    for atype, payload in _attrs(b):
+    for atype, payload in attrs(b):
         if atype == IFLA_INFO_KIND:
             out["link_kind"] = payload.rstrip(b"\0").decode()
         elif atype == IFLA_INFO_SLAVE_KIND:
             out["slave_kind"] = payload.rstrip(b"\0").decode()
         elif atype == IFLA_INFO_SLAVE_DATA:
-            for t, p in _attrs(payload):
+            for t, p in attrs(payload):
                 if t == IFLA_BRPORT_STATE and p:
                     out["brport_state"] = p[0]
