@@ -514,20 +514,22 @@ class WaitPackets(Step):
         i = ctx.state["nodes"].get(node, {}).get("interfaces", {}).get(ifname) or {}
         if not i.get("device"):
             raise StepError(f"{a['endpoint']} is not a kernel device of lab '{ctx.lab}'")
-        key, want = ("tx", a["sent"]) if "sent" in a else ("rx", a["received"])
+        key, want = ("tx_packets", a["sent"]) if "sent" in a else ("rx_packets", a["received"])
+        from ..deploy.kernel import netlink
 
-        def count() -> int:
-            r = hostcmd.run(["ip", "-s", "-j", "link", "show", "dev", i["device"]], netns=i.get("netns"))
-            if not r.ok:
-                raise StepError(f"ip -s link show dev {i['device']}: {r.stderr.strip()}")
-            return int(json.loads(r.stdout)[0]["stats64"][key]["packets"])
+        def count(sock) -> int:   # one request on a socket kept open (not a process per poll)
+            links = sock.get_links([i["index"]])
+            if not links or "stats" not in links[0]:
+                raise StepError(f"{a['endpoint']}: no device {i['device']} (index {i['index']}) any more")
+            return links[0]["stats"][key]
         timeout, interval = seconds(a.get("timeout"), 60.0), seconds(a.get("interval"), 0.05)
-        t0, base = time.monotonic(), count()
-        while (n := count() - base) < want:
-            if time.monotonic() - t0 >= timeout:
-                raise StepError(f"{a['endpoint']}: {n} packet(s) {'sent' if key == 'tx' else 'received'} "
-                                f"in {timeout:g} s, waiting for {want}")
-            time.sleep(interval)
+        with netlink.Socket(i.get("netns")) as sock:
+            t0, base = time.monotonic(), count(sock)
+            while (n := count(sock) - base) < want:
+                if time.monotonic() - t0 >= timeout:
+                    raise StepError(f"{a['endpoint']}: {n} packet(s) {'sent' if key == 'tx_packets' else 'received'} "
+                                    f"in {timeout:g} s, waiting for {want}")
+                time.sleep(interval)
         waited = time.monotonic() - t0
         return StepResult({"packets": n, "waited_s": round(waited, 3)}, summary=f"{n} packets after {waited:.1f} s")
 
