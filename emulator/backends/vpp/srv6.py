@@ -197,15 +197,18 @@ class VppNeighbours(A.Action):
         from .find import require
         from .instance import configure_one
         _vpp, ctl = require()
+        from ...deploy.kernel import netlink
+        macs = {}   # peer namespace -> device -> MAC: one dump per namespace
+        for ns in sorted({e[2] for a in actions for e in a.entries}):
+            with netlink.Socket(ns) as s:
+                macs[ns] = {l.get("name"): l.get("mac") for l in s.dump_links()}
         for a in actions:
             sock = os.path.join(a.rundir, "cli.sock")
             for ifname, addr, ns, dev, key, where in a.entries:
-                r = hostcmd.run(["ip", "-j", "link", "show", "dev", dev], netns=ns)
-                try:
-                    mac = json.loads(r.stdout)[0]["address"]
-                except (ValueError, LookupError, TypeError):
+                mac = macs[ns].get(dev)
+                if not mac:
                     raise DeployError(f"{where}: vpp node '{a.node}': cannot read the MAC of {key}, the next hop "
-                                      f"{addr} of an SR localsid: {(r.stderr or r.stdout).strip()[-300:]}") from None
+                                      f"{addr} of an SR localsid: no device {dev} in {ns}")
                 configure_one(ctl, sock, f"ip neighbor {ifname} {addr} {mac} static", where, a.node)
 
 
