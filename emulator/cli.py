@@ -353,8 +353,18 @@ def cmd_schema(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    backends.ensure_loaded()   # the backends' kinds, steps and verbs, once, before any command
+#: the verbs of the core (build_parser adds each backend's own after graph)
+CORE_VERBS = ("validate", "graph", "plan", "deploy", "inspect", "exec", "destroy", "cleanup", "pingall", "iperf",
+              "run", "ui", "schema")
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The command line. With VERB (the command being run), a backend's verbs are added only if
+    VERB is one of them or no verb at all matches: running `deploy` imports no backend's CLI; a
+    backend verb, --help or a mistyped verb gets the whole list."""
+    regs = backends.ensure_loaded()   # the backends' kinds, steps and verbs, once, before any command
+    own = [v for cv in regs.cli_verbs for v in cv.verbs]
+    everything = verb is None or (verb not in CORE_VERBS and verb not in own)
     p = argparse.ArgumentParser(prog="emulator", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"emulator {__version__}")
@@ -374,8 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     _topology_args(s, required=False)
     s.add_argument("-f", "--format", choices=["text", "dot", "json"], default="text")
     s.set_defaults(fn=cmd_graph)
-    for add_verbs in registry.active().cli_verbs:   # the backends' own (NSM: explain, import-nsm)
-        add_verbs(sub, fmt)
+    for cv in regs.cli_verbs:   # the backends' own (NSM: explain, import-nsm)
+        if everything or verb in cv.verbs:
+            cv.add(sub, fmt)
 
     s = sub.add_parser("plan", help="print the ordered actions a deploy would take (nothing is changed)",
                        formatter_class=fmt, epilog="example:\n  emulator plan topologies/fw-chain.yaml")
@@ -479,8 +490,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _verb(argv: list[str]) -> str | None:
+    """The command argv runs (its first word that is not an option), None for none."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_verb(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "fn", None):
         parser.print_help()

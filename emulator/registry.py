@@ -71,9 +71,10 @@ class _Lazy:
         return item
 
 
-def lazy(target: str):
+def lazy(target: str, key: str | None = None):
     """A function that imports 'package.module:function' on its first call and calls it: for hooks
-    and undo handlers whose module only some commands need (registration imports nothing)."""
+    and undo handlers whose module only some commands need (registration imports nothing).
+    With KEY, the function is `module.attr[KEY]` (an undo table: op -> handler)."""
     module, _, attr = target.partition(":")
     fn = None
 
@@ -81,11 +82,53 @@ def lazy(target: str):
         nonlocal fn
         if fn is None:
             fn = getattr(importlib.import_module(module), attr)
+            fn = fn if key is None else fn[key]
         return fn(*args, **kwargs)
 
-    call.__name__ = call.__qualname__ = attr
+    call.__name__ = call.__qualname__ = attr if key is None else key
     call.target = target
     return call
+
+
+def resolve_value(value):
+    """A value a backend declared as 'package.module:NAME' (a schema it did not want to import at
+    start-up): the module's NAME, called if it is a function. Anything else is returned as it is."""
+    if isinstance(value, str):
+        module, _, attr = value.partition(":")
+        value = getattr(importlib.import_module(module), attr)
+        value = value() if callable(value) else value
+    return value
+
+
+def node_kinds(raw) -> set:
+    """The kinds a raw topology's nodes name (for hooks that only concern some kinds)."""
+    nodes = raw.get("nodes") if isinstance(raw, dict) else None
+    return {n.get("kind") for n in nodes.values() if isinstance(n, dict)} if isinstance(nodes, dict) else set()
+
+
+class ExpandHook:
+    """An expand hook ('package.module:function', fn(raw, src) -> (raw, src, extra)) imported and
+    run only on a raw topology for which WHEN(raw) is true (it has the backend's kinds or fields):
+    every other topology passes through without the backend's modules being imported."""
+    __slots__ = ("when", "fn")
+
+    def __init__(self, target: str, when):
+        self.when = when
+        self.fn = lazy(target)
+
+    def __call__(self, raw, src):
+        return self.fn(raw, src) if self.when(raw) else (raw, src, [])
+
+
+class CliVerbs:
+    """The verbs a backend adds to the command line (VERBS, in help order) and the function that
+    adds their parsers ('package.module:add_parsers', imported only when one of them is run or the
+    whole command list is shown)."""
+    __slots__ = ("verbs", "add")
+
+    def __init__(self, verbs: tuple, target: str):
+        self.verbs = tuple(verbs)
+        self.add = lazy(target)
 
 
 class Registries:
@@ -106,15 +149,29 @@ class Registries:
         self.undo: dict = {}            # journal op -> handler(record)
         self.undo_declared: set = set()  # ops the loaded backends say their actions journal
         self.expand_hooks: list = []    # fn(raw, src) -> (raw, src, extra): before resolve
-        self.cli_verbs: list = []       # fn(subparsers, formatter_class): adds the backend's verbs
-        self.lab_properties: dict = {}  # top-level topology fields of backends without kinds (placement:)
+        self.cli_verbs: list = []       # CliVerbs: the backend's verbs and what adds their parsers
+        self.lab_properties: dict = {}  # top-level topology field -> its schema or 'module:NAME' (resolve_value)
         self.inspect_hooks: list = []   # fn(state) -> text for `emulator inspect LAB`, or ""
         self.link_loss_hooks: list = []   # fn(state) -> {"a:if -> b:if": {sent, received, lost}}: live (SRv6)
         self.plan_hooks: list = []      # fn(lab) -> actions added to the plan (eBPF's preflight)
         self.srv6_kinds: dict = {}      # kind -> fn(raw node) -> bool: which nodes are SRv6 routers (srv6, vpp)
-        self.node_properties: dict = {}  # field -> (schema, kinds): node fields a backend adds to kinds (vnf:)
+        self.node_properties: dict = {}  # field -> (schema or 'module:NAME', kinds): fields a backend adds to kinds (vnf:)
         self.loaded: list[str] = []     # backends registered, in order ("" first: the core's own)
         self.cache: dict = {}           # what is derived from them (compiled schema validators)
+
+    def lab_property(self, name: str) -> dict:
+        """The schema of the top-level field NAME, imported on first use."""
+        value = self.lab_properties[name]
+        if isinstance(value, str):
+            value = self.lab_properties[name] = resolve_value(value)
+        return value
+
+    def node_property(self, name: str) -> tuple[dict, tuple]:
+        schema, kinds = self.node_properties[name]
+        if isinstance(schema, str):
+            schema = resolve_value(schema)
+            self.node_properties[name] = (schema, kinds)
+        return schema, kinds
 
     def register_undo(self, op: str, fn) -> None:
         if op in self.undo:

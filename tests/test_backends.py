@@ -201,3 +201,74 @@ def test_a_lazy_hook_imports_its_module_on_the_first_call(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=str(tmp_path))).stdout
     assert out.split() == ["hook", "False", "42", "True", "4"]
+
+
+def _backend_modules_after(code: str) -> list[str]:
+    """The emulator.backends modules a fresh process has imported after running CODE (not the
+    backends' __init__s, which are what loading them is)."""
+    code += "\nimport sys, json; print(json.dumps(sorted(m for m in sys.modules if m.startswith('emulator.backends.') " \
+            "and m.count('.') > 2)))"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.splitlines()[-1])
+
+
+def test_loading_every_backend_imports_only_their_packages():
+    """register() declares names; kinds, link and endpoint types, lab resources, undo handlers,
+    schemas, hooks and verbs are imported on first use (start-up is part of every command)."""
+    assert _backend_modules_after("from emulator import backends; backends.ensure_loaded()") == []
+
+
+def test_compiling_a_bridged_lab_imports_only_the_bridge_and_host_backends():
+    code = ("from emulator import lab\nfrom emulator import topo_gen\n"
+            "c = lab.compile(topo_gen.generate('linear,3'), check_host=False)\n"
+            "assert {n.kind for n in c.lab.nodes.values()} == {'host', 'bridge'}")
+    mods = _backend_modules_after(code)
+    assert mods and all(m.startswith(("emulator.backends.bridge.", "emulator.backends.host.")) for m in mods), mods
+
+
+def test_a_backends_modules_come_with_the_first_topology_that_uses_it(tmp_path):
+    """The vpp kind's driver and expand hooks are imported for a topology with a vpp node (and its
+    errors are the same as when everything was imported up front: tests/test_errors_golden.py)."""
+    f = tmp_path / "v.yaml"
+    f.write_text("name: v\nnodes:\n  r1: {kind: vpp, mode: xconnect, locator: 'fc00:1::/48'}\n")
+    code = ("from emulator import lab\nfrom emulator.errors import TopologyError\n"
+            f"try:\n    lab.compile({str(f)!r}, check_host=False)\nexcept TopologyError as e:\n    print(e)")
+    mods = _backend_modules_after(code)
+    assert {"emulator.backends.vpp.driver", "emulator.backends.vpp.srv6"} <= set(mods)
+    assert not any(m.startswith(("emulator.backends.ovs.", "emulator.backends.phys.", "emulator.backends.nsm.expand"))
+                   for m in mods), mods
+    r = subprocess.run([sys.executable, "-m", "emulator", "validate", "--no-host-check", str(f)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "v.yaml:3" in r.stderr and "not an SRv6 router" in r.stderr, r.stderr
+
+
+def test_an_expand_hook_runs_only_on_topologies_it_is_for(tmp_path):
+    (tmp_path / "hookmod.py").write_text("CALLS = []\ndef expand(raw, src):\n    CALLS.append(raw['name'])\n"
+                                         "    return raw, src, ['x']\n")
+    code = ("import sys; from emulator import registry\n"
+            "h = registry.ExpandHook('hookmod:expand', lambda raw: 'router' in registry.node_kinds(raw))\n"
+            "a = h({'name': 'a', 'nodes': {'h': {'kind': 'host'}}}, None)\n"
+            "print('hookmod' in sys.modules, a[2])\n"
+            "b = h({'name': 'b', 'nodes': {'r': {'kind': 'router'}, 'x': 'bad'}}, None)\n"
+            "print('hookmod' in sys.modules, b[2], sys.modules['hookmod'].CALLS)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(tmp_path))).stdout
+    assert out.splitlines() == ["False []", "True ['x'] ['b']"]
+
+
+def test_a_core_verb_builds_no_backend_parser_but_help_and_backend_verbs_do():
+    code = ("from emulator import cli\nimport sys\n"
+            "p = cli.build_parser('deploy')\nprint('emulator.backends.nsm.cli' in sys.modules)\n"
+            "p = cli.build_parser('explain')\nprint('emulator.backends.nsm.cli' in sys.modules, "
+            "'emulator.backends.srv6.cli' in sys.modules)\n"
+            "p = cli.build_parser(None)\nprint('emulator.backends.srv6.cli' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True", "False", "True"]
+    r = subprocess.run([sys.executable, "-m", "emulator", "--help"], cwd=ROOT, capture_output=True, text=True,
+                       check=True)
+    assert all(v in r.stdout for v in ("explain", "import-nsm", "export", "srv6", "ebpf", "phys"))
+    r = subprocess.run([sys.executable, "-m", "emulator", "explian"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "'explian'" in r.stderr and "explain" in r.stderr   # the full list of choices
+    r = subprocess.run([sys.executable, "-m", "emulator", "srv6", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and "srv6" in r.stdout

@@ -14,7 +14,7 @@ import threading
 
 from .. import registry
 
-BUILTIN = ("bridge", "host", "dpdk", "nsm", "ovs", "kubernetes", "srv6", "vpp", "ebpf", "phys")   # vpp builds on srv6
+BUILTIN = ("bridge", "host", "dpdk", "nsm", "ovs", "srv6", "kubernetes", "vpp", "ebpf", "phys")   # vpp builds on srv6
 
 _lock = threading.RLock()
 

@@ -82,8 +82,6 @@ class Driver:
     #: True when the kind takes a PCI device of a single-ended link (a VF or NIC bound to vfio-pci:
     #: EndpointType.pci_address) as a port of its DPDK process (dpdk-app: -a, ovs-dpdk: dpdk ports)
     pci_ports: bool = False
-    #: top-level topology fields this kind adds (e.g. hugepages:, ovs:); resolved into Lab.props
-    lab_properties: dict = {}
     #: names of the lab-wide resources (LabResource) the lab needs once when it has this kind
     lab_resources: tuple = ()
     #: link type -> EndSpec: the link types this kind can end, and how (link_end answers from it).

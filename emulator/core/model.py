@@ -151,7 +151,7 @@ class Lab:
     description: str = ""
     ipv6: str = "auto"   # auto: IPv6 in nodes only when the lab has an IPv6 address; on; off
     next_index: dict[str, int] = field(default_factory=dict)  # per netns: next free planned ifindex
-    props: dict = field(default_factory=dict)  # top-level fields added by drivers (Driver.lab_properties)
+    props: dict = field(default_factory=dict)  # top-level fields the backends add (registries.lab_properties)
     services: list = field(default_factory=list)   # what the expand hooks resolved (NSM's chains: .service, .nodes)
 
     @property

@@ -105,8 +105,7 @@ def resolve(raw: dict, src: Source) -> Lab:
             c.add(("addressing", pool), f"not a network prefix: {e}", "write e.g. 10.0.0.0/16")
     lab = Lab(name=raw["name"], file=src.file, addressing=addressing, description=raw.get("description", ""),
               ipv6=raw.get("ipv6", "auto"))
-    lab.props = {k: raw[k] for d in drivers.all_drivers() for k in d.lab_properties if k in raw}
-    lab.props.update({k: raw[k] for k in registry.active().lab_properties if k in raw})   # sriov:, placement:
+    lab.props = {k: raw[k] for k in registry.active().lab_properties if k in raw}   # hugepages:, ovs:, sriov:...
 
     # -- nodes ------------------------------------------------------------------
     for name, rn in raw["nodes"].items():

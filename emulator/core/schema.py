@@ -61,26 +61,32 @@ ADDRESSING = {
 }
 
 
-def node_schema() -> dict:
-    branches = []
-    for d in drivers.all_drivers():
-        branches.append({
-            "if": {"properties": {"kind": {"const": d.kind}}, "required": ["kind"]},
-            "then": {"properties": {**COMMON_NODE_PROPERTIES, **d.properties, **extra_node_properties(d.kind)},
-                     "additionalProperties": False,
-                     "description": d.summary},
-        })
+def node_schema(kinds=None) -> dict:
+    """Nodes of KINDS (default: every registered kind) with each kind's own fields; the `kind:`
+    enum always lists them all. Only the drivers of KINDS are imported."""
+    names = drivers.kinds()
     return {
         "type": "object", "required": ["kind"],
-        "properties": {"kind": {"enum": drivers.kinds(),
-                                 "description": "node kind: " + ", ".join(drivers.kinds())}},
-        "allOf": branches,
+        "properties": {"kind": {"enum": names, "description": "node kind: " + ", ".join(names)}},
+        "allOf": [{"if": {"properties": {"kind": {"const": k}}, "required": ["kind"]}, "then": kind_schema(k)}
+                  for k in (names if kinds is None else [k for k in names if k in kinds])],
     }
 
 
-def extra_node_properties(kind: str) -> dict:
+def kind_schema(kind: str, fields=None) -> dict:
+    """The fields a node of KIND takes (its driver's, and those other backends add to it; of the
+    latter, with FIELDS, only the schemas of FIELDS: the others are allowed, not imported)."""
+    d = drivers.get(kind)
+    return {"properties": {**COMMON_NODE_PROPERTIES, **d.properties, **extra_node_properties(kind, fields)},
+            "additionalProperties": False,
+            "description": d.summary}
+
+
+def extra_node_properties(kind: str, fields=None) -> dict:
     """Fields a backend adds to other backends' kinds (registry.node_properties): the eBPF backend's vnf: on hosts."""
-    return {k: sch for k, (sch, kinds) in registry.active().node_properties.items() if kind in kinds}
+    regs = registry.active()
+    return {k: regs.node_property(k)[0] if fields is None or k in fields else {}
+            for k, (_, kinds) in list(regs.node_properties.items()) if kind in kinds}
 
 
 def link_schema() -> dict:
@@ -114,9 +120,16 @@ def single_ended_schema() -> dict | None:
                       for t in types]}
 
 
-def topology_schema() -> dict:
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def topology_schema(lab_fields=None, nodes: bool = True, links: bool = True) -> dict:
+    """The whole schema (what `emulator schema` prints). The validator builds parts of it: the
+    skeleton with only the schemas of the top-level fields a document has (LAB_FIELDS; the others
+    are allowed but not imported), without nodes' and links' own schemas."""
+    regs = registry.active()
     return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": DRAFT,
         "$id": "https://emulator.invalid/topology.schema.json",
         "title": "emulator topology",
         "type": "object",
@@ -133,9 +146,10 @@ def topology_schema() -> dict:
             "nodes": {"type": "object", "minProperties": 1,
                       "description": "the nodes by name, each with its kind, e.g. h1: {kind: host}",
                       "propertyNames": {"pattern": NAME_PATTERN, "maxLength": names.NODE_MAX},
-                      "additionalProperties": node_schema()},
-            "links": {"type": "array", "items": link_schema()},
-            **{k: v for d in drivers.all_drivers() for k, v in d.lab_properties.items()},  # hugepages:, ovs:
-            **registry.active().lab_properties,   # placement: (emulator/backends/kubernetes)
+                      "additionalProperties": node_schema() if nodes else {}},
+            "links": {"type": "array", "items": link_schema() if links else {}},
+            # the backends' top-level fields: hugepages:, ovs:, services:, srv6:, placement:, sriov:...
+            **{k: regs.lab_property(k) if lab_fields is None or k in lab_fields else {}
+               for k in list(regs.lab_properties)},
         },
     }

@@ -15,7 +15,7 @@ from . import drivers
 from .. import names
 from ..errors import Issue, TopologyError, quote
 from .loader import Source
-from .schema import topology_schema
+from .schema import DRAFT, kind_schema, link_schema, node_schema, topology_schema
 
 _NAME_RULE = names.RULE
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
@@ -130,44 +130,46 @@ def _issues_for(err: jsonschema.ValidationError, src: Source) -> list[Issue]:
 
 
 def _strict(schema: dict):
-    cls = jsonschema.validators.validator_for(topology_schema())
+    cls = jsonschema.validators.validator_for({"$schema": DRAFT})
     # JSON Schema counts 9000.0 as an integer; the kernel takes MTUs and metrics as integers only
     strict = cls.TYPE_CHECKER.redefine(
         "integer", lambda checker, inst: isinstance(inst, int) and not isinstance(inst, bool))
     return jsonschema.validators.extend(cls, type_checker=strict)(schema)
 
 
-def _get_validator(part: str = "", kind: str | None = None):
+def _get_validator(part: str = "", kind: str | None = None, fields: frozenset = frozenset()):
     """Validators for the document's skeleton, for one node of a kind, and for one link.
 
     Nodes and links are checked one by one (a node against its own kind's schema only), and
-    identical ones only once: a 1000-node generated lab validates in milliseconds.
+    identical ones only once: a 1000-node generated lab validates in milliseconds. Each part's
+    schema is built alone, so that only the backends a document uses are imported: the skeleton
+    with the schemas of the top-level fields it has, a node of KIND with its driver's fields and of
+    the fields other backends add to its kind those it has (FIELDS: those a part has).
     """
-    key = (part, kind)
+    key = (part, kind, fields)
     _validators = registry.active().cache.setdefault("validators", {})   # per registries: their kinds
     if key not in _validators:
-        schema = topology_schema()
         if part == "skeleton":
-            props = dict(schema["properties"])
-            props["nodes"] = {**props["nodes"], "additionalProperties": {}}
-            props["links"] = {**props["links"], "items": {}}
-            schema = {**schema, "properties": props}
+            schema = topology_schema(fields, nodes=False, links=False)
         elif part == "node":
-            node = schema["properties"]["nodes"]["additionalProperties"]
+            node = node_schema(kinds=())
             if kind is not None:
-                branch = next(b["then"] for b in node["allOf"] if b["if"]["properties"]["kind"]["const"] == kind)
+                branch = kind_schema(kind, fields)
                 node = {**branch, "type": "object", "required": ["kind"],
                         "properties": {**branch["properties"], "kind": node["properties"]["kind"]}}
             schema = node
         elif part == "link":
-            schema = schema["properties"]["links"]["items"]
+            schema = link_schema()
+        else:
+            schema = topology_schema()
         _validators[key] = _strict(schema)
     return _validators[key]
 
 
 def _errors(src: Source):
     data = src.data
-    yield from _get_validator("skeleton").iter_errors(data)
+    regs = registry.active()
+    yield from _get_validator("skeleton", fields=frozenset(k for k in data if k in regs.lab_properties)).iter_errors(data)
     seen_ok: set = set()
     parts = []
     if isinstance(data.get("nodes"), dict):
@@ -188,7 +190,8 @@ def _errors(src: Source):
         if memo is not None and memo in seen_ok:
             continue
         found = False
-        for err in _get_validator(part, kind).iter_errors(value):
+        fields = frozenset(k for k in value if k in regs.node_properties) if kind is not None else frozenset()
+        for err in _get_validator(part, kind, fields).iter_errors(value):
             found = True
             err.path.extendleft(reversed(prefix))
             yield err

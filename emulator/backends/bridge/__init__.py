@@ -3,5 +3,4 @@ from __future__ import annotations
 
 
 def register(regs) -> None:
-    from .driver import BridgeDriver
-    regs.kinds.register(BridgeDriver())
+    regs.kinds.register_lazy("bridge", f"{__name__}.driver:BridgeDriver")

@@ -8,14 +8,13 @@ UNDO_OPS = ("hugetlbfs", "hugepages-reserved", "dpdk-runtime")
 
 
 def register(regs) -> None:
-    from . import hugepages, links
-    from .driver import DpdkAppDriver
-    from .testpmd import Hugepages
-    regs.kinds.register(DpdkAppDriver())
-    regs.lab_resources.register(Hugepages())
-    for lt in links.LINK_TYPES:
-        regs.link_types.register(lt())
+    from ... import registry
+    regs.kinds.register_lazy("dpdk-app", f"{__name__}.driver:DpdkAppDriver")
+    regs.lab_resources.register_lazy("hugepages", f"{__name__}.testpmd:Hugepages")
+    regs.lab_properties["hugepages"] = f"{__name__}.hugepages:SCHEMA"
+    for name, cls in (("vhost-user", "VhostUser"), ("memif", "Memif")):   # links.LINK_TYPES
+        regs.link_types.register_lazy(name, f"{__name__}.links:{cls}")
     regs.steps.register_lazy("dpdk_traffic", f"{__name__}.steps:DpdkTraffic")   # steps.STEPS
     regs.steps.register_lazy("dpdk_latency", f"{__name__}.steps:DpdkLatency")
     for op in UNDO_OPS:
-        regs.register_undo(op, hugepages.UNDO[op])
+        regs.register_undo(op, registry.lazy(f"{__name__}.hugepages:UNDO", op))

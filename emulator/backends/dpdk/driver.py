@@ -97,7 +97,6 @@ class DpdkAppDriver(Driver):
         "ip": {"type": "array", "items": {"type": "string"},
                "description": "the address icmpecho answers for (steps resolve the node name to it)"},
     }
-    lab_properties = {"hugepages": hugepages.SCHEMA}
     pci_ports = True   # a vfio-bound VF or NIC of a single-ended link (phys backend) is a port: -a PCI
     #: veth: af_packet (frames only); memif: net_memif either side, a client that never reconnects
     #: (it starts after its server); vhost-user: net_virtio_user (virtio) or net_vhost (vhost)

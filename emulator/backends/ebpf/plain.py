@@ -14,8 +14,9 @@ import copy
 from ...core.loader import Source
 from ...errors import TopologyError
 from ..nsm import vnf
+from . import PLAIN_KINDS
 
-KINDS = ("host", "router")
+KINDS = PLAIN_KINDS
 WHERE = {
     "between": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2,
                 "description": "plain nodes: the two interfaces it forwards between [IN, OUT]"},

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ...deploy import actions as A, hostcmd, state
 from ...errors import EnvironmentProblem
+from . import MARKER
 
 SRC = os.path.join(os.path.dirname(__file__), "bpf")
 #: object name -> (source, extra clang flags, program type for bpftool)
@@ -26,7 +27,6 @@ OBJECTS = {
     "fwd_l2": ("fwd.c", [], "classifier"),
     "fwd_l3": ("fwd.c", ["-DEMU_L3"], "classifier"),
 }
-MARKER = "emulator.backends.ebpf"   # a node's startup command that runs the loader
 TOOLS = (("clang", "clang"), ("bpftool", "bpftool"), ("tc", "iproute2"))
 HEADER = "/usr/include/bpf/bpf_helpers.h"
 

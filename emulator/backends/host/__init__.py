@@ -6,8 +6,7 @@ UNDO_OPS = ("private-mount",)   # private_dirs (private.py)
 
 
 def register(regs) -> None:
-    from . import private
-    from .driver import HostDriver, RouterDriver
-    regs.kinds.register(HostDriver())
-    regs.kinds.register(RouterDriver())
-    regs.register_undo("private-mount", private.undo)
+    from ... import registry
+    regs.kinds.register_lazy("host", f"{__name__}.driver:HostDriver")
+    regs.kinds.register_lazy("router", f"{__name__}.driver:RouterDriver")
+    regs.register_undo("private-mount", registry.lazy(f"{__name__}.private:undo"))

@@ -13,6 +13,6 @@ REQUIRES = ("nsm",)
 
 
 def register(regs) -> None:
-    from . import cli, placement
-    regs.cli_verbs.append(cli.add_parsers)
-    regs.lab_properties["placement"] = placement.SCHEMA
+    from ... import registry
+    regs.cli_verbs.append(registry.CliVerbs(("export",), f"{__name__}.cli:add_parsers"))
+    regs.lab_properties["placement"] = f"{__name__}.placement:SCHEMA"

@@ -26,17 +26,27 @@ deploys like anything else. Modules:
 """
 from __future__ import annotations
 
+from ... import registry
+
 REQUIRES = ("host", "dpdk")   # endpoints are hosts or DPDK apps
 
 
+#: 'package.module:function's that register more VNF roles into vnf.py's registry (the eBPF
+#: backend's), each called once, on the first role lookup
+ROLE_PROVIDERS: list[str] = []
+
+
+def _uses_services(raw) -> bool:   # expand.uses_services, without importing it
+    return bool(raw.get("services") or raw.get("forwarders") or registry.node_kinds(raw) & {"nse", "nsc"})
+
+
 def register(regs) -> None:
-    from . import cli
-    from ... import registry
-    from .driver import NscDriver, NseDriver
-    regs.kinds.register(NseDriver())
-    regs.kinds.register(NscDriver())
-    # network services -> links, addresses, routes; imported by the first compile, not at start-up
-    regs.expand_hooks.append(registry.lazy(f"{__name__}.expand:expand"))
+    regs.kinds.register_lazy("nse", f"{__name__}.driver:NseDriver")
+    regs.kinds.register_lazy("nsc", f"{__name__}.driver:NscDriver")
+    regs.lab_properties["services"] = f"{__name__}.spec:SERVICES"            # expanded by expand.py
+    regs.lab_properties["forwarders"] = f"{__name__}.spec:forwarders_schema"
+    # network services -> links, addresses, routes; imported by the first compile that has some
+    regs.expand_hooks.append(registry.ExpandHook(f"{__name__}.expand:expand", _uses_services))
     regs.steps.register_lazy("nsm_chain", f"{__name__}.step:NsmChain")
-    regs.cli_verbs.append(cli.add_parsers)    # explain, import-nsm
-    regs.inspect_hooks.append(cli.chains_text)
+    regs.cli_verbs.append(registry.CliVerbs(("explain", "import-nsm"), f"{__name__}.cli:add_parsers"))
+    regs.inspect_hooks.append(registry.lazy(f"{__name__}.cli:chains_text"))

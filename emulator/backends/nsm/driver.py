@@ -11,7 +11,7 @@ on a veth). With `vpp: {...}` it becomes a `vpp` node (vppfwd.py).
 from __future__ import annotations
 
 from . import vnf
-from .spec import REQUEST, SELECTOR, SERVICES, forwarders_schema
+from .spec import REQUEST, SELECTOR
 from ..dpdk.driver import DpdkAppDriver
 from ..host.driver import NAMESPACE_NODE_PROPERTIES, HostDriver
 from ..vpp.driver import VppDriver
@@ -73,7 +73,6 @@ class NseDriver(HostDriver):
     kind = "nse"
     summary = "a network service endpoint: provides services, plays a VNF role, gets its connections from a forwarder"
     properties = NSE_PROPERTIES
-    lab_properties = {"services": SERVICES, "forwarders": forwarders_schema()}  # expanded by emulator/backends/nsm/
 
 
 class NscDriver(HostDriver):

@@ -72,7 +72,26 @@ class Role:
         raise NotImplementedError
 
 
-register, get, names = _REGISTRY.register, _REGISTRY.get, _REGISTRY.names
+register = _REGISTRY.register
+
+
+def _more_roles() -> None:
+    """Call, once each, what other backends said registers their roles (ROLE_PROVIDERS in this
+    package: the eBPF backend's), so that loading them costs nothing until a role is looked up."""
+    from . import ROLE_PROVIDERS
+    from ...registry import lazy
+    while ROLE_PROVIDERS:
+        lazy(ROLE_PROVIDERS.pop(0))()
+
+
+def get(name: str) -> "Role":
+    _more_roles()
+    return _REGISTRY.get(name)
+
+
+def names() -> list[str]:
+    _more_roles()
+    return _REGISTRY.names()
 
 
 def hint(name: str) -> str:

@@ -7,10 +7,10 @@ UNDO_OPS = ("ovs-bridge",)
 
 
 def register(regs) -> None:
-    from . import vswitch
-    from .driver import OvsDaemons, OvsDpdkDriver, OvsDriver
-    regs.kinds.register(OvsDriver())
-    regs.lab_resources.register(OvsDaemons())
-    regs.kinds.register(OvsDpdkDriver())
+    from ... import registry
+    regs.kinds.register_lazy("ovs", f"{__name__}.driver:OvsDriver")
+    regs.lab_resources.register_lazy("ovs", f"{__name__}.driver:OvsDaemons")
+    regs.kinds.register_lazy("ovs-dpdk", f"{__name__}.driver:OvsDpdkDriver")
+    regs.lab_properties["ovs"] = f"{__name__}.vswitch:LAB_SCHEMA"
     for op in UNDO_OPS:
-        regs.register_undo(op, vswitch.UNDO[op])
+        regs.register_undo(op, registry.lazy(f"{__name__}.vswitch:UNDO", op))

@@ -128,7 +128,6 @@ class OvsDriver(Driver):
                      "description": "system (kernel module) or netdev (userspace); auto: system when the "
                                     "openvswitch module is loaded"},
     }
-    lab_properties = {"ovs": O.LAB_SCHEMA}
 
     def netns(self, lab, node):
         return lab.fabric
@@ -265,7 +264,6 @@ class OvsDpdkDriver(OvsDriver):
                          "description": "let idle PMD threads sleep up to this many microseconds "
                                         "(other_config:pmd-maxsleep), which frees the core on small hosts"},
     }
-    lab_properties = {}
 
     def datapath(self, node):
         return "netdev"

@@ -21,11 +21,14 @@ UNDO_OPS = ("host-device", "host-veth", "sriov-numvfs", "sriov-vf", "vfio-bind")
 
 
 def register(regs) -> None:
-    from . import cli, host_device, host_veth, macvlan, pci_device, sriov
-    for t in (host_device.HostDevice(), macvlan.Macvlan(), macvlan.Ipvlan(), host_veth.HostVeth(),
-              pci_device.PciDevice()):
-        regs.endpoint_types.register(t)
-    regs.register_undo("host-device", host_device.undo)
-    regs.register_undo("host-veth", host_veth.undo)
-    sriov.register(regs)   # sriov-vf endpoints, the lab-level sriov:, their undo handlers
-    regs.cli_verbs.append(cli.add_parsers)   # emulator phys
+    from ... import registry
+    for name, target in (("host-device", "host_device:HostDevice"), ("macvlan", "macvlan:Macvlan"),
+                         ("ipvlan", "macvlan:Ipvlan"), ("host-veth", "host_veth:HostVeth"),
+                         ("pci-device", "pci_device:PciDevice"), ("sriov-vf", "sriov:SriovVf")):
+        regs.endpoint_types.register_lazy(name, f"{__name__}.{target}")
+    regs.lab_properties["sriov"] = f"{__name__}.sriov:LAB_SRIOV"
+    for op, target in (("host-device", "host_device:undo"), ("host-veth", "host_veth:undo"),
+                       ("sriov-numvfs", "sriov:undo_numvfs"), ("sriov-vf", "sriov:undo_vf"),
+                       ("vfio-bind", "sriov:undo_vfio")):
+        regs.register_undo(op, registry.lazy(f"{__name__}.{target}"))
+    regs.cli_verbs.append(registry.CliVerbs(("phys",), f"{__name__}.cli:add_parsers"))   # emulator phys

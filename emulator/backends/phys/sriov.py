@@ -335,12 +335,3 @@ def undo_vfio(rec: dict) -> None:
     fs = Sysfs(rec.get("root") or "/")
     if fs.pci_exists(str(rec.get("pci"))) and fs.driver(rec["pci"]) == VFIO:
         fs.rebind(rec["pci"], rec.get("driver"))
-
-
-def register(regs) -> None:
-    regs.endpoint_types.register(SriovVf())
-    regs.lab_properties["sriov"] = LAB_SRIOV
-    regs.register_undo("sriov-numvfs", undo_numvfs)
-    regs.register_undo("sriov-vf", undo_vf)
-    regs.register_undo("vfio-bind", undo_vfio)
-

@@ -12,17 +12,24 @@
 """
 from __future__ import annotations
 
+from ... import registry
+
 REQUIRES = ("host",)
 
 
+def _has_srv6(raw) -> bool:
+    """Whether cli.expand has anything to check: srv6: policies, or SRv6 routers (of this backend's
+    kind or of the kinds other backends declare in srv6_kinds)."""
+    return "srv6" in raw or bool(registry.node_kinds(raw) & ({"srv6-router"} | set(registry.active().srv6_kinds)))
+
+
 def register(regs) -> None:
-    from . import cli
-    from .driver import Srv6RouterDriver
-    regs.kinds.register(Srv6RouterDriver())
-    regs.expand_hooks.append(cli.expand)
+    regs.kinds.register_lazy("srv6-router", f"{__name__}.driver:Srv6RouterDriver")
+    regs.lab_properties["srv6"] = f"{__name__}.spec:LAB_SCHEMA"
+    regs.expand_hooks.append(registry.ExpandHook(f"{__name__}.cli:expand", _has_srv6))
     for name, cls in (("srv6_policy", "Srv6Policy"), ("link_fault", "LinkFault"),
                       ("link_monitor", "LinkMonitor")):      # steps.STEPS, imported on first use
         regs.steps.register_lazy(name, f"{__name__}.steps:{cls}")
-    regs.cli_verbs.append(cli.add_parsers)
-    regs.inspect_hooks.append(cli.inspect_text)
-    regs.link_loss_hooks.append(cli.link_loss)
+    regs.cli_verbs.append(registry.CliVerbs(("srv6",), f"{__name__}.cli:add_parsers"))
+    regs.inspect_hooks.append(registry.lazy(f"{__name__}.cli:inspect_text"))
+    regs.link_loss_hooks.append(registry.lazy(f"{__name__}.cli:link_loss"))

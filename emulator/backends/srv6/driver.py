@@ -150,7 +150,6 @@ class Srv6RouterDriver(RouterDriver):
     kind = spec.KIND
     summary = "a router with an SRv6 locator and SIDs (seg6local), and the headend of its SRv6 policies (seg6)"
     properties = {**NAMESPACE_NODE_PROPERTIES, **spec.NODE_PROPERTIES}
-    lab_properties = spec.LAB_PROPERTIES
 
     def resolve(self, lab: Lab, node: Node, raw: dict):
         if lab.ipv6 == "off":

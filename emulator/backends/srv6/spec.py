@@ -77,6 +77,7 @@ LAB_PROPERTIES = {
         },
     },
 }
+LAB_SCHEMA = LAB_PROPERTIES["srv6"]   # the top-level srv6: (registered by the backend)
 LINK_PREFIX = "fd00:5::/48"
 
 

@@ -11,25 +11,26 @@
 """
 from __future__ import annotations
 
+from ... import registry
+
 REQUIRES = ("host", "dpdk", "srv6")   # hosts' interface schema; dpdk's memif sockets; srv6's locators
 
 #: what this backend's actions journal (each has an undo handler registered below)
 UNDO_OPS = ("vpp", "vpp-pid")
 
 
+def _has_vpp(raw) -> bool:
+    return "vpp" in registry.node_kinds(raw)
+
+
 def register(regs) -> None:
-    from . import instance, links
-    from .driver import VppDriver, where_hook
-    regs.kinds.register(VppDriver())
-    for lt in links.LINK_TYPES:
-        regs.link_types.register(lt())
-    regs.expand_hooks.append(where_hook)
-    from . import srv6
-    regs.srv6_kinds["vpp"] = srv6.is_router    # a vpp router with a locator is an SRv6 router
-    regs.expand_hooks.append(srv6.expand)
-    from ... import registry
+    regs.kinds.register_lazy("vpp", f"{__name__}.driver:VppDriver")
+    regs.link_types.register_lazy("tap", f"{__name__}.links:Tap")   # links.LINK_TYPES
+    regs.expand_hooks.append(registry.ExpandHook(f"{__name__}.driver:where_hook", _has_vpp))
+    regs.srv6_kinds["vpp"] = registry.lazy(f"{__name__}.srv6:is_router")   # a vpp router with a locator
+    regs.expand_hooks.append(registry.ExpandHook(f"{__name__}.srv6:expand", _has_vpp))
     regs.inspect_hooks.append(registry.lazy(f"{__name__}.live:inspect_text"))   # each VPP's interfaces and counters
-    regs.inspect_hooks.append(srv6.inspect_text)   # packets per SID of its SRv6 routers
+    regs.inspect_hooks.append(registry.lazy(f"{__name__}.srv6:inspect_text"))   # packets per SID of its SRv6 routers
     regs.steps.register_lazy("vcl_iperf3", f"{__name__}.vcl:VclIperf3")
     for op in UNDO_OPS:
-        regs.register_undo(op, instance.UNDO[op])
+        regs.register_undo(op, registry.lazy(f"{__name__}.instance:UNDO", op))
