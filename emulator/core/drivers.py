@@ -35,7 +35,8 @@ def all_drivers() -> list[Driver]:
 
 
 def get(kind: str) -> Driver:
+    kinds = registry.active().kinds   # called per node and interface by several stages: kept flat
     try:
-        return _kinds().get(kind)
+        return kinds.get(kind)
     except KeyError:
         raise UnknownKind(kind) from None

@@ -28,19 +28,22 @@ def plan(lab: Lab) -> list[A.Action]:
             if ns != lab.fabric:  # before any interface exists: new interfaces get no IPv6 at all
                 acts.append(A.Sysctl(netns=ns, key="net.ipv6.conf.default.disable_ipv6", value="1"))
     planned: set[str] = set()
+    drv_of: dict = {}   # kind -> driver: one lookup per kind, not per node (thousands)
     for node in lab.nodes.values():
-        drv = drivers.get(node.kind)
+        drv = drv_of.get(node.kind) or drv_of.setdefault(node.kind, drivers.get(node.kind))
         for res in drv.lab_resources:   # once per lab, before the first node that needs it
             if res not in planned:
                 planned.add(res)
                 acts.extend(registry.active().lab_resources.get(res).plan(lab))
         acts.extend(drv.plan_node(lab, node))
+    lt_of: dict = {}
     for link in lab.links:
-        acts.extend(linktypes.get(link.type).plan(lab, link))
+        lt = lt_of.get(link.type) or lt_of.setdefault(link.type, linktypes.get(link.type))
+        acts.extend(lt.plan(lab, link))
     for ep in lab.endpoints:   # single-ended links: a host device moved in, a macvlan...
         acts.extend(endpoints.get(ep.type).plan(lab, ep))
     for node in lab.nodes.values():
-        drv = drivers.get(node.kind)
+        drv = drv_of[node.kind]
         for iface in node.interfaces.values():
             if iface.link >= 0 or (iface.endpoint >= 0 and
                                    endpoints.get(lab.endpoints[iface.endpoint].type).kernel_port(lab.endpoints[iface.endpoint])):

@@ -73,11 +73,13 @@ def plan(lab: Lab, acts: list[A.Action]) -> list[A.Action]:
     when its peer is)."""
     up = {(a.netns, a.index) for a in acts if isinstance(a, A.LinkUp) and a.phase == A.PORTS}
     ports = []
+    nodes = lab.nodes
     for link in lab.links:
-        if link.type != "veth" or not all((e.netns, e.index) in up for e in link.ends()):
+        a, b = link.a, link.b
+        if link.type != "veth" or (a.netns, a.index) not in up or (b.netns, b.index) not in up:
             continue
-        for e in link.ends():
-            node = lab.nodes[e.node]
+        for e in (a, b):
+            node = nodes[e.node]
             bridge = node.kind == "bridge"
             ports.append(Port(e.netns, e.index, e.key, bridge, bridge and bool(node.props.get("stp"))))
     if not ports:
