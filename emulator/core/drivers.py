@@ -35,8 +35,10 @@ def all_drivers() -> list[Driver]:
 
 
 def get(kind: str) -> Driver:
-    kinds = registry.active().kinds   # called per node and interface by several stages: kept flat
+    # called per node and interface by every stage (tens of thousands of times for a large lab):
+    # one frame, the registry's dict read directly; a kind not imported yet goes through get()
     try:
-        return kinds.get(kind)
+        drv = registry._active[-1].kinds._items[kind]
     except KeyError:
         raise UnknownKind(kind) from None
+    return drv if type(drv) is not registry._Lazy else _kinds().get(kind)

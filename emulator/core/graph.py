@@ -108,29 +108,24 @@ def _segment_mtus(lab: Lab, src, root) -> list[tuple[tuple, str, str | None]]:
     """A Linux bridge forwards a frame only if it fits the egress port's MTU, and drops it silently
     otherwise: every veth of a bridged segment must have the same MTU."""
     by_segment: dict[str, list] = {}
-    for link in lab.links:
-        if link.type != "veth" or link.a.node == link.b.node:
+    nodes = lab.nodes
+    for link in lab.links:   # every link of a large lab: what a message needs is made only for one
+        a, b = link.a, link.b
+        if link.type != "veth" or a.node == b.node:
             continue
-        br = next((e.node for e in link.ends() if _bridge(lab, e.node)), None)
+        br = a.node if nodes[a.node].kind == "bridge" else b.node if nodes[b.node].kind == "bridge" else None
         if br is None:
             continue
-        if link.mtu:
-            mtu, where, who = link.mtu, link.path + ("mtu",), f"link {link.a.key} -- {link.b.key}"
-        else:
-            end = next((e for e in link.ends() if e.mtu), None)
-            if end is not None:
-                where = end.path + ("mtu",) if end.path + ("mtu",) in src.values else end.path
-                mtu, who = end.mtu, end.key
-            else:
-                mtu, where, who = None, link.path, f"link {link.a.key} -- {link.b.key}"
-        by_segment.setdefault(root(br), []).append((mtu or 1500, mtu is None, where, who, link))
+        mtu = link.mtu or a.mtu or b.mtu
+        by_segment.setdefault(root(br), []).append((mtu or 1500, link))
     problems = []
-    for items in by_segment.values():
+    for pairs in by_segment.values():
         counts: dict[int, int] = {}
-        for mtu, *_ in items:
+        for mtu, _ in pairs:
             counts[mtu] = counts.get(mtu, 0) + 1
         if len(counts) < 2:
             continue
+        items = [_mtu_item(link, src) for _, link in pairs]
         # the segment's MTU: the most common; on a tie the default's (1500), then the first link's
         defaults = {mtu for mtu, default, *_ in items if default}
         ref = max(counts, key=lambda m: (counts[m], m in defaults, -[i[0] for i in items].index(m)))
@@ -148,6 +143,20 @@ def _segment_mtus(lab: Lab, src, root) -> list[tuple[tuple, str, str | None]]:
                              f"a bridged segment has one MTU: {fix}, or give mtu: {mtu} to every link of "
                              f"{seg}"))
     return problems
+
+
+def _mtu_item(link, src) -> tuple:
+    """(MTU, whether it is the default, where it is said, what says it, the link)."""
+    if link.mtu:
+        mtu, where, who = link.mtu, link.path + ("mtu",), f"link {link.a.key} -- {link.b.key}"
+    else:
+        end = next((e for e in link.ends() if e.mtu), None)
+        if end is not None:
+            where = end.path + ("mtu",) if end.path + ("mtu",) in src.values else end.path
+            mtu, who = end.mtu, end.key
+        else:
+            mtu, where, who = None, link.path, f"link {link.a.key} -- {link.b.key}"
+    return mtu or 1500, mtu is None, where, who, link
 
 
 def to_json(lab: Lab, g: nx.MultiGraph) -> str:
