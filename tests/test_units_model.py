@@ -500,3 +500,40 @@ def test_ovs_port_numbers_are_computed_in_one_pass_and_follow_the_interfaces():
     sw.interfaces = dict(sw.interfaces)
     del sw.interfaces["uplink"]
     assert ovs.ofports(sw) == {f"eth{i}": i for i in range(1, n + 1)}
+
+
+def test_the_collector_is_off_while_pipelines_run_and_on_again_after_the_last():
+    import gc
+    import threading
+    from emulator import lab
+    assert gc.isenabled()
+    inside = threading.Event()
+    leave = threading.Event()
+    seen = []
+
+    def other():
+        with lab._gc_paused():
+            inside.set()
+            leave.wait(10)
+            seen.append(gc.isenabled())
+
+    t = threading.Thread(target=other)
+    t.start()
+    inside.wait(10)
+    with lab._gc_paused():           # a second pipeline (the web UI's threads) overlapping the first
+        seen.append(gc.isenabled())
+    seen.append(gc.isenabled())      # the first still runs: still off
+    leave.set()
+    t.join(10)
+    assert seen == [False, False, False] and gc.isenabled()
+    gc.disable()                     # a caller that turned it off keeps it off
+    try:
+        with lab._gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError):  # and an error inside turns it back on
+        with lab._gc_paused():
+            raise ValueError("x")
+    assert gc.isenabled()
