@@ -8,10 +8,12 @@ turns a path into `file:line:column`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import yaml
+from typing import TYPE_CHECKING
 
 from ..errors import Issue, TopologyError, quote
+
+if TYPE_CHECKING:
+    import yaml   # imported where a document is parsed (load_text)
 
 MAX_NODES = 2_000_000    # values in a document, aliases expanded (a backstop: see MAX_EXPANDED)
 MAX_EXPANDED = 100_000   # values that aliases may add by repetition ("billion laughs" alias bombs)
@@ -105,6 +107,7 @@ class Expansion:
         return len(self.sizes)
 
     def size(self, node, depth: int = 0) -> int:
+        import yaml
         key = id(node)
         if key in self.sizes:
             return self.sizes[key]
@@ -138,6 +141,7 @@ class Expansion:
 
 
 def _children(node):
+    import yaml
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             yield k
@@ -147,6 +151,7 @@ def _children(node):
 
 
 def _labelled_children(node):
+    import yaml
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             yield (k.value if isinstance(k, yaml.ScalarNode) else "?"), v
@@ -195,6 +200,7 @@ def load_named(path: str, name: str | None) -> Source:
 
 def load_text(text: str, file: str = "<topology>") -> Source:
     """Parse YAML text; raise TopologyError (with line/column) for anything malformed."""
+    import yaml   # here: commands that read no YAML (deploy --topo, exec, destroy) do not import it
     try:
         loader = yaml.SafeLoader(text)  # the reader checks the characters already here
         try:
