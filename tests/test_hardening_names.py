@@ -349,6 +349,41 @@ def test_a_failing_journal_write_leaves_no_placeholder_and_every_name_gets_an_an
     assert not any(os.path.lexists(netns.path(n)) for n in names)
 
 
+@pytest.mark.integration
+@pytest.mark.usefixtures("clean_host")
+def test_namespaces_made_by_parallel_workers_answer_in_order_and_leave_a_decoy_alone(lab_name):
+    """create_many splits the names over a worker per CPU: every name still gets its own answer in
+    order, each claimed namespace is journaled once with its own cookie (the journal is called by
+    one worker at a time), and a namespace that was already there is refused, untouched."""
+    names = [f"emu-{lab_name}.n{i}" for i in range(24)]
+    decoy = names[7]
+    subprocess.run(["ip", "netns", "add", decoy], check=True)
+    before = os.stat(netns.path(decoy)).st_ino
+    calls, inside = [], []
+
+    def claimed(name, cookie):
+        inside.append(name)
+        assert len(inside) == 1, "two workers in the journal at once"
+        calls.append((name, cookie))
+        inside.pop()
+
+    try:
+        got = netns.create_many(names, tag=lab_tag(lab_name), on_claimed=claimed)
+        assert [n for n, _ in got] == names
+        assert isinstance(dict(got)[decoy], FileExistsError)
+        assert all(e is None for n, e in got if n != decoy)
+        assert sorted(n for n, _ in calls) == sorted(n for n in names if n != decoy)
+        assert len({c for _, c in calls}) == len(calls) and all(type(c) is int for _, c in calls)
+        assert os.stat(netns.path(decoy)).st_ino == before
+        assert teardown.not_ours(decoy, lab_tag(lab_name)) is not None   # no tag put on it
+        assert all(teardown.not_ours(n, lab_tag(lab_name)) is None for n in names if n != decoy)
+    finally:
+        for n in names:
+            if n != decoy:
+                netns.delete(n)
+        subprocess.run(["ip", "netns", "del", decoy], capture_output=True)
+
+
 def test_web_ui_destroy_and_console_refuse_a_bad_name(run_dir):
     import time
 

