@@ -279,6 +279,26 @@ def test_sigint_just_after_deployed_is_rolled_back_or_reported(topo, lab_name):
             api.destroy(lab_name)
 
 
+@integration
+@pytest.mark.usefixtures("clean_host")
+def test_ctrl_c_while_the_namespaces_are_made_leaves_none_of_them(lab_name):
+    """Namespaces are made by several workers: a Ctrl-C as soon as the first of them appears stops
+    them all before the rollback reads the journal, so none is left behind."""
+    p = subprocess.Popen([sys.executable, "-m", "emulator", "deploy", "--topo", "linear,300", "--name", lab_name,
+                          "--max-rows", "0"], cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    prefix = f"emu-{lab_name}"
+    end = time.monotonic() + 60
+    while time.monotonic() < end and p.poll() is None:
+        if any(n == prefix or n.startswith(prefix + ".") for n in os.listdir("/run/netns")):
+            break
+        time.sleep(0.001)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, (p.returncode, err)
+    left = [n for n in os.listdir("/run/netns") if n == prefix or n.startswith(prefix + ".")]
+    assert left == [] and lab_name not in state.list_labs(), (left, err)
+
+
 # -- exec: 127 and 126 as a shell --------------------------------------------------------------------
 
 @integration

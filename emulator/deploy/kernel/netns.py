@@ -97,11 +97,14 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
     _ensure_run_dir()
     results: list[tuple[str, BaseException | None]] = [(name, None) for name in names]
     claim_lock = threading.Lock()   # on_claimed (the journal) is called by one worker at a time
+    stop = threading.Event()        # the caller was interrupted: make no more
 
     def worker(first: int, step: int) -> None:
         tid = threading.get_native_id()
         src = f"/proc/self/task/{tid}/ns/net".encode()
         for i in range(first, len(names), step):
+            if stop.is_set():
+                return
             name = names[i]
             try:
                 p = entry(name)   # one entry of /run/netns, nothing elsewhere
@@ -128,8 +131,14 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
     threads = [threading.Thread(target=worker, args=(k, n), name=f"netns-create-{k}") for k in range(n)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.join()
+    except BaseException:   # Ctrl-C: the workers stop before their next namespace, and every one they
+        stop.set()           # made is claimed (journaled) when this raises, so the rollback sees it
+        for t in threads:
+            t.join()
+        raise
     return results
 
 
