@@ -98,8 +98,20 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
     results: list[tuple[str, BaseException | None]] = [(name, None) for name in names]
     claim_lock = threading.Lock()   # on_claimed (the journal) is called by one worker at a time
     stop = threading.Event()        # the caller was interrupted: make no more
+    busy = threading.Condition()    # guards `running`: workers inside their loop
+    running = [0]
 
     def worker(first: int, step: int) -> None:
+        with busy:
+            running[0] += 1   # before the first look at `stop`: the caller waits for this worker
+        try:
+            _work(first, step)
+        finally:
+            with busy:
+                running[0] -= 1
+                busy.notify_all()
+
+    def _work(first: int, step: int) -> None:
         tid = threading.get_native_id()
         src = f"/proc/self/task/{tid}/ns/net".encode()
         for i in range(first, len(names), step):
@@ -129,15 +141,18 @@ def create_many(names: list[str], tag: str | None = None, on_claimed=None,
     # CPU, up to CREATE_WORKERS, took 200 namespaces in 83 ms against 145 ms with one (2 cores)
     n = max(1, min(CREATE_WORKERS, len(os.sched_getaffinity(0)), len(names) // 8))
     threads = [threading.Thread(target=worker, args=(k, n), name=f"netns-create-{k}") for k in range(n)]
-    for t in threads:
-        t.start()
     try:
         for t in threads:
-            t.join()
-    except BaseException:   # Ctrl-C: the workers stop before their next namespace, and every one they
-        stop.set()           # made is claimed (journaled) when this raises, so the rollback sees it
+            t.start()
         for t in threads:
             t.join()
+    except BaseException:
+        # Ctrl-C (also while a worker was being started: it may already run): every worker stops
+        # before its next namespace, one not yet in its loop makes none, and when this raises every
+        # namespace made is claimed (journaled), so the rollback sees it
+        stop.set()
+        with busy:
+            busy.wait_for(lambda: running[0] == 0)
         raise
     return results
 
