@@ -169,3 +169,31 @@ def test_unknown_device_and_lo_are_refused(nic):
         devices.move_device("nosuchdev0", None, nic["ns"])
     with pytest.raises(devices.DeviceError, match="'lo' cannot be moved"):
         devices.move_device(1, nic["ns"], nic["ns"])
+
+
+def test_tx_checksum_off_is_what_ethtool_makes_of_it_and_names_a_missing_device():
+    """TxChecksumOff sets the feature by one ioctl per device on a socket in the namespace (no
+    ethtool process per device); the device's features end as `ethtool -K DEV tx off` leaves them."""
+    import re
+    import subprocess
+    from emulator.deploy import actions as A
+    from emulator.errors import DeployError
+    ns = f"emu-txcsum{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for d in ("va", "wa"):
+            subprocess.run(["ip", "-n", ns, "link", "add", d, "type", "veth", "peer", d + "p"], check=True)
+
+        def features(dev):   # what is on, without ethtool's notes on what was requested
+            out = subprocess.run(["ip", "netns", "exec", ns, "ethtool", "-k", dev], capture_output=True,
+                                 text=True, check=True).stdout
+            return re.sub(r" \[.*?\]", "", out.split("\n", 1)[1])
+
+        assert "tx-checksumming: on" in features("va")
+        A.TxChecksumOff.apply_batch([A.TxChecksumOff(netns=ns, device="va", label="h1:eth0 -> sw")], None)
+        subprocess.run(["ip", "netns", "exec", ns, "ethtool", "-K", "wa", "tx", "off"], capture_output=True)
+        assert "tx-checksumming: off" in features("va") and features("va") == features("wa")
+        with pytest.raises(DeployError, match=r"ethtool -K nosuch tx off in emu-txcsum\d+ \(h2:eth0 -> sw\): No such device"):
+            A.TxChecksumOff.apply_batch([A.TxChecksumOff(netns=ns, device="nosuch", label="h2:eth0 -> sw")], None)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -9,7 +9,7 @@ import pytest
 from emulator import backends, lab, registry
 from emulator.backends.dpdk import hugepages
 from emulator.backends.dpdk.testpmd import StartDpdkApps, start_waves
-from emulator.backends.ovs import vswitch as O
+from emulator.deploy import actions as A
 from emulator.core import linktypes
 from emulator.core.driver import FRAME_END, DpdkMemory, Driver, EndSpec
 from emulator.core.loader import load_text
@@ -138,5 +138,5 @@ def test_ovs_turns_tx_checksums_off_on_the_peers_that_declare_offloading_kernel_
           br: {kind: bridge}
         links: [[t, sw], [h, sw], [br, sw]]
         """)
-    off = sorted(a.label for a in c.actions if isinstance(a, O.TxChecksumOff))
+    off = sorted(a.label for a in c.actions if isinstance(a, A.TxChecksumOff))
     assert off == ["h:eth0 -> sw"]   # the toy and the bridge pass frames; the host's stack offloads

@@ -52,7 +52,7 @@ def test_ovs_dpdk_plan_starts_one_ovs_and_configures_ports_in_order():
     assert [p.type for p in bridges["lb"].ports] == ["", ""]
     # userspace datapath: the hosts' ends compute their own checksums (TCP would break otherwise)
     if bridges["lb"].datapath == "netdev":
-        offs = sorted((a.netns, a.device) for a in by_type(c.actions, O.TxChecksumOff))
+        offs = sorted((a.netns, a.device) for a in by_type(c.actions, A.TxChecksumOff))
         assert offs == [("emu-p.h", "eth0"), ("emu-p.h2", "eth0")]
     phases = {type(a).__name__: a.phase for a in c.actions}
     assert phases["PrepareHugepages"] < phases["CreateNetns"] < phases["StartOvs"] < phases["CreateVeth"]

@@ -241,7 +241,7 @@ class OvsDriver(Driver):
         # a userspace datapath fills in no checksum the peer's kernel stack left to offload
         end = linktypes.end_spec(lab, peer, "veth")
         if self.datapath(node) == "netdev" and (end is None or end.tx_checksum_offload):
-            acts.append(O.TxChecksumOff(netns=peer.netns, device=peer.device, label=f"{peer.key} -> {node.name}"))
+            acts.append(A.TxChecksumOff(netns=peer.netns, device=peer.device, label=f"{peer.key} -> {node.name}"))
         return acts
 
 

@@ -31,7 +31,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from ...deploy import actions as A
-from ...deploy import hostcmd, state, teardown
+from ...deploy import hostcmd, state
 from ...errors import DeployError, EnvironmentProblem
 
 VSWITCHD_DPDK = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
@@ -305,10 +305,6 @@ def _check_not_theirs(actions) -> set[str]:
         raise DeployError(f"Open vSwitch at {first.db} already has a bridge named like this lab's: {which}. "
                           f"A lab never takes over a bridge it did not make: rename the node or remove the bridge")
     return {a.bridge for a in actions if a.bridge in tags}
-
-
-#: `ethtool -K DEV tx off` on a kernel end whose frames a userspace datapath takes (deploy/actions.py)
-TxChecksumOff = A.TxChecksumOff
 
 
 def _undo_bridge(rec: dict) -> None:
