@@ -155,6 +155,9 @@ class Registries:
         self.link_loss_hooks: list = []   # fn(state) -> {"a:if -> b:if": {sent, received, lost}}: live (SRv6)
         self.plan_hooks: list = []      # fn(lab) -> actions added to the plan (eBPF's preflight)
         self.srv6_kinds: dict = {}      # kind -> fn(raw node) -> bool: which nodes are SRv6 routers (srv6, vpp)
+        #: kind -> fn(lab, node, policy, segments, router) -> new BSID: how a headend of that kind (other
+        #: than srv6-router, whose policies are kernel routes) takes a new segment list at run time (vpp)
+        self.srv6_policy_replacers: dict = {}
         self.node_properties: dict = {}  # field -> (schema or 'module:NAME', kinds): fields a backend adds to kinds (vnf:)
         self.loaded: list[str] = []     # backends registered, in order ("" first: the core's own)
         self.cache: dict = {}           # what is derived from them (compiled schema validators)

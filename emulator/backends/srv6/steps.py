@@ -9,7 +9,7 @@ import time
 from ...deploy import state as labstate
 from ...deploy.kernel import netlink
 from ...scenario.steps import DURATION, Step, StepError, StepResult, seconds
-from ... import units
+from ... import registry, units
 from . import fault, linkdown, monitor, routes, spec
 from .driver import STATE_FILE
 
@@ -80,7 +80,6 @@ class Srv6Policy(Step):
         return f"srv6 policy {a['policy']} over {' -> '.join(a['segments'])}"
 
     def check_topology(self, lab, a):
-        from ...core import drivers
         from .driver import core
         m = core(lab).model
         if not m.routers:
@@ -89,7 +88,7 @@ class Srv6Policy(Step):
         if pol is None:
             return [(("policy",), f"no SRv6 policy '{a['policy']}' (policies: {', '.join(m.policies) or 'none'})")]
         kind = lab.nodes[pol.headend].kind
-        if kind != spec.KIND and not hasattr(drivers.get(kind), "srv6_replace_policy"):
+        if kind != spec.KIND and kind not in registry.active().srv6_policy_replacers:
             return [(("policy",), f"policy '{pol.name}' has a {kind} headend ('{pol.headend}'), which cannot "
                                   "change its segment list at run time")]
         nodes = {n.name: {"kind": n.kind} for n in lab.nodes.values()}
@@ -117,8 +116,8 @@ class Srv6Policy(Step):
         if kind == spec.KIND:
             routes.apply(ctx.netns(pol["headend"]), ["route replace " + routes.seg6_line(new, addrs, first[2])])
         else:   # a headend of another kind (a vpp router) replaces the policy in its own data plane
-            from ...core import drivers
-            drivers.get(kind).srv6_replace_policy(ctx.lab, pol["headend"], pol, addrs, data["routers"][pol["headend"]])
+            registry.active().srv6_policy_replacers[kind](ctx.lab, pol["headend"], pol, addrs,
+                                                          data["routers"][pol["headend"]])
         links = path_links(data, pol["headend"], new.segments)
         before = pol["labels"]
         pol.update(segments=addrs, labels=[s.label for s in new.segments], links=links)

@@ -28,6 +28,7 @@ def register(regs) -> None:
     regs.link_types.register_lazy("tap", f"{__name__}.links:Tap")   # links.LINK_TYPES
     regs.expand_hooks.append(registry.ExpandHook(f"{__name__}.driver:where_hook", _has_vpp))
     regs.srv6_kinds["vpp"] = registry.lazy(f"{__name__}.srv6:is_router")   # a vpp router with a locator
+    regs.srv6_policy_replacers["vpp"] = registry.lazy(f"{__name__}.srv6:replace_policy")   # srv6_policy step
     regs.expand_hooks.append(registry.ExpandHook(f"{__name__}.srv6:expand", _has_vpp))
     regs.inspect_hooks.append(registry.lazy(f"{__name__}.live:inspect_text"))   # each VPP's interfaces and counters
     regs.inspect_hooks.append(registry.lazy(f"{__name__}.srv6:inspect_text"))   # packets per SID of its SRv6 routers

@@ -177,11 +177,6 @@ class VppDriver(Driver):
             return ["env", f"PATH={b}:{os.environ.get('PATH', '/usr/bin:/bin')}"] + argv
         return argv
 
-    def srv6_replace_policy(self, lab: str, node: str, pol: dict, segments: list[str], router: dict) -> str:
-        """The srv6_policy step on a policy this vpp router is the headend of (srv6.replace_policy)."""
-        from .srv6 import replace_policy
-        return replace_policy(lab, node, pol, segments, router)
-
     def live(self, lab, node, st):
         from .live import interfaces
         return interfaces(lab, node, st)
